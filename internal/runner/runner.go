@@ -1,0 +1,249 @@
+// Package runner is the one way this tool runs an external command. It prints
+// the command before running it with secret values masked, prints and skips it
+// in a dry run, passes arguments verbatim (no shell, no $ expansion), stops the
+// child when the context ends, and returns the child's exit status.
+package runner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Command is an external command as a value: it can print itself before it runs.
+type Command struct {
+	Name string
+	Args []string
+	Dir  string   // working directory; empty is the current one
+	Env  []string // KEY=value added to the inherited environment
+
+	// Stdin feeds the child; StdinNote says what it is when the command is
+	// printed ("< build definition"), since its content is not shown.
+	Stdin     io.Reader
+	StdinNote string
+
+	// Interactive commands share the terminal: they stay in our process
+	// group, read our stdin, and get Ctrl-C from the terminal directly.
+	Interactive bool
+}
+
+// String renders the command as a shell would need it typed, unmasked.
+func (c Command) String() string {
+	parts := []string{}
+	for _, kv := range c.Env {
+		parts = append(parts, Quote(kv))
+	}
+	parts = append(parts, Quote(c.Name))
+	for _, a := range c.Args {
+		parts = append(parts, Quote(a))
+	}
+	s := strings.Join(parts, " ")
+	if c.StdinNote != "" {
+		s += " < " + c.StdinNote
+	}
+	return s
+}
+
+// Quote quotes s for a POSIX shell when it needs it.
+func Quote(s string) string {
+	if s == "" {
+		return "''"
+	}
+	if strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,+@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ExitError is a command that ran and exited non-zero. Its ExitStatus is what
+// mage exits with when a target returns it.
+type ExitError struct {
+	Command string // as printed, masked
+	Code    int
+}
+
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("%s: exit status %d", e.Command, e.Code)
+}
+
+// ExitStatus is the child's exit status.
+func (e *ExitError) ExitStatus() int { return e.Code }
+
+// ErrNotInstalled is returned (wrapped) when the program is not on PATH.
+var ErrNotInstalled = errors.New("not installed")
+
+// Runner runs Commands.
+type Runner struct {
+	DryRun bool
+	// Log receives the printed commands; Stdout and Stderr the child's output.
+	Log, Stdout, Stderr io.Writer
+	// Secrets are masked wherever they appear in a printed command.
+	Secrets []string
+	// Environ is the environment children start from (KEY=value); nil is
+	// this process's. The tool sets it to the one it validated against.
+	Environ []string
+	// Grace is how long a child gets to stop after SIGINT before it is
+	// killed; zero is DefaultGrace.
+	Grace time.Duration
+}
+
+// DefaultGrace stays below the 5 s the compiled mage binary waits after
+// Ctrl-C before it exits.
+const DefaultGrace = 4 * time.Second
+
+// New returns a Runner writing to the process's stdout and stderr.
+func New(dryRun bool, secrets []string) *Runner {
+	return &Runner{DryRun: dryRun, Log: os.Stderr, Stdout: os.Stdout, Stderr: os.Stderr, Secrets: secrets}
+}
+
+// Mask replaces every secret in s with ****. Longer secrets go first, so a
+// secret that contains another is masked whole.
+func (r *Runner) Mask(s string) string {
+	secrets := append([]string(nil), r.Secrets...)
+	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
+	for _, secret := range secrets {
+		if secret != "" {
+			s = strings.ReplaceAll(s, secret, "****")
+		}
+	}
+	return s
+}
+
+// Print writes the command as it would run, masked, to the log.
+func (r *Runner) Print(c Command) {
+	prefix := "+ "
+	if r.DryRun {
+		prefix = "[dry-run] "
+	}
+	fmt.Fprintln(r.Log, prefix+r.Mask(c.String()))
+}
+
+// Run prints c and runs it with its output going to the runner's Stdout and
+// Stderr. In a dry run it only prints.
+func (r *Runner) Run(ctx context.Context, c Command) error {
+	r.Print(c)
+	if r.DryRun {
+		return nil
+	}
+	return r.run(ctx, c, r.Stdout, r.Stderr)
+}
+
+// Tee prints c and runs it like Run, and also returns everything it wrote
+// to stdout and stderr, for a caller that explains a failure.
+func (r *Runner) Tee(ctx context.Context, c Command) (string, error) {
+	r.Print(c)
+	if r.DryRun {
+		return "", nil
+	}
+	var both bytes.Buffer
+	err := r.run(ctx, c, io.MultiWriter(r.Stdout, &both), io.MultiWriter(r.Stderr, &both))
+	return both.String(), err
+}
+
+// Query runs c silently and returns its standard output, also in a dry run.
+// It is for read-only probes (versions, whether the engine answers) that the
+// tool needs to decide what to do, never for a command that changes anything.
+func (r *Runner) Query(ctx context.Context, c Command) (string, error) {
+	var stdout, stderr bytes.Buffer
+	err := r.run(ctx, c, &stdout, &stderr)
+	var exit *ExitError
+	if errors.As(err, &exit) {
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			return stdout.String(), fmt.Errorf("%w: %s", err, r.Mask(lastLine(msg)))
+		}
+	}
+	return stdout.String(), err
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(s, "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+func (r *Runner) run(ctx context.Context, c Command, stdout, stderr io.Writer) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	path, err := exec.LookPath(c.Name)
+	if err != nil {
+		return fmt.Errorf("%s: %w: install it and make sure it is on PATH", c.Name, ErrNotInstalled)
+	}
+	cmd := exec.Command(path, c.Args...)
+	cmd.Dir = c.Dir
+	if r.Environ != nil || len(c.Env) > 0 {
+		base := r.Environ
+		if base == nil {
+			base = os.Environ()
+		}
+		cmd.Env = append(append([]string(nil), base...), c.Env...)
+	}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.Stdin = c.Stdin
+	if c.Interactive {
+		if cmd.Stdin == nil {
+			cmd.Stdin = os.Stdin
+		}
+	} else {
+		// A child of its own process group: the terminal's Ctrl-C reaches only
+		// us, and we pass it on once, so docker compose stops gracefully
+		// instead of seeing a second Ctrl-C and forcing.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("%s: %w", r.Mask(c.String()), err)
+	}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+		}
+		if !c.Interactive {
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+		}
+		select {
+		case <-done:
+		case <-time.After(r.grace()):
+			if c.Interactive {
+				_ = cmd.Process.Kill()
+			} else {
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(done)
+	<-stopped
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: stopped: %w", r.Mask(c.String()), ctx.Err())
+	}
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) {
+		code := exitErr.ExitCode()
+		if code < 0 { // killed by a signal
+			code = 128 + int(exitErr.Sys().(syscall.WaitStatus).Signal())
+		}
+		return &ExitError{Command: r.Mask(c.String()), Code: code}
+	}
+	return err
+}
+
+func (r *Runner) grace() time.Duration {
+	if r.Grace > 0 {
+		return r.Grace
+	}
+	return DefaultGrace
+}

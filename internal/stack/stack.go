@@ -1,0 +1,157 @@
+// Package stack holds the website's deployment as data: its environments,
+// its images and its registry. Everything else takes these as parameters, so
+// there is one implementation of each operation, not one per environment.
+package stack
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// DefaultRegistry is where the images live unless REGISTRY says otherwise.
+const DefaultRegistry = "ghcr.io/kettleofketchup/dtx_website"
+
+// Environment is one docker compose stack: its compose file and its env file,
+// both relative to the project root.
+type Environment struct {
+	Name        string
+	ComposeFile string
+	EnvFile     string
+}
+
+// LocalEnvFile is the uncommitted file beside EnvFile that holds secrets and
+// personal overrides; it wins over EnvFile and loses to the process environment.
+func (e Environment) LocalEnvFile() string { return e.EnvFile + ".local" }
+
+// Environments are the four stacks, in the order they are usually met.
+var Environments = []Environment{
+	{Name: "debug", ComposeFile: "docker-compose.debug.yaml", EnvFile: "docker/.env.dev"},
+	{Name: "test", ComposeFile: "docker-compose.test.yaml", EnvFile: "docker/.env.test"},
+	{Name: "prod", ComposeFile: "docker-compose.prod.yaml", EnvFile: "docker/.env.prod"},
+	{Name: "release", ComposeFile: "docker-compose.release.yaml", EnvFile: "docker/.env.release"},
+}
+
+// LookupEnvironment returns the environment called name.
+func LookupEnvironment(name string) (Environment, error) {
+	for _, e := range Environments {
+		if e.Name == name {
+			return e, nil
+		}
+	}
+	return Environment{}, fmt.Errorf("unknown environment %q: use one of %s", name, strings.Join(EnvironmentNames(), ", "))
+}
+
+// EnvironmentNames lists the names of Environments.
+func EnvironmentNames() []string {
+	names := make([]string, len(Environments))
+	for i, e := range Environments {
+		names[i] = e.Name
+	}
+	return names
+}
+
+// Image is one image the project builds: a Dockerfile stage in a context folder.
+type Image struct {
+	Name       string // the last part of the repository: REGISTRY/<Name>:<tag>
+	Context    string // build context, relative to the project root
+	Dockerfile string // relative to Context
+	Target     string // stage to build; empty builds the last stage
+	// BuildArgs names variables of the environment passed as build arguments
+	// when they are set (the nginx base image, for one).
+	BuildArgs []string
+}
+
+// Images are the five images, in build and summary order.
+var Images = []Image{
+	{Name: "frontend", Context: "frontend", Dockerfile: "Dockerfile", Target: "runtime"},
+	{Name: "frontend-dev", Context: "frontend", Dockerfile: "Dockerfile", Target: "runtime-dev"},
+	{Name: "backend", Context: "backend", Dockerfile: "Dockerfile", Target: "runtime"},
+	{Name: "backend-dev", Context: "backend", Dockerfile: "Dockerfile", Target: "runtime-dev"},
+	{Name: "nginx", Context: "nginx", Dockerfile: "Dockerfile", BuildArgs: []string{"NGINX_BASE_IMAGE"}},
+}
+
+// DockerfilePath is the Dockerfile's path relative to the project root.
+func (i Image) DockerfilePath() string { return i.Context + "/" + i.Dockerfile }
+
+// Ref is the image's full reference in registry with tag.
+func (i Image) Ref(registry, tag string) string {
+	return strings.TrimSuffix(registry, "/") + "/" + i.Name + ":" + tag
+}
+
+// ImageNames lists the names of Images.
+func ImageNames() []string {
+	names := make([]string, len(Images))
+	for i, img := range Images {
+		names[i] = img.Name
+	}
+	return names
+}
+
+// SelectImages returns the images named in a comma-separated list, in the
+// order of Images; an empty list selects them all.
+func SelectImages(only string) ([]Image, error) {
+	if strings.TrimSpace(only) == "" {
+		return Images, nil
+	}
+	wanted := map[string]bool{}
+	for _, name := range strings.Split(only, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" {
+			continue
+		}
+		if !isImage(name) {
+			return nil, fmt.Errorf("unknown image %q: use one or more of %s, separated by commas", name, strings.Join(ImageNames(), ","))
+		}
+		wanted[name] = true
+	}
+	var selected []Image
+	for _, img := range Images {
+		if wanted[img.Name] {
+			selected = append(selected, img)
+		}
+	}
+	return selected, nil
+}
+
+func isImage(name string) bool {
+	for _, img := range Images {
+		if img.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// ImagesInRefs returns the project's images that the given references name
+// under registry (any tag), in the order of Images. References to other images
+// (redis, say) are left out.
+func ImagesInRefs(registry string, refs []string) []Image {
+	prefix := strings.TrimSuffix(registry, "/") + "/"
+	used := map[string]bool{}
+	for _, ref := range refs {
+		rest, ok := strings.CutPrefix(ref, prefix)
+		if !ok {
+			continue
+		}
+		name, _, _ := strings.Cut(rest, ":")
+		used[name] = true
+	}
+	var images []Image
+	for _, img := range Images {
+		if used[img.Name] {
+			images = append(images, img)
+		}
+	}
+	return images
+}
+
+// sortedKeys is a small helper for deterministic output.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
