@@ -1,0 +1,180 @@
+// Package images plans the builds, pushes and pulls of the project's images.
+// A build is one `docker compose build` over a definition generated from
+// stack.Images, so the five images build in parallel in one BuildKit session
+// and the images stay data in one place.
+package images
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/runner"
+	"github.com/kettleofketchup/dtx_website/internal/stack"
+)
+
+// BuildProject is the compose project name of builds; it owns no container.
+const BuildProject = "dtx-build"
+
+// Plan is what a build, push or pull acts on.
+type Plan struct {
+	Images   []stack.Image
+	Registry string
+	Version  string
+	// BuildArgs are the values of the images' BuildArgs that are set.
+	BuildArgs map[string]string
+}
+
+// Tags are the tags every image gets: VERSION and latest, or latest alone
+// for a development build that needs no version.
+func (p Plan) Tags() []string {
+	if p.Version == "" {
+		return []string{"latest"}
+	}
+	return []string{p.Version, "latest"}
+}
+
+// Refs are the references of img, one per tag.
+func (p Plan) Refs(img stack.Image) []string {
+	var refs []string
+	for _, tag := range p.Tags() {
+		refs = append(refs, img.Ref(p.Registry, tag))
+	}
+	return refs
+}
+
+type service struct {
+	Image string `json:"image"`
+	Build build  `json:"build"`
+}
+
+type build struct {
+	Context    string            `json:"context"`
+	Dockerfile string            `json:"dockerfile"`
+	Target     string            `json:"target,omitempty"`
+	Tags       []string          `json:"tags,omitempty"`
+	Args       map[string]string `json:"args,omitempty"`
+}
+
+// Definition is the compose file (JSON, which compose reads as YAML) that
+// builds the plan's images.
+func (p Plan) Definition() []byte {
+	services := map[string]service{}
+	for _, img := range p.Images {
+		refs := p.Refs(img)
+		args := map[string]string{}
+		for _, name := range img.BuildArgs {
+			if v, ok := p.BuildArgs[name]; ok {
+				args[name] = escape(v)
+			}
+		}
+		services[img.Name] = service{
+			Image: escape(refs[0]),
+			Build: build{Context: img.Context, Dockerfile: img.Dockerfile, Target: img.Target, Tags: escapeAll(refs[1:]), Args: args},
+		}
+	}
+	data, _ := json.MarshalIndent(map[string]any{"name": BuildProject, "services": services}, "", "  ")
+	return append(data, '\n')
+}
+
+// compose interpolates $ in every value; a literal $ is written $$.
+func escape(s string) string { return strings.ReplaceAll(s, "$", "$$") }
+
+func escapeAll(list []string) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = escape(s)
+	}
+	return out
+}
+
+// BuildCommand builds every image of the plan from root, reading the
+// definition on stdin so that nothing is written to disk.
+func (p Plan) BuildCommand(root string) runner.Command {
+	return runner.Command{
+		Name:      "docker",
+		Args:      []string{"compose", "--project-name", BuildProject, "--project-directory", ".", "-f", "-", "build"},
+		Dir:       root,
+		Stdin:     strings.NewReader(string(p.Definition())),
+		StdinNote: fmt.Sprintf("(build definition of %d images)", len(p.Images)),
+	}
+}
+
+// PushCommands push every tag of every image, in order.
+func (p Plan) PushCommands() []runner.Command { return p.perRef("push") }
+
+// PullCommands pull every tag of every image, in order.
+func (p Plan) PullCommands() []runner.Command { return p.perRef("pull") }
+
+func (p Plan) perRef(verb string) []runner.Command {
+	var cmds []runner.Command
+	for _, img := range p.Images {
+		for _, ref := range p.Refs(img) {
+			cmds = append(cmds, runner.Command{Name: "docker", Args: []string{verb, ref}})
+		}
+	}
+	return cmds
+}
+
+// InspectCommand asks the engine for the size and creation time of each
+// image, one line each, in one call.
+func InspectCommand(refs ...string) runner.Command {
+	return runner.Command{Name: "docker", Args: append([]string{"image", "inspect", "--format", "{{.Size}} {{.Created}}"}, refs...)}
+}
+
+// Built is one row of a build summary.
+type Built struct {
+	Image   stack.Image
+	Tags    []string
+	Size    int64
+	Created time.Time
+}
+
+// ParseInspect reads one line of the output of InspectCommand.
+func ParseInspect(out string) (size int64, created time.Time, err error) {
+	fields := strings.Fields(out)
+	if len(fields) != 2 {
+		return 0, time.Time{}, fmt.Errorf("unexpected docker image inspect output %q", out)
+	}
+	if size, err = strconv.ParseInt(fields[0], 10, 64); err != nil {
+		return 0, time.Time{}, err
+	}
+	created, err = time.Parse(time.RFC3339Nano, fields[1])
+	return size, created, err
+}
+
+// WriteSummary prints one line per image: its tags, its size, and how long
+// its build took counted from start (the build's start; images build in
+// parallel), or "cached" when the image is older than the build.
+func WriteSummary(w io.Writer, rows []Built, start time.Time, total time.Duration) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "IMAGE\tTAGS\tSIZE\tBUILT")
+	for _, r := range rows {
+		took := "cached"
+		if !r.Created.Before(start) {
+			took = r.Created.Sub(start).Round(100 * time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Image.Name, strings.Join(r.Tags, ", "), HumanSize(r.Size), took)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "built %d images in %s\n", len(rows), total.Round(100*time.Millisecond))
+}
+
+// HumanSize formats bytes the way docker does (decimal units).
+func HumanSize(n int64) string {
+	units := []string{"B", "kB", "MB", "GB", "TB"}
+	f := float64(n)
+	i := 0
+	for f >= 1000 && i < len(units)-1 {
+		f /= 1000
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%dB", n)
+	}
+	return fmt.Sprintf("%.3g%s", f, units[i])
+}

@@ -1,0 +1,106 @@
+package images
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/stack"
+)
+
+func plan(t *testing.T, only string) Plan {
+	imgs, err := stack.SelectImages(only)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Plan{Images: imgs, Registry: "127.0.0.1:5000/dtx", Version: "1.2.3", BuildArgs: map[string]string{"NGINX_BASE_IMAGE": "base:$x"}}
+}
+
+func TestDefinitionBuildsEveryImageWithBothTags(t *testing.T) {
+	var def struct {
+		Name     string
+		Services map[string]service
+	}
+	if err := json.Unmarshal(plan(t, "").Definition(), &def); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]service{
+		"frontend":     {Image: "127.0.0.1:5000/dtx/frontend:1.2.3", Build: build{Context: "frontend", Dockerfile: "Dockerfile", Target: "runtime", Tags: []string{"127.0.0.1:5000/dtx/frontend:latest"}}},
+		"frontend-dev": {Image: "127.0.0.1:5000/dtx/frontend-dev:1.2.3", Build: build{Context: "frontend", Dockerfile: "Dockerfile", Target: "runtime-dev", Tags: []string{"127.0.0.1:5000/dtx/frontend-dev:latest"}}},
+		"backend":      {Image: "127.0.0.1:5000/dtx/backend:1.2.3", Build: build{Context: "backend", Dockerfile: "Dockerfile", Target: "runtime", Tags: []string{"127.0.0.1:5000/dtx/backend:latest"}}},
+		"backend-dev":  {Image: "127.0.0.1:5000/dtx/backend-dev:1.2.3", Build: build{Context: "backend", Dockerfile: "Dockerfile", Target: "runtime-dev", Tags: []string{"127.0.0.1:5000/dtx/backend-dev:latest"}}},
+		"nginx":        {Image: "127.0.0.1:5000/dtx/nginx:1.2.3", Build: build{Context: "nginx", Dockerfile: "Dockerfile", Tags: []string{"127.0.0.1:5000/dtx/nginx:latest"}, Args: map[string]string{"NGINX_BASE_IMAGE": "base:$$x"}}},
+	}
+	if def.Name != BuildProject || len(def.Services) != len(want) {
+		t.Fatalf("definition %+v", def)
+	}
+	for name, w := range want {
+		got, _ := json.Marshal(def.Services[name])
+		exp, _ := json.Marshal(w)
+		if string(got) != string(exp) {
+			t.Errorf("%s:\n got %s\nwant %s", name, got, exp)
+		}
+	}
+}
+
+func TestBuildCommandIsOneComposeBuildFromStdin(t *testing.T) {
+	p := plan(t, "frontend,nginx")
+	cmd := p.BuildCommand("/srv/site")
+	if got := cmd.String(); got != "docker compose --project-name dtx-build --project-directory . -f - build < (build definition of 2 images)" {
+		t.Fatalf("command %s", got)
+	}
+	stdin, _ := io.ReadAll(cmd.Stdin)
+	if !bytes.Equal(stdin, p.Definition()) || cmd.Dir != "/srv/site" {
+		t.Fatal("the definition must be fed on stdin from the project root")
+	}
+}
+
+func TestPushAndPullEveryTag(t *testing.T) {
+	p := plan(t, "backend")
+	var got []string
+	for _, c := range append(p.PushCommands(), p.PullCommands()...) {
+		got = append(got, c.String())
+	}
+	want := "docker push 127.0.0.1:5000/dtx/backend:1.2.3|docker push 127.0.0.1:5000/dtx/backend:latest|docker pull 127.0.0.1:5000/dtx/backend:1.2.3|docker pull 127.0.0.1:5000/dtx/backend:latest"
+	if strings.Join(got, "|") != want {
+		t.Fatalf("got %v", got)
+	}
+}
+
+func TestSummary(t *testing.T) {
+	start := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	size, created, err := ParseInspect("12345678 2026-01-01T10:00:01.234Z\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := []Built{
+		{Image: stack.Images[0], Tags: []string{"1.2.3", "latest"}, Size: size, Created: created},
+		{Image: stack.Images[4], Tags: []string{"1.2.3", "latest"}, Size: 999, Created: start.Add(-time.Hour)},
+	}
+	var out bytes.Buffer
+	WriteSummary(&out, rows, start, 1500*time.Millisecond)
+	want := "IMAGE     TAGS           SIZE    BUILT\nfrontend  1.2.3, latest  12.3MB  1.2s\nnginx     1.2.3, latest  999B    cached\nbuilt 2 images in 1.5s\n"
+	if out.String() != want {
+		t.Fatalf("got\n%s\nwant\n%s", out.String(), want)
+	}
+}
+
+// A development build (no VERSION) tags latest only.
+func TestDevelopmentBuildTagsLatestOnly(t *testing.T) {
+	p := plan(t, "frontend-dev")
+	p.Version = ""
+	var def struct{ Services map[string]service }
+	if err := json.Unmarshal(p.Definition(), &def); err != nil {
+		t.Fatal(err)
+	}
+	got := def.Services["frontend-dev"]
+	if got.Image != "127.0.0.1:5000/dtx/frontend-dev:latest" || len(got.Build.Tags) != 0 {
+		t.Fatalf("%+v", got)
+	}
+	if cmds := p.PushCommands(); len(cmds) != 1 || cmds[0].String() != "docker push 127.0.0.1:5000/dtx/frontend-dev:latest" {
+		t.Fatalf("%v", cmds)
+	}
+}

@@ -1,0 +1,226 @@
+package targets
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/certbot"
+	"github.com/kettleofketchup/dtx_website/internal/certs"
+	"github.com/kettleofketchup/dtx_website/internal/runner"
+)
+
+// openServing opens the stack whose nginx serves the site: STACK, prod by
+// default.
+func (o Options) openServing() (*session, error) {
+	name, _ := o.Lookup("STACK")
+	switch name {
+	case "":
+		name = "prod"
+	case "prod", "release":
+	default:
+		return nil, fmt.Errorf("STACK=%q: certificates are for the prod or release stack; use STACK=prod or STACK=release", name)
+	}
+	return o.open(name)
+}
+
+// Certbot gets or keeps the Let's Encrypt certificate of DOMAIN and
+// www.DOMAIN through the webroot the running nginx serves, then reloads nginx.
+func Certbot(ctx context.Context, o Options) error {
+	s, err := o.openServing()
+	if err != nil {
+		return err
+	}
+	req, err := certbot.RequestFromEnv(s.env)
+	if err != nil {
+		return err
+	}
+	decision := req.Decide(s.Root, s.now())
+	s.Say("%s", decision.Reason)
+	if !decision.Issue {
+		return nil
+	}
+	if err := s.certbotPreflight(ctx); err != nil {
+		return err
+	}
+	if err := s.makeCertbotFolders(); err != nil {
+		return err
+	}
+	if err := s.certbot(ctx, req.CertonlyCommand(s.Root), req.ServerURL()); err != nil {
+		return err
+	}
+	if err := s.reloadNginx(ctx); err != nil {
+		return err
+	}
+	return s.confirmServed(ctx, req.Domain, filepath.Join(s.Root, req.LiveCert()))
+}
+
+// Renew renews every certificate that is due and reloads nginx only when
+// one was renewed.
+func Renew(ctx context.Context, o Options) error {
+	s, err := o.openServing()
+	if err != nil {
+		return err
+	}
+	if err := s.certbotPreflight(ctx); err != nil {
+		return err
+	}
+	before := s.liveSerials()
+	if err := s.certbot(ctx, certbot.RenewCommand(s.Root), ""); err != nil {
+		return err
+	}
+	if s.DryRun {
+		s.Say("[dry-run] then, only if a certificate changed:")
+		return s.reloadNginx(ctx)
+	}
+	var renewed []string
+	for path, serial := range s.liveSerials() {
+		if before[path] != serial {
+			s.Say("renewed %s", filepath.Dir(path))
+			renewed = append(renewed, path)
+		}
+	}
+	if len(renewed) == 0 {
+		s.Say("no certificate was due for renewal: nginx not reloaded")
+		return nil
+	}
+	if err := s.reloadNginx(ctx); err != nil {
+		return err
+	}
+	domain := s.env.Value("DOMAIN")
+	for _, path := range renewed {
+		if filepath.Base(filepath.Dir(path)) == domain {
+			return s.confirmServed(ctx, domain, path)
+		}
+	}
+	return nil
+}
+
+// certbotPreflight: certbot installed, the compose file valid, the engine
+// up and nginx running in the stack (it serves the ACME challenge).
+func (s *session) certbotPreflight(ctx context.Context) error {
+	if _, err := s.validate(ctx); err != nil {
+		return err
+	}
+	if s.DryRun {
+		return nil
+	}
+	if _, err := exec.LookPath("certbot"); err != nil {
+		return errors.New("certbot is not installed: install it (apt-get install certbot) so that 'certbot --version' works")
+	}
+	if err := s.preflight(ctx); err != nil {
+		return err
+	}
+	out, err := s.run.Query(ctx, s.project.Command("ps", "--status", "running", "--services"))
+	if err != nil {
+		return err
+	}
+	for _, svc := range splitLines(out) {
+		if svc == "nginx" {
+			return nil
+		}
+	}
+	return fmt.Errorf("nginx is not running in the %s stack (project %s): start it first with 'go tool mage stack:up %s'; it serves the ACME challenge", s.env.Environment.Name, s.project.Name, s.env.Environment.Name)
+}
+
+func (s *session) makeCertbotFolders() error {
+	dirs := []string{certbot.ConfigDir, certbot.WorkDir, certbot.LogsDir, certbot.WebrootDir}
+	if s.DryRun {
+		s.Say("[dry-run] mkdir -p %s %s %s %s", dirs[0], dirs[1], dirs[2], dirs[3])
+		return nil
+	}
+	for _, d := range dirs {
+		if err := os.MkdirAll(filepath.Join(s.Root, d), 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// certbot runs a certbot command and turns a failure into its reason.
+func (s *session) certbot(ctx context.Context, c runner.Command, server string) error {
+	out, err := s.run.Tee(ctx, c)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	return fmt.Errorf("certbot failed (exit %d): %s", ExitStatus(err), certbot.Explain(out, s.Root, server))
+}
+
+// reloadNginx has nginx render its configuration again (it picks certbot's
+// certificate once there is one), check it with nginx -t and reload; when
+// the check fails, dtx-nginx puts the previous configuration back.
+func (s *session) reloadNginx(ctx context.Context) error {
+	if err := s.compose(ctx, "exec", "-T", "nginx", "dtx-nginx", "reload"); err != nil {
+		return fmt.Errorf("nginx was not reloaded: %w", err)
+	}
+	return nil
+}
+
+// confirmServed waits until nginx, on this machine's HTTPS port, serves the
+// certificate in certFile to a client asking for domain: a reload takes
+// effect asynchronously, and the operator wants to know it did.
+func (s *session) confirmServed(ctx context.Context, domain, certFile string) error {
+	if s.DryRun {
+		return nil
+	}
+	want, err := certs.Read(certFile)
+	if err != nil {
+		return err
+	}
+	port := s.env.Value("HTTPS_PORT")
+	if port == "" {
+		port = "443"
+	}
+	addr := net.JoinHostPort("127.0.0.1", port)
+	var got *x509.Certificate
+	deadline := time.Now().Add(confirmTimeout)
+	for {
+		// No chain verification here: the check is stronger, the served
+		// leaf must be byte for byte the one certbot wrote.
+		got, err = servedLeaf(ctx, addr, domain)
+		if err == nil && got.Equal(want) {
+			s.Say("nginx serves the certificate for %s on %s: serial %s, valid until %s", domain, addr, want.SerialNumber.Text(16), want.NotAfter.UTC().Format("2006-01-02"))
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("nginx was reloaded but %s does not answer TLS for %s (%v): check 'go tool mage stack:logs %s'", addr, domain, err, s.env.Environment.Name)
+	}
+	return fmt.Errorf("nginx was reloaded but still serves serial %s on %s, not certbot's %s: check 'go tool mage stack:logs %s'", got.SerialNumber.Text(16), addr, want.SerialNumber.Text(16), s.env.Environment.Name)
+}
+
+// confirmTimeout bounds confirmServed.
+var confirmTimeout = 10 * time.Second
+
+func servedLeaf(ctx context.Context, addr, serverName string) (*x509.Certificate, error) {
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 2 * time.Second}, Config: &tls.Config{ServerName: serverName, InsecureSkipVerify: true}}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return conn.(*tls.Conn).ConnectionState().PeerCertificates[0], nil
+}
+
+// liveSerials maps each live certificate to its serial number.
+func (s *session) liveSerials() map[string]string {
+	serials := map[string]string{}
+	paths, _ := filepath.Glob(filepath.Join(s.Root, certbot.ConfigDir, "live", "*", certs.CertFile))
+	for _, p := range paths {
+		if c, err := certs.Read(p); err == nil {
+			serials[p] = c.SerialNumber.String()
+		}
+	}
+	return serials
+}

@@ -1,0 +1,67 @@
+package targets
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/certs"
+)
+
+// A TLS server on 127.0.0.1 stands in for nginx: confirmServed passes when
+// it serves the certificate on disk and fails, naming both serials, when it
+// serves another.
+func TestConfirmServed(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	if _, err := certs.EnsureSelfSigned(filepath.Join(dir, "served"), []string{"dtx.test"}, now); err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.LoadX509KeyPair(filepath.Join(dir, "served", certs.CertFile), filepath.Join(dir, "served", certs.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{pair}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+
+	o, _, log := options(project(t), false, "HTTPS_PORT="+port)
+	s, err := o.open("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.confirmServed(context.Background(), "dtx.test", filepath.Join(dir, "served", certs.CertFile)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "nginx serves the certificate for dtx.test on 127.0.0.1:"+port) {
+		t.Fatalf("log: %s", log)
+	}
+
+	other := filepath.Join(dir, "other")
+	certs.EnsureSelfSigned(other, []string{"dtx.test"}, now)
+	confirmTimeout = 500 * time.Millisecond
+	defer func() { confirmTimeout = 10 * time.Second }()
+	err = s.confirmServed(context.Background(), "dtx.test", filepath.Join(other, certs.CertFile))
+	if err == nil || !strings.Contains(err.Error(), "nginx was reloaded but still serves serial") {
+		t.Fatalf("err = %v", err)
+	}
+	os.RemoveAll(other)
+}

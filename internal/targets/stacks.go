@@ -1,0 +1,109 @@
+package targets
+
+import (
+	"context"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/kettleofketchup/dtx_website/internal/runner"
+	"github.com/kettleofketchup/dtx_website/internal/stack"
+)
+
+// How long `up --wait` waits for the services to be healthy.
+const waitTimeoutSeconds = "120"
+
+// Source is where a stack's project images come from before it starts.
+type Source int
+
+const (
+	// Existing images: whatever the engine has (or compose pulls).
+	Existing Source = iota
+	// Built: the project images the stack uses are built first.
+	Built
+	// Pulled: the stack's project images are pulled at VERSION first.
+	Pulled
+)
+
+// Up starts environment name: attached (logs in the terminal until Ctrl-C,
+// which stops the stack) or detached, waiting until every service is healthy.
+func Up(ctx context.Context, o Options, name string, source Source, attached bool) error {
+	s, refs, err := o.ready(ctx, name)
+	if err != nil {
+		return err
+	}
+	used := stack.ImagesInRefs(s.env.Registry(), refs)
+	switch source {
+	case Built:
+		p, err := s.planFor(used, false)
+		if err != nil {
+			return err
+		}
+		if err := s.build(ctx, p); err != nil {
+			return err
+		}
+	case Pulled:
+		version, err := s.env.Version()
+		if err != nil {
+			return err
+		}
+		for _, img := range used {
+			if err := s.run.Run(ctx, runner.Command{Name: "docker", Args: []string{"pull", img.Ref(s.env.Registry(), version)}}); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.prepareFolders(); err != nil {
+		return err
+	}
+	if attached {
+		// No interactive menu: the child is not in the terminal's foreground
+		// group, and Ctrl-C reaches it through us.
+		return s.compose(ctx, "up", "--remove-orphans", "--menu=false")
+	}
+	return s.compose(ctx, "up", "--detach", "--wait", "--wait-timeout", waitTimeoutSeconds, "--remove-orphans")
+}
+
+// Down stops and removes environment name's containers and networks. Data in
+// bind mounts (redis, certificates) stays.
+func Down(ctx context.Context, o Options, name string) error {
+	return composeVerb(ctx, o, name, "down", "--remove-orphans")
+}
+
+// Logs follows the logs of environment name until Ctrl-C.
+func Logs(ctx context.Context, o Options, name string) error {
+	return composeVerb(ctx, o, name, "logs", "--follow", "--tail", "200")
+}
+
+// Ps lists environment name's containers.
+func Ps(ctx context.Context, o Options, name string) error {
+	return composeVerb(ctx, o, name, "ps")
+}
+
+// Exec runs command (split on spaces) in service of environment name, on
+// the terminal when there is one.
+func Exec(ctx context.Context, o Options, name, service, command string) error {
+	s, _, err := o.ready(ctx, name)
+	if err != nil {
+		return err
+	}
+	args := []string{"exec"}
+	if !isTerminal(os.Stdin) {
+		args = append(args, "-T")
+	}
+	args = append(append(args, service), strings.Fields(command)...)
+	cmd := s.project.Command(args...)
+	cmd.Interactive = true
+	return s.run.Run(ctx, cmd)
+}
+
+func composeVerb(ctx context.Context, o Options, name string, args ...string) error {
+	s, _, err := o.ready(ctx, name)
+	if err != nil {
+		return err
+	}
+	return s.compose(ctx, args...)
+}
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

@@ -1,0 +1,190 @@
+package targets
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/stack"
+)
+
+var repoRoot, _ = filepath.Abs("../..")
+
+// project copies the project's compose, env and nginx files into a temp
+// root, with minimal Dockerfiles for frontend and backend.
+func project(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	var files []string
+	for _, e := range stack.Environments {
+		files = append(files, e.ComposeFile, e.EnvFile)
+	}
+	files = append(files, "nginx/Dockerfile", "nginx/default.template.conf")
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(repoRoot, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, root, f, string(data))
+	}
+	for _, d := range []string{"frontend", "backend"} {
+		writeFile(t, root, d+"/Dockerfile", "FROM scratch AS runtime\nFROM runtime AS runtime-dev\n")
+	}
+	return root
+}
+
+func writeFile(t *testing.T, root, rel, content string) {
+	t.Helper()
+	p := filepath.Join(root, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tree lists every file under root, to prove a run wrote nothing.
+func tree(t *testing.T, root string) []string {
+	var paths []string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		rel, _ := filepath.Rel(root, p)
+		paths = append(paths, rel)
+		return nil
+	})
+	sort.Strings(paths)
+	return paths
+}
+
+func options(root string, dry bool, environ ...string) (Options, *bytes.Buffer, *bytes.Buffer) {
+	var out, log bytes.Buffer
+	env := append([]string{"PATH=" + os.Getenv("PATH")}, environ...)
+	return Options{Root: root, Environ: env, DryRun: dry, Stdout: &out, Stderr: &log, Now: time.Now}, &out, &log
+}
+
+const (
+	debug       = "docker compose --project-name dtx-debug -f docker-compose.debug.yaml --env-file docker/.env.dev"
+	test        = "docker compose --project-name dtx-test -f docker-compose.test.yaml --env-file docker/.env.test"
+	prod        = "docker compose --project-name dtx-prod -f docker-compose.prod.yaml --env-file docker/.env.prod"
+	release     = "docker compose --project-name dtx-release -f docker-compose.release.yaml --env-file docker/.env.release"
+	reg         = "ghcr.io/kettleofketchup/dtx_website"
+	build       = "[dry-run] docker compose --project-name dtx-build --project-directory . -f - build < (build definition of "
+	folders     = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf backend/.redis_data"
+	certbotDirs = "--config-dir nginx/data/certbot/conf --work-dir nginx/data/certbot/work --logs-dir nginx/data/certbot/logs"
+)
+
+// commandLines keeps the printed commands of a dry run ([dry-run] lines),
+// dropping the indented build definition.
+func commandLines(log string) []string {
+	var lines []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.HasPrefix(l, "[dry-run] ") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// Every target's dry run prints its exact commands, in order, and changes nothing.
+func TestDryRunPlans(t *testing.T) {
+	cases := []struct {
+		name string
+		run  func(context.Context, Options) error
+		want []string
+	}{
+		{"docker:build", func(c context.Context, o Options) error { return Build(c, o, "") }, []string{build + "5 images)"}},
+		{"docker:build -only", func(c context.Context, o Options) error { return Build(c, o, "nginx,frontend") }, []string{build + "2 images)"}},
+		{"docker:push", func(c context.Context, o Options) error { return Push(c, o, "frontend") }, []string{
+			"[dry-run] docker push " + reg + "/frontend:0.1.0", "[dry-run] docker push " + reg + "/frontend:latest"}},
+		{"docker:pull", func(c context.Context, o Options) error { return Pull(c, o, "backend-dev") }, []string{
+			"[dry-run] docker pull " + reg + "/backend-dev:0.1.0", "[dry-run] docker pull " + reg + "/backend-dev:latest"}},
+		{"dev:debug", func(c context.Context, o Options) error { return Up(c, o, "debug", Built, true) }, []string{
+			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
+			"[dry-run] " + debug + " up --remove-orphans --menu=false"}},
+		{"dev:test", func(c context.Context, o Options) error { return Up(c, o, "test", Built, false) }, []string{
+			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
+			"[dry-run] " + test + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
+		{"dev:prod", func(c context.Context, o Options) error { return Up(c, o, "prod", Built, false) }, []string{
+			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
+			"[dry-run] " + prod + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
+		{"dev:release", func(c context.Context, o Options) error { return Up(c, o, "release", Pulled, false) }, []string{
+			"[dry-run] docker pull " + reg + "/frontend:0.1.0", "[dry-run] docker pull " + reg + "/backend:0.1.0", "[dry-run] docker pull " + reg + "/nginx:0.1.0",
+			folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
+			"[dry-run] " + release + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
+		{"stack:up", func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) }, []string{
+			folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
+			"[dry-run] " + prod + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
+		{"stack:down", func(c context.Context, o Options) error { return Down(c, o, "test") }, []string{"[dry-run] " + test + " down --remove-orphans"}},
+		{"stack:logs", func(c context.Context, o Options) error { return Logs(c, o, "debug") }, []string{"[dry-run] " + debug + " logs --follow --tail 200"}},
+		{"stack:ps", func(c context.Context, o Options) error { return Ps(c, o, "release") }, []string{"[dry-run] " + release + " ps"}},
+		{"stack:exec", func(c context.Context, o Options) error {
+			return Exec(c, o, "debug", "backend", "python manage.py migrate")
+		}, []string{
+			"[dry-run] " + debug + " exec -T backend python manage.py migrate"}},
+		{"prod:certbot", Certbot, []string{
+			"[dry-run] mkdir -p nginx/data/certbot/conf nginx/data/certbot/work nginx/data/certbot/logs nginx/data/certbot/www",
+			"[dry-run] certbot certonly --webroot --webroot-path nginx/data/certbot/www --cert-name dota.kettle.sh -d dota.kettle.sh -d www.dota.kettle.sh " + certbotDirs + " --non-interactive --agree-tos --register-unsafely-without-email --keep-until-expiring",
+			"[dry-run] " + prod + " exec -T nginx dtx-nginx reload"}},
+		{"prod:renew", Renew, []string{
+			"[dry-run] certbot renew " + certbotDirs + " --non-interactive --no-random-sleep-on-renew",
+			"[dry-run] then, only if a certificate changed:",
+			"[dry-run] " + prod + " exec -T nginx dtx-nginx reload"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			root := project(t)
+			before := tree(t, root)
+			// No docker on PATH: a dry run must not need one.
+			o, _, log := options(root, true)
+			o.Environ = []string{"PATH=/nonexistent"}
+			if err := c.run(context.Background(), o); err != nil {
+				t.Fatalf("%v\n%s", err, log)
+			}
+			got := commandLines(log.String())
+			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+				t.Fatalf("plan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+			if after := tree(t, root); strings.Join(after, ",") != strings.Join(before, ",") {
+				t.Fatalf("dry run changed files: %v", after)
+			}
+		})
+	}
+}
+
+// The dry run of a build shows the definition it would feed compose.
+func TestDryRunBuildShowsDefinition(t *testing.T) {
+	o, _, log := options(project(t), true, "NGINX_BASE_IMAGE=debian-nginx:1", "REGISTRY=127.0.0.1:5000/dtx")
+	if err := Build(context.Background(), o, "nginx"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"image": "127.0.0.1:5000/dtx/nginx:0.1.0"`, `"127.0.0.1:5000/dtx/nginx:latest"`, `"NGINX_BASE_IMAGE": "debian-nginx:1"`} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("dry run lacks %s:\n%s", want, log)
+		}
+	}
+}
+
+// Secrets never reach the printed plan: values of .local files and of
+// secret-named variables are masked.
+func TestDryRunMasksSecrets(t *testing.T) {
+	root := project(t)
+	writeFile(t, root, "docker/.env.prod.local", "CERTBOT_EMAIL=owner-private@example.com\nDJANGO_SECRET_KEY=kq9-very-secret\n")
+	o, _, log := options(root, true, "ACME_SERVER=https://acme.example/dir?token=kq9-very-secret")
+	if err := Certbot(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"owner-private@example.com", "kq9-very-secret"} {
+		if strings.Contains(log.String(), secret) {
+			t.Fatalf("printed secret %q:\n%s", secret, log)
+		}
+	}
+	if !strings.Contains(log.String(), "--email **** ") || !strings.Contains(log.String(), "--env-file docker/.env.prod.local") {
+		t.Fatalf("plan:\n%s", log)
+	}
+}

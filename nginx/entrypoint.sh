@@ -1,0 +1,108 @@
+#!/bin/sh
+# dtx-nginx: entrypoint of the dtx_website nginx image.
+#
+#   dtx-nginx run      render the site config, then run nginx in the foreground (default)
+#   dtx-nginx render   pick the certificate and write conf.d/default.conf from the template
+#   dtx-nginx reload   render, test the config, reload nginx (after certbot renews)
+#   dtx-nginx health   exit 0 if the nginx master process is alive
+#   dtx-nginx CMD...   run CMD (e.g. `dtx-nginx nginx -T`)
+#
+# Environment (defaults in brackets):
+#   DOMAIN [localhost], FRONTEND_UPSTREAM [frontend:3000],
+#   BACKEND_UPSTREAM [backend:8000], HSTS_HEADER [empty: no header]
+# The DTX_* paths below exist so the script can be tested outside the image.
+set -eu
+
+prog=dtx-nginx
+template=${DTX_TEMPLATE:-/etc/nginx/templates/default.conf.template}
+site_conf=${DTX_SITE_CONF:-/etc/nginx/conf.d/default.conf}
+letsencrypt_dir=${DTX_LETSENCRYPT_DIR:-/etc/letsencrypt/live}
+ssl_dir=${DTX_SSL_DIR:-/etc/nginx/ssl}
+pid_file=${DTX_PID_FILE:-/run/nginx.pid}
+
+say() { printf '%s: %s\n' "$prog" "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+# check NAME VALUE ALLOWED: VALUE must be non-empty and use only ALLOWED
+# characters, so that nothing from the environment can inject nginx syntax.
+check() {
+    case $2 in
+        '' | *[!$3]*) die "$1='$2' is not valid (allowed characters: $3)" ;;
+    esac
+}
+
+render() {
+    DOMAIN=${DOMAIN:-localhost}
+    FRONTEND_UPSTREAM=${FRONTEND_UPSTREAM:-frontend:3000}
+    BACKEND_UPSTREAM=${BACKEND_UPSTREAM:-backend:8000}
+    HSTS_HEADER=${HSTS_HEADER:-}
+    check DOMAIN "$DOMAIN" 'A-Za-z0-9.-'
+    check FRONTEND_UPSTREAM "$FRONTEND_UPSTREAM" 'A-Za-z0-9.:_-'
+    check BACKEND_UPSTREAM "$BACKEND_UPSTREAM" 'A-Za-z0-9.:_-'
+    case $HSTS_HEADER in
+        *[\"\\\$]*) die "HSTS_HEADER must not contain '\"', '\\' or '\$'" ;;
+    esac
+
+    le_cert=$letsencrypt_dir/$DOMAIN/fullchain.pem
+    le_key=$letsencrypt_dir/$DOMAIN/privkey.pem
+    own_cert=$ssl_dir/fullchain.pem
+    own_key=$ssl_dir/privkey.pem
+    if [ -r "$le_cert" ] && [ -r "$le_key" ]; then
+        SSL_CERTIFICATE=$le_cert SSL_CERTIFICATE_KEY=$le_key
+    elif [ -r "$own_cert" ] && [ -r "$own_key" ]; then
+        SSL_CERTIFICATE=$own_cert SSL_CERTIFICATE_KEY=$own_key
+    else
+        die "no certificate for $DOMAIN: need $le_cert and $le_key (certbot) or $own_cert and $own_key"
+    fi
+    [ -r "$template" ] || die "template $template is missing"
+
+    export DOMAIN FRONTEND_UPSTREAM BACKEND_UPSTREAM HSTS_HEADER SSL_CERTIFICATE SSL_CERTIFICATE_KEY
+    tmp=$site_conf.tmp
+    # shellcheck disable=SC2016 # the list is for envsubst, not the shell
+    envsubst '${DOMAIN} ${FRONTEND_UPSTREAM} ${BACKEND_UPSTREAM} ${SSL_CERTIFICATE} ${SSL_CERTIFICATE_KEY} ${HSTS_HEADER}' \
+        <"$template" >"$tmp" || { rm -f "$tmp"; die "could not render $template"; }
+    mv -f "$tmp" "$site_conf"
+    say "using certificate $SSL_CERTIFICATE (key $SSL_CERTIFICATE_KEY) for $DOMAIN; wrote $site_conf"
+}
+
+reload() {
+    backup=$site_conf.previous
+    had_previous=0
+    if [ -f "$site_conf" ]; then
+        cp -f "$site_conf" "$backup"
+        had_previous=1
+    fi
+    render
+    if ! nginx -t -q; then
+        if [ "$had_previous" = 1 ]; then
+            mv -f "$backup" "$site_conf"
+            die "new configuration is invalid; kept the previous $site_conf and did not reload"
+        fi
+        die "new configuration is invalid; did not reload"
+    fi
+    rm -f "$backup"
+    nginx -s reload
+    say "reloaded nginx"
+}
+
+health() {
+    [ -s "$pid_file" ] || exit 1
+    pid=$(cat "$pid_file")
+    case $pid in '' | *[!0-9]*) exit 1 ;; esac
+    kill -0 "$pid" 2>/dev/null
+}
+
+if [ $# -eq 0 ]; then
+    set -- run
+fi
+case $1 in
+    run)
+        render
+        exec nginx -g 'daemon off;'
+        ;;
+    render) render ;;
+    reload) reload ;;
+    health) health ;;
+    -*) die "unknown option $1 (commands: run, render, reload, health)" ;;
+    *) exec "$@" ;;
+esac
