@@ -1,0 +1,657 @@
+#!/usr/bin/env bash
+# .ci/engine.sh — install (cached) and run what the end-to-end tests need:
+# a private Docker engine (Debian's docker.io, unpacked, not installed), the
+# docker compose v2 plugin, a local registry on 127.0.0.1:5000, an offline
+# Debian base image (dtx-base:bookworm), Pebble + pebble-challtestsrv binaries,
+# and Debian's certbot and nginx-light.
+#
+#   .ci/engine.sh up      install what is missing, start what is not running
+#   .ci/engine.sh down    stop registry and dockerd by their pidfiles
+#   .ci/engine.sh env     print the export lines (eval "$(.ci/engine.sh env)")
+#   .ci/engine.sh status  show what is running
+#
+# Cache (slow things, keyed by version): ${DTX_CACHE:-$HOME/.cache/dtx-ci}
+# State (sockets, pidfiles, data, logs):  ${DTX_ENGINE_DIR:-/tmp/dtx-engine}
+# See .ci/README-engine.md.
+set -euo pipefail
+
+COMPOSE_VERSION=v2.40.3
+REGISTRY_VERSION=v3.1.2
+PEBBLE_VERSION=v2.10.1
+BASE_SUITE=bookworm
+BASE_INCLUDE=nginx-light,gettext-base,redis-server,openssl
+BASE_IMAGE=dtx-base:bookworm
+BASE_RECIPE=1 # bump when the rootfs tweaks below change
+REGISTRY_ADDR=127.0.0.1:5000
+DOCKER_DEBS=(docker.io containerd runc tini)
+
+: "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
+SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+CACHE="${DTX_CACHE:-$HOME/.cache/dtx-ci}"
+STATE="${DTX_ENGINE_DIR:-/tmp/dtx-engine}"
+LOGS="$STATE/logs"
+TMPS="$CACHE/.tmp"
+SOCK="$STATE/docker.sock"
+DOCKERD_PIDFILE="$STATE/dockerd.pid"
+DOCKERD_LOG="$LOGS/dockerd.log"
+CONTAINERD_PIDFILE="$STATE/exec/containerd/containerd.pid"
+REG_PIDFILE="$STATE/registry.pid"
+REG_CFG="$STATE/registry.yml"
+REG_LOG="$LOGS/registry.log"
+ENV_FILE="$STATE/env.sh"
+
+COMPOSE_DIR="$CACHE/compose-$COMPOSE_VERSION"
+REGISTRY_DIR="$CACHE/registry-$REGISTRY_VERSION"
+PEBBLE_DIR="$CACHE/pebble-$PEBBLE_VERSION"
+BASE_KEY="$(printf '%s\n' "$BASE_SUITE" minbase "$BASE_INCLUDE" "$BASE_RECIPE" | sha256sum | cut -c1-12)"
+BASE_DIR="$CACHE/base-$BASE_SUITE-$BASE_KEY"
+BASE_TAR="$BASE_DIR/rootfs.tar"
+DEBS_DIR="" # set by find_debs
+
+# Go may live outside a minimal PATH (e.g. under CI with a reduced environment).
+if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+  PATH="/usr/local/go/bin:$PATH"
+fi
+export DOCKER_HOST="unix://$SOCK"
+
+# ---------------------------------------------------------------- helpers
+log() { printf '[engine] %s\n' "$*" >&2; }
+die() {
+  log "ERROR: $*"
+  exit 1
+}
+now_us() {
+  local t=$EPOCHREALTIME
+  t=${t//[.,]/}
+  echo "$((10#$t))"
+}
+fmt_us() { printf '%d.%01ds' $(($1 / 1000000)) $((($1 % 1000000) / 100000)); }
+tail_log() { if [[ -f $1 ]]; then tail -n "${2:-30}" "$1" | sed 's/^/    | /' >&2; fi; }
+
+declare -a STEP_ORDER=()
+declare -A STEP_TIME=()
+record() {
+  STEP_ORDER+=("$1")
+  STEP_TIME[$1]="$2"
+}
+
+# pid_from PIDFILE: prints the pid in it, if any
+pid_from() {
+  local p=""
+  if [[ -s $1 ]]; then read -r p <"$1" 2>/dev/null || true; fi
+  [[ $p =~ ^[0-9]+$ ]] && echo "$p"
+  return 0
+}
+# pid_alive PID COMM: true if PID is a live (non-zombie) process named COMM
+pid_alive() {
+  local pid=$1 comm=$2 c st
+  [[ -n $pid ]] || return 1
+  kill -0 "$pid" 2>/dev/null || return 1
+  c=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+  [[ $c == "$comm" ]] || return 1
+  st=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1) || return 1
+  [[ $st != Z ]]
+}
+# stop_pid NAME PID COMM [TIMEOUT_S]: SIGTERM, wait, then SIGKILL. By PID only.
+stop_pid() {
+  local name=$1 pid=$2 comm=$3 timeout=${4:-20} i
+  pid_alive "$pid" "$comm" || return 0
+  log "$name: stopping pid $pid"
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < timeout * 10; i++)); do
+    pid_alive "$pid" "$comm" || return 0
+    sleep 0.1
+  done
+  log "$name: pid $pid still alive after ${timeout}s, sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    pid_alive "$pid" "$comm" || return 0
+    sleep 0.1
+  done
+  log "$name: WARNING: pid $pid survived SIGKILL"
+}
+stop_pidfile() { # NAME PIDFILE COMM
+  local pid
+  pid=$(pid_from "$2")
+  if [[ -n $pid ]] && pid_alive "$pid" "$3"; then
+    stop_pid "$1" "$pid" "$3" 20
+  else
+    log "$1: not running"
+  fi
+  rm -f "$2"
+}
+
+# safe_rmtree DIR: unmount anything left mounted below DIR (debootstrap mounts
+# /proc, /sys and maybe binds /dev), then remove it without crossing filesystems.
+safe_rmtree() {
+  local d=$1 m
+  [[ -e $d ]] || return 0
+  d=$(realpath "$d")
+  [[ $d == "$(realpath "$CACHE")"/?* ]] || die "refusing to remove $d"
+  while read -r m; do
+    if [[ -n $m ]]; then umount -l "$m" 2>/dev/null || true; fi
+  done < <(awk -v d="$d/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r)
+  rm -rf --one-file-system "$d"
+}
+
+go_in_tmp() { # run go with a neutral environment (never inside a repo's go.mod)
+  GOWORK=off GO111MODULE=on GOFLAGS=-buildvcs=false CGO_ENABLED=0 go "$@"
+}
+# mod_dir MODULE@VERSION: download the module, print its folder in the module cache
+mod_dir() {
+  local out dir
+  out=$(go_in_tmp mod download -json "$1") || return 1
+  dir=$(printf '%s\n' "$out" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' | head -n1)
+  [[ -n $dir && -d $dir ]] || {
+    echo "no Dir for $1 in: $out" >&2
+    return 1
+  }
+  echo "$dir"
+}
+
+# ---------------------------------------------------------------- apt
+APT_FRESH=0
+POLICY_RC_CREATED=0
+apt_get() {
+  DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Use-Pty=0 "$@" >>"$LOGS/apt.log" 2>&1
+}
+apt_update() { # [force]: once per run, and not at all if done in the last 6 h
+  ((APT_FRESH)) && return 0
+  if [[ ${1:-} != force && -n $(find "$CACHE/.apt-updated" -mmin -360 2>/dev/null) ]]; then
+    return 0
+  fi
+  log "apt-get update"
+  apt_get update || {
+    tail_log "$LOGS/apt.log"
+    die "apt-get update failed (log: $LOGS/apt.log)"
+  }
+  touch "$CACHE/.apt-updated"
+  APT_FRESH=1
+}
+apt_run() { # apt-get ARGS, refreshing the package lists once if they were stale
+  apt_update
+  apt_get "$@" && return 0
+  if ((!APT_FRESH)); then
+    log "apt-get $1 failed with the current package lists; refreshing them"
+    apt_update force
+    apt_get "$@" && return 0
+  fi
+  tail_log "$LOGS/apt.log"
+  die "apt-get $* failed (log: $LOGS/apt.log)"
+}
+pkg_installed() {
+  [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]
+}
+nginx_live_pid() {
+  local p
+  p=$(pid_from /run/nginx.pid)
+  [[ -n $p ]] && pid_alive "$p" nginx && echo "$p"
+  return 0
+}
+apt_install() { # PACKAGES...: never leave a packaged service running
+  local before after
+  before=$(nginx_live_pid)
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\n# temporary, from .ci/engine.sh: do not start services\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    POLICY_RC_CREATED=1
+  fi
+  log "apt-get install $*"
+  apt_run install --no-install-recommends "$@"
+  if ((POLICY_RC_CREATED)); then
+    rm -f /usr/sbin/policy-rc.d
+    POLICY_RC_CREATED=0
+  fi
+  after=$(nginx_live_pid)
+  if [[ -n $after && $after != "$before" ]]; then
+    log "nginx was started by its package (pid $after); stopping it"
+    stop_pid nginx "$after" nginx 10
+  fi
+}
+
+# ---------------------------------------------------------------- docker debs
+find_debs() {
+  local d
+  DEBS_DIR=""
+  for d in "$CACHE"/docker-debs-*/; do
+    [[ -f $d/.complete ]] && DEBS_DIR=${d%/}
+  done
+  return 0
+}
+fetch_debs() {
+  local tmp f ver
+  tmp=$(mktemp -d "$TMPS/debs.XXXXXX")
+  chmod 755 "$tmp" # apt downloads as user _apt
+  log "docker debs: apt-get download ${DOCKER_DEBS[*]}"
+  cd "$tmp"
+  apt_run download "${DOCKER_DEBS[@]}"
+  cd /
+  ver=$(dpkg-deb -f "$tmp"/docker.io_*.deb Version)
+  mkdir -p "$tmp/root"
+  for f in "$tmp"/*.deb; do
+    dpkg -x "$f" "$tmp/root"
+    dpkg-deb -f "$f" Package Version | paste -sd' ' >>"$tmp/root/VERSIONS"
+  done
+  touch "$tmp/root/.complete"
+  local dest="$CACHE/docker-debs-${ver//[:~\/]/_}"
+  rm -rf "$dest"
+  mv "$tmp/root" "$dest"
+  rm -rf "$tmp"
+  find_debs
+}
+
+# ---------------------------------------------------------------- go builds
+# Each runs as `engine.sh __build NAME` in its own session (so that it can be
+# stopped as a group by its PID), writes only to a temp folder, then renames it.
+build_compose() {
+  [[ -x $COMPOSE_DIR/docker-compose && -f $COMPOSE_DIR/.complete ]] && return 0
+  local tmp src
+  tmp=$(mktemp -d "$TMPS/compose.XXXXXX")
+  cd "$tmp"
+  src=$(mod_dir "github.com/docker/compose/v2@$COMPOSE_VERSION")
+  cp -r "$src" "$tmp/src"
+  chmod -R u+w "$tmp/src"
+  cd "$tmp/src"
+  go_in_tmp build -trimpath \
+    -ldflags "-s -w -X github.com/docker/compose/v2/internal.Version=$COMPOSE_VERSION" \
+    -o "$tmp/out/docker-compose" ./cmd
+  cd /
+  touch "$tmp/out/.complete"
+  rm -rf "$COMPOSE_DIR"
+  mv "$tmp/out" "$COMPOSE_DIR"
+  rm -rf "$tmp"
+}
+build_registry() {
+  [[ -x $REGISTRY_DIR/bin/registry && -f $REGISTRY_DIR/.complete ]] && return 0
+  local tmp
+  tmp=$(mktemp -d "$TMPS/registry.XXXXXX")
+  cd "$tmp"
+  GOBIN="$tmp/out/bin" go_in_tmp install "github.com/distribution/distribution/v3/cmd/registry@$REGISTRY_VERSION"
+  cd /
+  touch "$tmp/out/.complete"
+  rm -rf "$REGISTRY_DIR"
+  mv "$tmp/out" "$REGISTRY_DIR"
+  rm -rf "$tmp"
+}
+build_pebble() {
+  [[ -x $PEBBLE_DIR/bin/pebble && -x $PEBBLE_DIR/bin/pebble-challtestsrv &&
+    -f $PEBBLE_DIR/.complete ]] && return 0
+  local tmp src
+  tmp=$(mktemp -d "$TMPS/pebble.XXXXXX")
+  cd "$tmp"
+  GOBIN="$tmp/out/bin" go_in_tmp install \
+    "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION" \
+    "github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@$PEBBLE_VERSION"
+  src=$(mod_dir "github.com/letsencrypt/pebble/v2@$PEBBLE_VERSION")
+  cp -r "$src/test" "$tmp/out/test"
+  chmod -R u+w "$tmp/out/test"
+  cd /
+  touch "$tmp/out/.complete"
+  rm -rf "$PEBBLE_DIR"
+  mv "$tmp/out" "$PEBBLE_DIR"
+  rm -rf "$tmp"
+}
+built() { # NAME: is the cached build present?
+  case $1 in
+  compose) [[ -x $COMPOSE_DIR/docker-compose && -f $COMPOSE_DIR/.complete ]] ;;
+  registry) [[ -x $REGISTRY_DIR/bin/registry && -f $REGISTRY_DIR/.complete ]] ;;
+  pebble) [[ -x $PEBBLE_DIR/bin/pebble && -x $PEBBLE_DIR/bin/pebble-challtestsrv && -f $PEBBLE_DIR/.complete ]] ;;
+  esac
+}
+
+declare -A BG_PID=() BG_T0=()
+bg_start() { # NAME: start a cached go build in the background if needed
+  local name=$1
+  built "$name" && return 0
+  log "$name: building in the background (log $LOGS/build-$name.log)"
+  : >"$LOGS/build-$name.log"
+  rm -f "$LOGS/build-$name.us"
+  setsid bash "$SELF" __build "$name" </dev/null >>"$LOGS/build-$name.log" 2>&1 9>&- &
+  BG_PID[$name]=$!
+  BG_T0[$name]=$(now_us)
+}
+BG_US=0
+bg_wait() { # NAME: wait for its build; BG_US = its wall time in µs (0 if none ran)
+  local name=$1 rc=0
+  BG_US=0
+  if [[ -z ${BG_PID[$name]:-} ]]; then
+    return 0
+  fi
+  wait "${BG_PID[$name]}" || rc=$?
+  unset "BG_PID[$name]"
+  if ((rc != 0)) || ! built "$name"; then
+    tail_log "$LOGS/build-$name.log" 40
+    die "$name: build failed (rc=$rc, log $LOGS/build-$name.log)"
+  fi
+  # the build's own wall time (it may have finished long before this wait)
+  BG_US=$(cat "$LOGS/build-$name.us" 2>/dev/null || echo $(($(now_us) - BG_T0[$name])))
+  log "$name: built in $(fmt_us "$BG_US")"
+}
+built_note() { ((BG_US == 0)) || printf ' (built in background)'; }
+bg_kill_all() { # on failure: stop our own background builds by their group ids
+  local name pid
+  for name in "${!BG_PID[@]}"; do
+    pid=${BG_PID[$name]}
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}
+
+# ---------------------------------------------------------------- dockerd
+docker_answers() { timeout 10 docker version >/dev/null 2>&1; }
+wait_docker() { # TIMEOUT_S [PID]
+  local i
+  for ((i = 0; i < $1 * 5; i++)); do
+    docker_answers && return 0
+    if [[ -n ${2:-} ]] && ! pid_alive "$2" dockerd; then return 1; fi
+    sleep 0.2
+  done
+  return 1
+}
+start_dockerd() {
+  local pid
+  pid=$(pid_from "$DOCKERD_PIDFILE")
+  if [[ -n $pid ]] && pid_alive "$pid" dockerd; then
+    if wait_docker 60 "$pid"; then
+      log "dockerd: reusing pid $pid"
+      DOCKERD_NOTE=" (reused)"
+      return 0
+    fi
+    tail_log "$DOCKERD_LOG"
+    die "dockerd pid $pid is alive but $SOCK does not answer (log $DOCKERD_LOG)"
+  fi
+  ((${#SOCK} < 100)) || die "socket path too long (${#SOCK} chars): $SOCK; set a shorter DTX_ENGINE_DIR"
+  mkdir -p "$STATE/data" "$STATE/exec"
+  log "dockerd: starting (log $DOCKERD_LOG)"
+  (
+    cd /
+    exec setsid dockerd \
+      --data-root "$STATE/data" --exec-root "$STATE/exec" \
+      -H "unix://$SOCK" --pidfile "$DOCKERD_PIDFILE" \
+      --storage-driver vfs --ip 127.0.0.1
+  ) </dev/null >>"$DOCKERD_LOG" 2>&1 9>&- &
+  pid=$!
+  if ! wait_docker 60 "$pid"; then
+    tail_log "$DOCKERD_LOG" 40
+    die "dockerd did not answer on $SOCK within 60 s (log $DOCKERD_LOG)"
+  fi
+  DOCKERD_NOTE=""
+}
+
+# ---------------------------------------------------------------- registry
+registry_answers() {
+  [[ $(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' --max-time 2 "http://$REGISTRY_ADDR/v2/" 2>/dev/null) == 200 ]]
+}
+start_registry() {
+  local pid i cfg
+  mkdir -p "$STATE/registry"
+  cfg=$(
+    cat <<EOF
+# written by .ci/engine.sh
+version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $STATE/registry
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+EOF
+  )
+  [[ -f $REG_CFG && $(<"$REG_CFG") == "$cfg" ]] || printf '%s\n' "$cfg" >"$REG_CFG"
+  pid=$(pid_from "$REG_PIDFILE")
+  if [[ -n $pid ]] && pid_alive "$pid" registry; then
+    for ((i = 0; i < 50; i++)); do
+      registry_answers && {
+        log "registry: reusing pid $pid"
+        REGISTRY_NOTE=" (reused)"
+        return 0
+      }
+      sleep 0.2
+    done
+    die "registry pid $pid is alive but http://$REGISTRY_ADDR/v2/ does not answer (log $REG_LOG)"
+  fi
+  registry_answers && die "$REGISTRY_ADDR already answers, but not from a registry this script started"
+  log "registry: starting on $REGISTRY_ADDR (log $REG_LOG)"
+  (
+    cd /
+    export OTEL_TRACES_EXPORTER=none
+    exec setsid "$REGISTRY_DIR/bin/registry" serve "$REG_CFG"
+  ) </dev/null >>"$REG_LOG" 2>&1 9>&- &
+  pid=$!
+  echo "$pid" >"$REG_PIDFILE"
+  for ((i = 0; i < 150; i++)); do
+    registry_answers && {
+      REGISTRY_NOTE=""
+      return 0
+    }
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  tail_log "$REG_LOG"
+  die "registry did not answer on http://$REGISTRY_ADDR/v2/ (log $REG_LOG)"
+}
+
+# ---------------------------------------------------------------- base image
+debian_mirror() {
+  if [[ -n ${DTX_DEBIAN_MIRROR:-} ]]; then
+    echo "$DTX_DEBIAN_MIRROR"
+    return
+  fi
+  local m
+  m=$(awk '/^URIs:/ { for (i = 2; i <= NF; i++) if ($i ~ /\/debian\/?$/) { print $i; exit } }' \
+    /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+  echo "${m:-http://deb.debian.org/debian}"
+}
+build_base_rootfs() {
+  [[ -f $BASE_TAR ]] && return 0
+  local tmp root mirror
+  mirror=$(debian_mirror)
+  tmp=$(mktemp -d "$TMPS/base.XXXXXX")
+  root="$tmp/rootfs"
+  log "base image: debootstrap $BASE_SUITE ($BASE_INCLUDE) from $mirror (log $LOGS/debootstrap.log)"
+  if ! debootstrap --variant=minbase --include="$BASE_INCLUDE" "$BASE_SUITE" "$root" "$mirror" \
+    >"$LOGS/debootstrap.log" 2>&1; then
+    tail_log "$LOGS/debootstrap.log"
+    safe_rmtree "$tmp"
+    die "debootstrap failed (log $LOGS/debootstrap.log)"
+  fi
+  # make sure nothing debootstrap mounted is still there before packing
+  awk -v d="$root/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r |
+    while read -r m; do umount -l "$m" || true; done
+  # rootfs tweaks (bump BASE_RECIPE when changing these)
+  rm -f "$root/etc/nginx/sites-enabled/default"
+  rm -f "$root"/var/cache/apt/archives/*.deb
+  printf 'suite=%s\ninclude=%s\nmirror=%s\nrecipe=%s\nbuilt=%s\n' \
+    "$BASE_SUITE" "$BASE_INCLUDE" "$mirror" "$BASE_RECIPE" "$(date -u +%FT%TZ)" >"$tmp/info.txt"
+  tar --numeric-owner -C "$root" -cf "$tmp/rootfs.tar" .
+  mkdir -p "$BASE_DIR"
+  mv "$tmp/info.txt" "$BASE_DIR/info.txt"
+  mv "$tmp/rootfs.tar" "$BASE_TAR.part"
+  mv "$BASE_TAR.part" "$BASE_TAR"
+  safe_rmtree "$tmp"
+}
+import_base() {
+  local have
+  have=$(docker image inspect -f '{{index .Config.Labels "dtx.base.key"}}' "$BASE_IMAGE" 2>/dev/null || true)
+  if [[ $have == "$BASE_KEY" ]]; then
+    BASE_NOTE=" (present)"
+    return 0
+  fi
+  log "base image: docker import $BASE_IMAGE"
+  docker import \
+    --change "LABEL dtx.base.key=$BASE_KEY" \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'CMD ["/bin/bash"]' \
+    "$BASE_TAR" "$BASE_IMAGE" >/dev/null
+  BASE_NOTE=""
+}
+
+# ---------------------------------------------------------------- env
+write_env() {
+  local path="$DEBS_DIR/usr/bin:$DEBS_DIR/usr/sbin:$REGISTRY_DIR/bin:$PEBBLE_DIR/bin:$COMPOSE_DIR"
+  local content
+  content=$(
+    cat <<EOF
+# written by .ci/engine.sh up; source it or: eval "\$(.ci/engine.sh env)"
+export DTX_ENGINE_DIR='$STATE'
+export DTX_CACHE='$CACHE'
+export DOCKER_HOST='unix://$SOCK'
+export DTX_REGISTRY='$REGISTRY_ADDR'
+export DTX_BASE_IMAGE='$BASE_IMAGE'
+export PEBBLE_TEST_DIR='$PEBBLE_DIR/test'
+case ":\$PATH:" in *':$path:'*) ;; *) export PATH='$path'":\$PATH" ;; esac
+EOF
+  )
+  [[ -f $ENV_FILE && $(<"$ENV_FILE") == "$content" ]] || printf '%s\n' "$content" >"$ENV_FILE"
+}
+
+# ---------------------------------------------------------------- commands
+cleanup() {
+  local rc=$?
+  bg_kill_all
+  if ((POLICY_RC_CREATED)); then rm -f /usr/sbin/policy-rc.d; fi
+  exit "$rc"
+}
+
+take_lock() {
+  mkdir -p "$STATE" "$LOGS" "$CACHE" "$TMPS"
+  exec 9>"$STATE/.lock"
+  flock -w 1800 9 || die "could not get $STATE/.lock"
+}
+
+cmd_up() {
+  local t_all t0 d name
+  t_all=$(now_us)
+  ((EUID == 0)) || die "up must run as root (apt-get, dpkg, dockerd)"
+  command -v go >/dev/null 2>&1 || die "go is not on PATH (needed to build compose, registry, pebble)"
+  take_lock
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  # leftovers of an interrupted run (we hold the lock: nobody else uses them)
+  for d in "$TMPS"/*; do
+    [[ -e $d ]] && safe_rmtree "$d"
+  done
+
+  # 2, 3, 5: go builds (CPU bound) run in the background while apt, dockerd
+  # and debootstrap (mostly network and disk) run here.
+  for name in compose registry pebble; do bg_start "$name"; done
+
+  # 1, 6: Debian packages
+  t0=$(now_us)
+  find_debs
+  [[ -n $DEBS_DIR ]] || fetch_debs
+  record docker-debs "$(fmt_us $(($(now_us) - t0)))"
+
+  t0=$(now_us)
+  local -a missing=()
+  local p
+  for p in iptables libdevmapper1.02.1 libseccomp2 curl certbot nginx-light; do
+    pkg_installed "$p" || missing+=("$p")
+  done
+  if [[ ! -f $BASE_TAR ]] && ! command -v debootstrap >/dev/null 2>&1; then missing+=(debootstrap); fi
+  ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+  record apt "$(fmt_us $(($(now_us) - t0)))"
+
+  export PATH="$DEBS_DIR/usr/bin:$DEBS_DIR/usr/sbin:$PATH"
+
+  # 1: engine
+  t0=$(now_us)
+  start_dockerd
+  record dockerd "$(fmt_us $(($(now_us) - t0)))$DOCKERD_NOTE"
+
+  # 4: base image
+  t0=$(now_us)
+  build_base_rootfs
+  import_base
+  record base-image "$(fmt_us $(($(now_us) - t0)))$BASE_NOTE"
+
+  # 2: compose plugin
+  bg_wait compose
+  t0=$(now_us)
+  local plugdir="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+  mkdir -p "$plugdir"
+  if [[ $(readlink "$plugdir/docker-compose" 2>/dev/null || true) != "$COMPOSE_DIR/docker-compose" ]]; then
+    ln -sfn "$COMPOSE_DIR/docker-compose" "$plugdir/docker-compose"
+  fi
+  local cv
+  cv=$(docker compose version 2>&1) || die "docker compose version failed: $cv"
+  [[ $cv == *"$COMPOSE_VERSION"* ]] || die "unexpected compose version: $cv"
+  record compose "$(fmt_us $((BG_US + $(now_us) - t0)))$(built_note)"
+
+  # 3: registry
+  bg_wait registry
+  t0=$(now_us)
+  start_registry
+  record registry "$(fmt_us $((BG_US + $(now_us) - t0)))$(built_note)$REGISTRY_NOTE"
+
+  # 5: pebble (not started: the tests start it)
+  bg_wait pebble
+  t0=$(now_us)
+  [[ -f $PEBBLE_DIR/test/certs/pebble.minica.pem ]] || die "pebble test certs missing in $PEBBLE_DIR/test"
+  record pebble "$(fmt_us $((BG_US + $(now_us) - t0)))$(built_note)"
+
+  write_env
+  local summary="" s
+  for s in "${STEP_ORDER[@]}"; do summary+="${summary:+, }$s ${STEP_TIME[$s]}"; done
+  log "up in $(fmt_us $(($(now_us) - t_all))): $summary; env: $ENV_FILE"
+}
+
+cmd_down() {
+  take_lock
+  stop_pidfile registry "$REG_PIDFILE" registry
+  stop_pidfile dockerd "$DOCKERD_PIDFILE" dockerd
+  # dockerd stops its managed containerd; make sure, by its pidfile
+  local pid
+  pid=$(pid_from "$CONTAINERD_PIDFILE")
+  if [[ -n $pid ]] && pid_alive "$pid" containerd; then stop_pid containerd "$pid" containerd 10; fi
+  log "down (caches kept in $CACHE)"
+}
+
+cmd_env() {
+  [[ -f $ENV_FILE ]] || die "$ENV_FILE not found: run $SELF up first"
+  cat "$ENV_FILE"
+}
+
+cmd_status() {
+  local rc=0 pid
+  pid=$(pid_from "$DOCKERD_PIDFILE")
+  find_debs
+  [[ -n $DEBS_DIR ]] && PATH="$DEBS_DIR/usr/bin:$DEBS_DIR/usr/sbin:$PATH"
+  if [[ -n $pid ]] && pid_alive "$pid" dockerd && docker_answers; then
+    echo "dockerd:  running, pid $pid, $DOCKER_HOST"
+  else
+    echo "dockerd:  not running"
+    rc=1
+  fi
+  pid=$(pid_from "$REG_PIDFILE")
+  if [[ -n $pid ]] && pid_alive "$pid" registry && registry_answers; then
+    echo "registry: running, pid $pid, http://$REGISTRY_ADDR"
+  else
+    echo "registry: not running"
+    rc=1
+  fi
+  return "$rc"
+}
+
+case "${1:-}" in
+up) cmd_up ;;
+down) cmd_down ;;
+env) cmd_env ;;
+status) cmd_status ;;
+__build)
+  # internal: one background go build (see bg_start)
+  t0=$(now_us)
+  "build_${2:?}"
+  echo $(($(now_us) - t0)) >"$LOGS/build-$2.us"
+  echo "$2: built in $(fmt_us $(($(now_us) - t0)))"
+  ;;
+*)
+  echo "usage: $0 up|down|env|status" >&2
+  exit 2
+  ;;
+esac

@@ -1,0 +1,353 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var imageNames = []string{"frontend", "frontend-dev", "backend", "backend-dev", "nginx"}
+
+// TestEndToEnd runs the targets in the order a team meets them; each step
+// builds on the previous one (the images built, pushed, pulled…).
+func TestEndToEnd(t *testing.T) {
+	requireEngine(t)
+	sweepStale(t)
+	s := newSite(t)
+	t.Cleanup(s.cleanup)
+	steps := []struct {
+		name string
+		fn   func(*testing.T, *site)
+	}{
+		{"docker:build", testBuild},
+		{"docker:push and docker:pull", testPushPull},
+		{"dev:release", testRelease},
+		{"dev:debug and dev:test side by side, then Ctrl-C", testDebugAndTest},
+		{"engine unreachable", testEngineUnreachable},
+	}
+	for _, step := range steps {
+		if !t.Run(step.name, func(t *testing.T) { step.fn(t, s.with(t)) }) {
+			t.Fatalf("step %q failed; the later steps build on it", step.name)
+		}
+	}
+}
+
+// with returns the site reporting to t.
+func (s *site) with(t *testing.T) *site {
+	c := *s
+	c.t = t
+	return &c
+}
+
+func (s *site) ref(image, tag string) string { return s.vars["REGISTRY"] + "/" + image + ":" + tag }
+
+func testBuild(t *testing.T, s *site) {
+	out := s.mustMage(nil, "docker:build")
+	for _, img := range imageNames {
+		for _, tag := range []string{s.vars["VERSION"], "latest"} {
+			docker(t, "image", "inspect", "--format", "{{.Id}}", s.ref(img, tag))
+		}
+		if !strings.Contains(out, "\n"+img+" ") {
+			t.Errorf("the summary lacks %s:\n%s", img, out)
+		}
+	}
+	if !strings.Contains(out, "built 5 images in ") {
+		t.Errorf("no summary:\n%s", out)
+	}
+	// A second build with nothing changed comes from the cache.
+	again := s.mustMage(nil, "docker:build")
+	if n := strings.Count(again, " cached\n"); n != 5 {
+		t.Errorf("second build: %d of 5 images from cache:\n%s", n, again)
+	}
+}
+
+func repoDigest(t *testing.T, ref string) string {
+	return docker(t, "image", "inspect", "--format", "{{index .RepoDigests 0}}", ref)
+}
+
+func testPushPull(t *testing.T, s *site) {
+	s.mustMage(nil, "docker:push")
+	digests := map[string]string{}
+	for _, img := range imageNames {
+		resp, err := http.Get("http://" + registryAddr() + "/v2/" + s.prefix + "/" + img + "/tags/list")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list struct{ Tags []string }
+		json.NewDecoder(resp.Body).Decode(&list)
+		resp.Body.Close()
+		for _, tag := range []string{s.vars["VERSION"], "latest"} {
+			if !slices.Contains(list.Tags, tag) {
+				t.Errorf("registry has %s tags %v, want %s", img, list.Tags, tag)
+			}
+			digests[s.ref(img, tag)] = repoDigest(t, s.ref(img, tag))
+		}
+	}
+	var refs []string
+	for ref := range digests {
+		refs = append(refs, ref)
+	}
+	docker(t, append([]string{"rmi"}, refs...)...)
+	for _, ref := range refs {
+		if exec.Command("docker", "image", "inspect", ref).Run() == nil {
+			t.Fatalf("%s still present after rmi", ref)
+		}
+	}
+	s.mustMage(nil, "docker:pull")
+	for ref, want := range digests {
+		if got := repoDigest(t, ref); got != want {
+			t.Errorf("%s: pulled digest %s, pushed %s", ref, got, want)
+		}
+	}
+}
+
+func testRelease(t *testing.T, s *site) {
+	httpPort, httpsPort := freePort(t), freePort(t)
+	ports := []string{"HTTP_PORT=" + httpPort, "HTTPS_PORT=" + httpsPort}
+	project := s.prefix + "-release"
+	volumesBefore := docker(t, "volume", "ls", "-q")
+
+	s.mustMage(ports, "dev:release")
+	for _, c := range containers(t, project, false) {
+		image := docker(t, "inspect", "--format", "{{.Config.Image}}", c)
+		if strings.HasPrefix(image, s.vars["REGISTRY"]) && !strings.HasSuffix(image, ":"+s.vars["VERSION"]) {
+			t.Errorf("release runs %s, not the VERSION image", image)
+		}
+	}
+	c := client(t, httpPort, httpsPort, filepath.Join(s.root, "nginx/data/ssl/fullchain.pem"))
+	checkSite(t, c, "dtx.test", "dtx fixture frontend", false)
+
+	// HSTS in release.
+	if _, h, _ := get(t, c, "https://dtx.test/"); !strings.Contains(h.Get("Strict-Transport-Security"), "max-age=") {
+		t.Errorf("no HSTS header in release: %v", h)
+	}
+	// Plain HTTP redirects, except the ACME challenge served from the webroot.
+	code, h, _ := get(t, c, "http://dtx.test/some/page?x=1")
+	if code != http.StatusMovedPermanently || h.Get("Location") != "https://dtx.test/some/page?x=1" {
+		t.Errorf("http: %d Location %q, want 301 to https", code, h.Get("Location"))
+	}
+	challenge := filepath.Join(s.root, "nginx/data/certbot/www/.well-known/acme-challenge/e2e-token")
+	os.MkdirAll(filepath.Dir(challenge), 0o755)
+	os.WriteFile(challenge, []byte("e2e-token.thumbprint"), 0o644)
+	if code, _, body := get(t, c, "http://dtx.test/.well-known/acme-challenge/e2e-token"); code != 200 || body != "e2e-token.thumbprint" {
+		t.Errorf("ACME path: %d %q", code, body)
+	}
+
+	// Redis data survives a down and an up.
+	s.mustMage(ports, "stack:exec", "release", "redis", "redis-cli set e2e-key survived")
+	s.mustMage(ports, "stack:down", "release")
+	if ids := containers(t, project, true); len(ids) > 0 {
+		t.Errorf("down left containers %v", ids)
+	}
+	if ids := networks(t, project); len(ids) > 0 {
+		t.Errorf("down left networks %v", ids)
+	}
+	s.mustMage(ports, "stack:up", "release")
+	if out := s.mustMage(ports, "stack:exec", "release", "redis", "redis-cli get e2e-key"); !strings.Contains(out, "survived") {
+		t.Errorf("redis lost its data across down and up:\n%s", out)
+	}
+	s.mustMage(ports, "stack:down", "release")
+	if after := docker(t, "volume", "ls", "-q"); after != volumesBefore {
+		t.Errorf("volumes before:\n%s\nafter:\n%s", volumesBefore, after)
+	}
+}
+
+// checkSite checks nginx's routing over HTTPS, verified against the
+// generated certificate: / reaches the frontend and /api the backend, which
+// reaches redis.
+func checkSite(t *testing.T, c *http.Client, host, frontendText string, dev bool) {
+	t.Helper()
+	if code, h, body := get(t, c, "https://"+host+"/"); code != 200 || !strings.Contains(body, frontendText) || h.Get("X-Dtx-Service") != "frontend" {
+		t.Errorf("GET /: %d %q", code, body)
+	}
+	code, _, body := get(t, c, "https://"+host+"/api/things?id=7")
+	var api struct {
+		Service, Path string
+		Dev           bool
+	}
+	if err := json.Unmarshal([]byte(body), &api); code != 200 || err != nil || api.Service != "backend" || api.Path != "/api/things" || api.Dev != dev {
+		t.Errorf("GET /api/things: %d %q (dev=%v wanted)", code, body, dev)
+	}
+	if code, _, body := get(t, c, "https://"+host+"/api/redis"); code != 200 || !strings.Contains(body, "PONG") {
+		t.Errorf("GET /api/redis: %d %q", code, body)
+	}
+}
+
+// lockedBuffer collects a child's output while the test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func testDebugAndTest(t *testing.T, s *site) {
+	debugPorts := []string{"HTTP_PORT=" + freePort(t), "HTTPS_PORT=" + freePort(t)}
+	testPorts := []string{"HTTP_PORT=" + freePort(t), "HTTPS_PORT=" + freePort(t)}
+	port := func(ports []string, i int) string { return strings.SplitN(ports[i], "=", 2)[1] }
+	debugProject, testProject := s.prefix+"-debug", s.prefix+"-test"
+
+	// dev:debug runs attached, in its own process group as in a terminal.
+	var out lockedBuffer
+	cmd := s.mageCmd(t.Context(), debugPorts, "dev:debug")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// If mage is killed, the compose it started (in a process group of its
+	// own) may hold the output pipe; do not wait for it forever.
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-exited
+		}
+	}()
+
+	c := client(t, port(debugPorts, 0), port(debugPorts, 1), filepath.Join(s.root, "nginx/data/ssl/fullchain.pem"))
+	eventually(t, 3*time.Minute, "debug stack serving", func() error {
+		select {
+		case err := <-exited:
+			stopped = true
+			t.Fatalf("dev:debug exited early: %v\n%s", err, out.String())
+		default:
+		}
+		resp, err := c.Get("https://dtx.test/api/redis")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	checkSite(t, c, "dtx.test", "dtx fixture frontend", true)
+
+	// Hot reload: a file changed in the mounted ./frontend is served as is.
+	marker := fmt.Sprintf("hot reload %d", time.Now().UnixNano())
+	os.WriteFile(filepath.Join(s.root, "frontend/public/index.html"), []byte("<h1>"+marker+"</h1>\n"), 0o644)
+	if _, _, body := get(t, c, "https://dtx.test/"); !strings.Contains(body, marker) {
+		t.Errorf("changed file not served without a rebuild: %q", body)
+	}
+
+	// The test stack alongside, on its own network and ports.
+	s.mustMage(testPorts, "dev:test")
+	tc := client(t, port(testPorts, 0), port(testPorts, 1), filepath.Join(s.root, "nginx/data/ssl/fullchain.pem"))
+	checkSite(t, tc, "dtx.test", marker, true)
+	if n, m := len(containers(t, debugProject, false)), len(containers(t, testProject, false)); n != 4 || m != 4 {
+		t.Errorf("running: %d debug and %d test containers, want 4 and 4", n, m)
+	}
+	testNet := docker(t, "network", "ls", "--format", "{{.Name}}", "--filter", "label=com.docker.compose.project="+testProject)
+	if testNet != testProject+"_test-network" {
+		t.Errorf("test stack networks %q, want %s_test-network only", testNet, testProject)
+	}
+	debugFrontend := docker(t, "ps", "-q", "--filter", "label=com.docker.compose.project="+debugProject, "--filter", "label=com.docker.compose.service=frontend")
+	debugIP := docker(t, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", debugFrontend)
+	probe := func(target string) error {
+		return exec.Command("docker", "run", "--rm", "--network", testNet, "--label", "dtx-e2e="+s.prefix, baseImage(),
+			"timeout", "3", "bash", "-c", "echo > /dev/tcp/"+target+"/3000").Run()
+	}
+	if err := probe("frontend"); err != nil {
+		t.Errorf("a container on test-network cannot reach the test frontend: %v", err)
+	}
+	if err := probe(debugIP); err == nil {
+		t.Errorf("a container on test-network reached the debug frontend at %s", debugIP)
+	}
+	s.mustMage(testPorts, "stack:down", "test")
+
+	// Ctrl-C: SIGINT to dev:debug's process group stops the stack gracefully.
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-exited:
+		stopped = true
+	case <-time.After(30 * time.Second):
+		t.Fatalf("dev:debug still running 30 s after Ctrl-C:\n%s", out.String())
+	}
+	if err == nil {
+		t.Errorf("dev:debug exited 0 after Ctrl-C, want non-zero")
+	}
+	if ids := containers(t, debugProject, false); len(ids) > 0 {
+		t.Errorf("containers still running after Ctrl-C: %v\n%s", ids, out.String())
+	}
+	if n := len(containers(t, debugProject, true)); n != 4 {
+		t.Errorf("%d stopped debug containers, want the 4 stopped gracefully (not removed)", n)
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, 0); err == nil {
+		t.Errorf("processes of dev:debug's group are still alive")
+	}
+	if pids := processesMentioning(debugProject); len(pids) > 0 {
+		t.Errorf("processes left behind: %v", pids)
+	}
+	s.mustMage(debugPorts, "stack:down", "debug")
+}
+
+// processesMentioning lists the PIDs whose command line contains s.
+func processesMentioning(s string) []string {
+	var pids []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), s) {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}
+
+func testEngineUnreachable(t *testing.T, s *site) {
+	sock := "unix://" + filepath.Join(t.TempDir(), "stopped-engine.sock")
+	extra := []string{"DOCKER_HOST=" + sock}
+	for _, target := range [][]string{
+		{"docker:build"}, {"docker:push"}, {"docker:pull"},
+		{"dev:debug"}, {"dev:test"}, {"dev:prod"}, {"dev:release"},
+		{"stack:up", "prod"}, {"stack:down", "release"}, {"stack:ps", "debug"}, {"stack:logs", "test"},
+		{"stack:exec", "debug", "backend", "true"}, {"prod:certbot"}, {"prod:renew"},
+	} {
+		start := time.Now()
+		out, err := s.mage(extra, target...)
+		took := time.Since(start)
+		if err == nil {
+			t.Errorf("%s succeeded without an engine", target[0])
+			continue
+		}
+		if !strings.Contains(out, "the Docker engine is unreachable at "+sock) {
+			t.Errorf("%s: no clear message:\n%s", target[0], out)
+		}
+		if took > 20*time.Second {
+			t.Errorf("%s took %s to fail", target[0], took)
+		}
+	}
+	for _, env := range []string{"debug", "test", "prod", "release"} {
+		if ids := containers(t, s.prefix+"-"+env, false); len(ids) > 0 {
+			t.Errorf("%s has running containers: %v", env, ids)
+		}
+	}
+}

@@ -1,0 +1,370 @@
+// Package e2e runs the real mage targets against a real Docker engine, a real
+// registry and the project's real nginx image, over a throwaway project
+// folder whose frontend and backend are the stand-ins of test/fixture.
+//
+// It skips when no engine answers, unless DTX_E2E=required (as .ci/run sets
+// it), when it fails instead.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var repoRoot, _ = filepath.Abs("../..")
+
+// requireEngine skips (or fails, under DTX_E2E=required) without an engine.
+func requireEngine(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "docker", "version", "--format", "{{.Server.Version}}").CombinedOutput()
+	if err == nil {
+		if _, cerr := exec.Command("docker", "compose", "version").CombinedOutput(); cerr != nil {
+			err = fmt.Errorf("docker compose plugin: %v", cerr)
+		}
+	}
+	if err != nil {
+		reason := fmt.Sprintf("no Docker engine answers (%v: %s); bash .ci/engine.sh up starts one", err, strings.TrimSpace(string(out)))
+		if os.Getenv("DTX_E2E") == "required" {
+			t.Fatal(reason)
+		}
+		t.Skip(reason)
+	}
+}
+
+// site is a throwaway project folder and the variables its targets run with.
+type site struct {
+	t      *testing.T
+	root   string
+	prefix string // compose project prefix
+	vars   map[string]string
+}
+
+func baseImage() string {
+	if b := os.Getenv("DTX_BASE_IMAGE"); b != "" {
+		return b
+	}
+	return "dtx-base:bookworm"
+}
+
+func registryAddr() string {
+	if r := os.Getenv("DTX_REGISTRY"); r != "" {
+		return r
+	}
+	return "127.0.0.1:5000"
+}
+
+// newSite copies the project's compose files, env files and nginx/ into a
+// temp folder, with the fixture's frontend and backend and their binary.
+func newSite(t *testing.T) *site {
+	t.Helper()
+	root := t.TempDir()
+	for _, rel := range []string{
+		"docker-compose.debug.yaml", "docker-compose.test.yaml", "docker-compose.prod.yaml", "docker-compose.release.yaml",
+		"docker/.env.dev", "docker/.env.test", "docker/.env.prod", "docker/.env.release",
+		"nginx/Dockerfile", "nginx/nginx.conf", "nginx/entrypoint.sh", "nginx/default.template.conf",
+		"test/fixture/frontend/Dockerfile", "test/fixture/frontend/public/index.html", "test/fixture/backend/Dockerfile",
+	} {
+		dst := strings.TrimPrefix(rel, "test/fixture/")
+		copyFile(t, filepath.Join(repoRoot, rel), filepath.Join(root, dst))
+	}
+	for _, dir := range []string{"frontend", "backend"} {
+		build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(root, dir, "standin"), "./test/fixture/standin")
+		build.Dir = repoRoot
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("building the stand-in: %v\n%s", err, out)
+		}
+	}
+	prefix := fmt.Sprintf("dtxe2e%d", os.Getpid())
+	return &site{t: t, root: root, prefix: prefix, vars: map[string]string{
+		"COMPOSE_PROJECT_PREFIX": prefix,
+		"REGISTRY":               registryAddr() + "/" + prefix,
+		"NGINX_BASE_IMAGE":       baseImage(),
+		"REDIS_IMAGE":            baseImage(),
+		"VERSION":                fmt.Sprintf("0.%d.%d", time.Now().Unix()%100000, os.Getpid()),
+		"PUBLISH_ADDRESS":        "127.0.0.1",
+		"DOMAIN":                 "dtx.test",
+	}}
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := os.Stat(src)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, info.Mode().Perm()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// environ is the process environment of a target run: ours plus the site's
+// variables plus extra KEY=value pairs.
+func (s *site) environ(extra ...string) []string {
+	env := os.Environ()
+	for k, v := range s.vars {
+		env = append(env, k+"="+v)
+	}
+	return append(env, extra...)
+}
+
+// mageCmd is `go tool mage -d magefiles -w ROOT target…`: the real tool,
+// compiled from the repository's magefiles, working in the site folder.
+func (s *site) mageCmd(ctx context.Context, extra []string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "mage", "-d", "magefiles", "-w", s.root}, args...)...)
+	cmd.Dir = repoRoot
+	cmd.Env = s.environ(extra...)
+	return cmd
+}
+
+// mage runs a target to its end and returns its combined output.
+func (s *site) mage(extra []string, args ...string) (string, error) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	cmd := s.mageCmd(ctx, extra, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	s.t.Logf("mage %s (%s): %v", strings.Join(args, " "), time.Since(start).Round(time.Millisecond), err)
+	return out.String(), err
+}
+
+// mustMage runs a target that must succeed.
+func (s *site) mustMage(extra []string, args ...string) string {
+	s.t.Helper()
+	out, err := s.mage(extra, args...)
+	if err != nil {
+		s.t.Fatalf("mage %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// docker runs the docker CLI to inspect what the targets did.
+func docker(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("docker", args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("docker %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// containers lists the IDs of a compose project's containers (all=true:
+// stopped ones too).
+func containers(t *testing.T, project string, all bool) []string {
+	args := []string{"ps", "-q", "--filter", "label=com.docker.compose.project=" + project}
+	if all {
+		args = append(args, "-a")
+	}
+	return strings.Fields(docker(t, args...))
+}
+
+func networks(t *testing.T, project string) []string {
+	return strings.Fields(docker(t, "network", "ls", "-q", "--filter", "label=com.docker.compose.project="+project))
+}
+
+// client talks to nginx on 127.0.0.1 whatever the host name, trusts only the
+// certificate in caFile, and does not follow redirects.
+func client(t *testing.T, httpPort, httpsPort, caFile string) *http.Client {
+	pool := x509.NewCertPool()
+	pem, err := os.ReadFile(caFile)
+	if err != nil || !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("CA %s: %v", caFile, err)
+	}
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: pool},
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				_, port, _ := net.SplitHostPort(addr)
+				if port == "443" {
+					port = httpsPort
+				} else {
+					port = httpPort
+				}
+				return dialer.DialContext(ctx, network, "127.0.0.1:"+port)
+			},
+			DisableKeepAlives: true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+func get(t *testing.T, c *http.Client, url string) (int, http.Header, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(body)
+}
+
+// eventually retries f for up to d.
+func eventually(t *testing.T, d time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	t.Fatalf("%s: still failing after %s: %v", what, d, err)
+}
+
+// cleanup removes everything of the site from the engine: its stacks, their
+// networks and its images. It reports, never fails the test for it, so that
+// a teardown error never hides the test's own error.
+func (s *site) cleanup() {
+	for _, env := range []string{"debug", "test", "prod", "release"} {
+		project := s.prefix + "-" + env
+		ids, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+project).Output()
+		nets, _ := exec.Command("docker", "network", "ls", "-q", "--filter", "label=com.docker.compose.project="+project).Output()
+		if len(bytes.TrimSpace(ids)) == 0 && len(bytes.TrimSpace(nets)) == 0 {
+			continue
+		}
+		if out, err := s.mage([]string{"VERSION=" + s.vars["VERSION"]}, "stack:down", env); err != nil {
+			s.t.Logf("cleanup: stack:down %s: %v\n%s", env, err, out)
+		}
+	}
+	refs, _ := exec.Command("docker", "images", "-q", "--filter", "reference="+s.vars["REGISTRY"]+"/*").Output()
+	if ids := strings.Fields(string(refs)); len(ids) > 0 {
+		if out, err := exec.Command("docker", append([]string{"rmi", "-f"}, ids...)...).CombinedOutput(); err != nil {
+			s.t.Logf("cleanup: rmi: %v\n%s", err, out)
+		}
+	}
+}
+
+// sweepStale removes what an earlier run of this suite left behind when it
+// was killed before its cleanup (a timeout, say): the containers, networks
+// and images of dtxe2e<pid> projects whose process is gone. Nothing else is
+// touched.
+func sweepStale(t *testing.T) {
+	t.Helper()
+	out, _ := exec.Command("docker", "ps", "-a", "--format", `{{.ID}} {{.Label "com.docker.compose.project"}}`).Output()
+	stale := map[string][]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		id, project, ok := strings.Cut(line, " ")
+		if prefix, alive := staleOwner(project); ok && prefix != "" && !alive {
+			stale[prefix] = append(stale[prefix], id)
+		}
+	}
+	nets, _ := exec.Command("docker", "network", "ls", "--format", `{{.ID}} {{.Label "com.docker.compose.project"}}`).Output()
+	imgs, _ := exec.Command("docker", "images", "--format", "{{.ID}} {{.Repository}}").Output()
+	for prefix, ids := range stale {
+		t.Logf("removing leftovers of an earlier run: %s", prefix)
+		exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+		for _, line := range strings.Split(string(nets), "\n") {
+			if id, project, ok := strings.Cut(line, " "); ok && strings.HasPrefix(project, prefix+"-") {
+				exec.Command("docker", "network", "rm", id).Run()
+			}
+		}
+		for _, line := range strings.Split(string(imgs), "\n") {
+			if id, repo, ok := strings.Cut(line, " "); ok && strings.HasPrefix(repo, registryAddr()+"/"+prefix+"/") {
+				exec.Command("docker", "rmi", "-f", id).Run()
+			}
+		}
+	}
+}
+
+// staleOwner returns the dtxe2e<pid> prefix of a project name and whether
+// that pid still runs.
+func staleOwner(project string) (string, bool) {
+	rest, ok := strings.CutPrefix(project, "dtxe2e")
+	if !ok {
+		return "", true
+	}
+	pid, _, _ := strings.Cut(rest, "-")
+	if _, err := os.Stat("/proc/" + pid); err == nil {
+		return "dtxe2e" + pid, true
+	}
+	return "dtxe2e" + pid, false
+}
+
+// Ports handed to servers the tests start. Asking the kernel for port 0 and
+// closing it is racy: the kernel may hand the same port to the next caller
+// (a CI run once gave challtestsrv's management server the port it had just
+// given nginx). So ports are drawn at random below the kernel's ephemeral
+// range (32768 and up), where no outgoing connection or port-0 listener lands,
+// checked free for both TCP and UDP on 127.0.0.1, and never handed out twice.
+var (
+	portsMu    sync.Mutex
+	portsTaken = map[int]bool{}
+	portsRand  = rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
+)
+
+const portLow, portHigh = 20000, 32767
+
+// freePort returns a port on 127.0.0.1 that is free for TCP and UDP now and
+// that no other call in this process has returned.
+func freePort(t *testing.T) string {
+	t.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 200 {
+		port := portLow + portsRand.IntN(portHigh-portLow+1)
+		if portsTaken[port] || !bindable(port) {
+			continue
+		}
+		portsTaken[port] = true
+		return fmt.Sprint(port)
+	}
+	t.Fatalf("no free port on 127.0.0.1 in %d-%d after 200 tries", portLow, portHigh)
+	return ""
+}
+
+func bindable(port int) bool {
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer l.Close()
+	c, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return false
+	}
+	return c.Close() == nil
+}
+
+// TestFreePortNeverRepeats guards the allocator every server in this package
+// relies on: no port twice, none in the kernel's ephemeral range.
+func TestFreePortNeverRepeats(t *testing.T) {
+	seen := map[string]bool{}
+	for range 300 {
+		p := freePort(t)
+		if seen[p] {
+			t.Fatalf("freePort returned %s twice", p)
+		}
+		seen[p] = true
+		if n := mustAtoi(t, p); n < portLow || n > portHigh {
+			t.Fatalf("freePort returned %d, outside %d-%d", n, portLow, portHigh)
+		}
+	}
+}
