@@ -9,7 +9,8 @@
 #
 # Environment (defaults in brackets):
 #   DOMAIN [localhost], FRONTEND_UPSTREAM [frontend:3000],
-#   BACKEND_UPSTREAM [backend:8000], HSTS_HEADER [empty: no header]
+#   BACKEND_UPSTREAM [backend:8000], HSTS_HEADER [empty: no header],
+#   PUBLIC_HTTPS_PORT [443: the port the HTTP redirect points browsers to]
 # The DTX_* paths below exist so the script can be tested outside the image.
 set -eu
 
@@ -36,9 +37,13 @@ render() {
     FRONTEND_UPSTREAM=${FRONTEND_UPSTREAM:-frontend:3000}
     BACKEND_UPSTREAM=${BACKEND_UPSTREAM:-backend:8000}
     HSTS_HEADER=${HSTS_HEADER:-}
+    PUBLIC_HTTPS_PORT=${PUBLIC_HTTPS_PORT:-443}
     check DOMAIN "$DOMAIN" 'A-Za-z0-9.-'
     check FRONTEND_UPSTREAM "$FRONTEND_UPSTREAM" 'A-Za-z0-9.:_-'
     check BACKEND_UPSTREAM "$BACKEND_UPSTREAM" 'A-Za-z0-9.:_-'
+    check PUBLIC_HTTPS_PORT "$PUBLIC_HTTPS_PORT" '0-9'
+    HTTPS_PORT_SUFFIX=
+    [ "$PUBLIC_HTTPS_PORT" = 443 ] || HTTPS_PORT_SUFFIX=:$PUBLIC_HTTPS_PORT
     case $HSTS_HEADER in
         *[\"\\\$]*) die "HSTS_HEADER must not contain '\"', '\\' or '\$'" ;;
     esac
@@ -56,10 +61,10 @@ render() {
     fi
     [ -r "$template" ] || die "template $template is missing"
 
-    export DOMAIN FRONTEND_UPSTREAM BACKEND_UPSTREAM HSTS_HEADER SSL_CERTIFICATE SSL_CERTIFICATE_KEY
+    export DOMAIN FRONTEND_UPSTREAM BACKEND_UPSTREAM HSTS_HEADER HTTPS_PORT_SUFFIX SSL_CERTIFICATE SSL_CERTIFICATE_KEY
     tmp=$site_conf.tmp
     # shellcheck disable=SC2016 # the list is for envsubst, not the shell
-    envsubst '${DOMAIN} ${FRONTEND_UPSTREAM} ${BACKEND_UPSTREAM} ${SSL_CERTIFICATE} ${SSL_CERTIFICATE_KEY} ${HSTS_HEADER}' \
+    envsubst '${DOMAIN} ${FRONTEND_UPSTREAM} ${BACKEND_UPSTREAM} ${SSL_CERTIFICATE} ${SSL_CERTIFICATE_KEY} ${HSTS_HEADER} ${HTTPS_PORT_SUFFIX}' \
         <"$template" >"$tmp" || { rm -f "$tmp"; die "could not render $template"; }
     mv -f "$tmp" "$site_conf"
     say "using certificate $SSL_CERTIFICATE (key $SSL_CERTIFICATE_KEY) for $DOMAIN; wrote $site_conf"

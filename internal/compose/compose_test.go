@@ -161,6 +161,17 @@ func TestInterpolationOverrides(t *testing.T) {
 	if !reflect.DeepEqual(published, []string{"80", "18443"}) {
 		t.Fatalf("published %v", published)
 	}
+	// nginx redirects HTTP to the published HTTPS port unless told otherwise.
+	if got := *project.Services["nginx"].Environment["PUBLIC_HTTPS_PORT"]; got != "18443" {
+		t.Fatalf("PUBLIC_HTTPS_PORT %q, want HTTPS_PORT's 18443", got)
+	}
+	osEnv["PUBLIC_HTTPS_PORT"] = "443"
+	if project, err = NewProject(repoRoot, env, "").Load(context.Background(), environ(osEnv)); err != nil {
+		t.Fatal(err)
+	}
+	if got := *project.Services["nginx"].Environment["PUBLIC_HTTPS_PORT"]; got != "443" {
+		t.Fatalf("PUBLIC_HTTPS_PORT %q, want the override 443", got)
+	}
 }
 
 // Precedence, as docker compose applies it: process environment over the

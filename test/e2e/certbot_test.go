@@ -114,7 +114,7 @@ func TestCertbot(t *testing.T) {
 		if _, h, _ := get(t, c, "https://dtx.test/"); !strings.Contains(h.Get("Strict-Transport-Security"), "max-age=") {
 			t.Errorf("no HSTS in prod: %v", h)
 		}
-		if code, h, _ := get(t, c, "http://www.dtx.test/x"); code != 301 || h.Get("Location") != "https://www.dtx.test/x" {
+		if code, h, _ := get(t, c, "http://www.dtx.test/x"); code != 301 || h.Get("Location") != "https://www.dtx.test:"+httpsPort+"/x" {
 			t.Errorf("http: %d %q", code, h.Get("Location"))
 		}
 		if code, _, _ := get(t, c, "http://dtx.test/.well-known/acme-challenge/missing"); code != 404 {

@@ -132,8 +132,12 @@ func testRelease(t *testing.T, s *site) {
 	}
 	// Plain HTTP redirects, except the ACME challenge served from the webroot.
 	code, h, _ := get(t, c, "http://dtx.test/some/page?x=1")
-	if code != http.StatusMovedPermanently || h.Get("Location") != "https://dtx.test/some/page?x=1" {
-		t.Errorf("http: %d Location %q, want 301 to https", code, h.Get("Location"))
+	// The redirect keeps the published HTTPS port, and a browser following
+	// it lands on the site.
+	if want := "https://dtx.test:" + httpsPort + "/some/page?x=1"; code != http.StatusMovedPermanently || h.Get("Location") != want {
+		t.Errorf("http: %d Location %q, want 301 to %s", code, h.Get("Location"), want)
+	} else if code, _, body := get(t, c, want); code != 200 || !strings.Contains(body, "dtx fixture frontend") {
+		t.Errorf("following the redirect: %d %q", code, body)
 	}
 	challenge := filepath.Join(s.root, "nginx/data/certbot/www/.well-known/acme-challenge/e2e-token")
 	os.MkdirAll(filepath.Dir(challenge), 0o755)

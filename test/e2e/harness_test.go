@@ -200,7 +200,7 @@ func client(t *testing.T, httpPort, httpsPort, caFile string) *http.Client {
 			TLSClientConfig: &tls.Config{RootCAs: pool},
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				_, port, _ := net.SplitHostPort(addr)
-				if port == "443" {
+				if port == "443" || port == httpsPort {
 					port = httpsPort
 				} else {
 					port = httpPort
