@@ -136,6 +136,41 @@ func TestCertbot(t *testing.T) {
 		}
 	})
 
+	t.Run("challenge answered 404", func(t *testing.T) {
+		// nginx keeps serving the folder it mounted; moving it aside makes
+		// certbot write its token into a fresh folder nginx never sees, as
+		// when the webroot and the served folder disagree: Pebble reaches
+		// nginx and gets a 404.
+		www := filepath.Join(s.root, "nginx/data/certbot/www")
+		if err := os.Rename(www, www+".mounted"); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			os.RemoveAll(www)
+			if err := os.Rename(www+".mounted", www); err != nil {
+				t.Error(err)
+			}
+		}()
+		if err := os.MkdirAll(www, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := certs.Read(live)
+		out, err := s.with(t).mage(append(certbotEnv, "FORCE=1"), "prod:certbot")
+		if err == nil {
+			t.Fatalf("succeeded:\n%s", out)
+		}
+		msg := lastLine(out)
+		t.Logf("message: %s", msg)
+		for _, want := range []string{"could not validate", "dtx.test", "failed URL http://", "/.well-known/acme-challenge/", "404"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("message lacks %q:\n%s", want, out)
+			}
+		}
+		if after, _ := certs.Read(live); after.SerialNumber.Cmp(before.SerialNumber) != 0 {
+			t.Errorf("a failed issue replaced the live certificate: serial %s, was %s", after.SerialNumber, before.SerialNumber)
+		}
+	})
+
 	t.Run("ACME server refuses: the reason from certbot's log", func(t *testing.T) {
 		out, err := s.with(t).mage(append(certbotEnv, "DOMAIN="+blockedDomain), "prod:certbot")
 		if err == nil {
