@@ -13,16 +13,16 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/freeport"
 )
 
 var repoRoot, _ = filepath.Abs("../..")
@@ -307,64 +307,13 @@ func staleOwner(project string) (string, bool) {
 	return "dtxe2e" + pid, false
 }
 
-// Ports handed to servers the tests start. Asking the kernel for port 0 and
-// closing it is racy: the kernel may hand the same port to the next caller
-// (a CI run once gave challtestsrv's management server the port it had just
-// given nginx). So ports are drawn at random below the kernel's ephemeral
-// range (32768 and up), where no outgoing connection or port-0 listener lands,
-// checked free for both TCP and UDP on 127.0.0.1, and never handed out twice.
-var (
-	portsMu    sync.Mutex
-	portsTaken = map[int]bool{}
-	portsRand  = rand.New(rand.NewPCG(uint64(os.Getpid()), uint64(time.Now().UnixNano())))
-)
-
-const portLow, portHigh = 20000, 32767
-
-// freePort returns a port on 127.0.0.1 that is free for TCP and UDP now and
-// that no other call in this process has returned.
+// freePort returns a port on 127.0.0.1 for a server a test starts; see
+// internal/freeport for why not port 0.
 func freePort(t *testing.T) string {
 	t.Helper()
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for range 200 {
-		port := portLow + portsRand.IntN(portHigh-portLow+1)
-		if portsTaken[port] || !bindable(port) {
-			continue
-		}
-		portsTaken[port] = true
-		return fmt.Sprint(port)
-	}
-	t.Fatalf("no free port on 127.0.0.1 in %d-%d after 200 tries", portLow, portHigh)
-	return ""
-}
-
-func bindable(port int) bool {
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	l, err := net.Listen("tcp", addr)
+	port, err := freeport.Take()
 	if err != nil {
-		return false
+		t.Fatal(err)
 	}
-	defer l.Close()
-	c, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return false
-	}
-	return c.Close() == nil
-}
-
-// TestFreePortNeverRepeats guards the allocator every server in this package
-// relies on: no port twice, none in the kernel's ephemeral range.
-func TestFreePortNeverRepeats(t *testing.T) {
-	seen := map[string]bool{}
-	for range 300 {
-		p := freePort(t)
-		if seen[p] {
-			t.Fatalf("freePort returned %s twice", p)
-		}
-		seen[p] = true
-		if n := mustAtoi(t, p); n < portLow || n > portHigh {
-			t.Fatalf("freePort returned %d, outside %d-%d", n, portLow, portHigh)
-		}
-	}
+	return fmt.Sprint(port)
 }
