@@ -20,6 +20,12 @@ site_conf=${DTX_SITE_CONF:-/etc/nginx/conf.d/default.conf}
 letsencrypt_dir=${DTX_LETSENCRYPT_DIR:-/etc/letsencrypt/live}
 ssl_dir=${DTX_SSL_DIR:-/etc/nginx/ssl}
 pid_file=${DTX_PID_FILE:-/run/nginx.pid}
+nginx_conf=${DTX_NGINX_CONF:-}
+
+# nginx, with the test configuration when DTX_NGINX_CONF is set.
+run_nginx() {
+    if [ -n "$nginx_conf" ]; then nginx -c "$nginx_conf" "$@"; else nginx "$@"; fi
+}
 
 say() { printf '%s: %s\n' "$prog" "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -78,7 +84,7 @@ reload() {
         had_previous=1
     fi
     render
-    if ! nginx -t -q; then
+    if ! run_nginx -t -q; then
         if [ "$had_previous" = 1 ]; then
             mv -f "$backup" "$site_conf"
             die "new configuration is invalid; kept the previous $site_conf and did not reload"
@@ -86,8 +92,43 @@ reload() {
         die "new configuration is invalid; did not reload"
     fi
     rm -f "$backup"
-    nginx -s reload
+    old=$(workers)
+    run_nginx -s reload
+    await_reload "$old"
     say "reloaded nginx"
+}
+
+# workers: PIDs of the master's worker processes that still accept connections.
+workers() {
+    master=$(cat "$pid_file" 2>/dev/null) || return 0
+    for dir in /proc/[0-9]*; do
+        [ "$(sed -n 's/^PPid:[[:space:]]*//p' "$dir/status" 2>/dev/null)" = "$master" ] || continue
+        case $(tr '\000' ' ' <"$dir/cmdline" 2>/dev/null) in
+            *'worker process is shutting down'*) ;;
+            *'worker process'*) echo "${dir#/proc/}" ;;
+        esac
+    done
+}
+
+# await_reload PIDS: `nginx -s reload` only signals the master, which starts
+# new workers and about 100 ms later tells the old ones to stop accepting.
+# Until then a new connection may still get the old certificate, so wait for
+# every old worker to be gone or shutting down. If they never are, the master
+# rejected the new configuration.
+await_reload() {
+    [ -n "$1" ] || return 0
+    tries=0
+    while :; do
+        still=$(workers)
+        left=
+        for pid in $1; do
+            case " $(echo $still) " in *" $pid "*) left="$left $pid" ;; esac
+        done
+        [ -z "$left" ] && return 0
+        tries=$((tries + 1))
+        [ "$tries" -lt 100 ] || die "nginx did not take the new configuration within 10s (workers$left still serve the old one): see 'nginx -T' and the container log"
+        sleep 0.1
+    done
 }
 
 health() {

@@ -4,11 +4,20 @@
 package nginx
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/certs"
+	"github.com/kettleofketchup/dtx_website/internal/freeport"
 )
 
 // render runs `entrypoint.sh render` with env and returns the site config
@@ -98,5 +107,149 @@ func TestRenderRejectsInjection(t *testing.T) {
 		if msg := err.Error(); strings.Count(msg, "\n") > 0 || !strings.Contains(msg, name) {
 			t.Errorf("%s: want one line naming %s, got %q", env, name, msg)
 		}
+	}
+}
+
+// TestReloadServesTheNewCertificateAtOnce runs a real nginx (the host's)
+// and `dtx-nginx reload` after each of several certificate changes: as soon
+// as reload returns, every new connection must get the new certificate.
+// (`nginx -s reload` alone returns before the old workers stop accepting.)
+func TestReloadServesTheNewCertificateAtOnce(t *testing.T) {
+	if _, err := exec.LookPath("nginx"); err != nil {
+		if os.Getenv("DTX_E2E") == "required" {
+			t.Fatal("nginx is not installed: .ci/engine.sh up installs it")
+		}
+		t.Skip("nginx is not installed (apt-get install nginx-light)")
+	}
+	if _, err := exec.LookPath("envsubst"); err != nil {
+		t.Skip("envsubst (gettext-base) is not installed")
+	}
+	dir := t.TempDir()
+	port, err := freeport.Take()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	live := filepath.Join(dir, "live")
+	writeFile(t, filepath.Join(dir, "site.template"), fmt.Sprintf(`server {
+    listen %s ssl;
+    ssl_certificate     ${SSL_CERTIFICATE};
+    ssl_certificate_key ${SSL_CERTIFICATE_KEY};
+    return 200 "ok\n";
+}
+`, addr))
+	conf := filepath.Join(dir, "nginx.conf")
+	writeFile(t, conf, fmt.Sprintf(`worker_processes 2;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log notice;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/tmp;
+    proxy_temp_path %[1]s/tmp;
+    include %[1]s/site.conf;
+}
+`, dir))
+	env := append(os.Environ(),
+		"DOMAIN=reload.test",
+		"DTX_TEMPLATE="+filepath.Join(dir, "site.template"),
+		"DTX_SITE_CONF="+filepath.Join(dir, "site.conf"),
+		"DTX_LETSENCRYPT_DIR="+live,
+		"DTX_SSL_DIR="+filepath.Join(dir, "none"),
+		"DTX_PID_FILE="+filepath.Join(dir, "nginx.pid"),
+		"DTX_NGINX_CONF="+conf,
+	)
+	entrypoint := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command("sh", append([]string{"entrypoint.sh"}, args...)...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("dtx-nginx %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	newCert := func() *x509.Certificate {
+		t.Helper()
+		certPEM, keyPEM, err := certs.SelfSigned([]string{"reload.test"}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Join(live, "reload.test"), 0o755)
+		writeFile(t, filepath.Join(live, "reload.test/fullchain.pem"), string(certPEM))
+		writeFile(t, filepath.Join(live, "reload.test/privkey.pem"), string(keyPEM))
+		cert, err := certs.Read(filepath.Join(live, "reload.test/fullchain.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cert
+	}
+
+	want := newCert()
+	entrypoint("render")
+	nginx := exec.Command("nginx", "-c", conf, "-g", "daemon off;")
+	nginx.Stdout, nginx.Stderr = os.Stderr, os.Stderr
+	if err := nginx.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		nginx.Process.Signal(syscall.SIGQUIT)
+		done := make(chan struct{})
+		go func() { nginx.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			nginx.Process.Kill()
+			<-done
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "nginx.pid")); err == nil {
+			if _, err := leaf(addr); err == nil {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nginx did not start within 10s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	for round := range 8 {
+		if got, err := leaf(addr); err != nil || !got.Equal(want) {
+			t.Fatalf("round %d: before reload: %v, serial %v, want %s", round, err, got.SerialNumber, want.SerialNumber)
+		}
+		want = newCert()
+		if out := entrypoint("reload"); !strings.Contains(out, "reloaded nginx") {
+			t.Fatalf("round %d: reload said:\n%s", round, out)
+		}
+		for i := range 4 {
+			got, err := leaf(addr)
+			if err != nil {
+				t.Fatalf("round %d, connection %d: %v", round, i, err)
+			}
+			if !got.Equal(want) {
+				t.Fatalf("round %d, connection %d right after reload: serial %s, want the new %s", round, i, got.SerialNumber, want.SerialNumber)
+			}
+		}
+	}
+}
+
+// leaf is the certificate nginx at addr serves for reload.test.
+func leaf(addr string) (*x509.Certificate, error) {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr,
+		&tls.Config{ServerName: "reload.test", InsecureSkipVerify: true})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0], nil
+}
+
+func writeFile(t *testing.T, path, data string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
