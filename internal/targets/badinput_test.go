@@ -97,6 +97,9 @@ func TestBadInput(t *testing.T) {
 		{name: "engine unreachable", mode: "noengine", run: func(c context.Context, o Options) error { return Build(c, o, "") },
 			want: "the Docker engine is unreachable at "},
 		{name: "engine unreachable for certbot", mode: "noengine", run: Certbot, want: "the Docker engine is unreachable at "},
+		{name: "exec command with an open quote", run: func(c context.Context, o Options) error {
+			return Exec(c, o, "debug", "backend", `python manage.py shell -c "print(1)`)
+		}, want: `has an unterminated " quote: close it, or escape it with a backslash`},
 		{name: "bad STACK", environ: []string{"STACK=debug"}, run: Renew, want: `STACK="debug": certificates are for the prod or release stack`},
 	}
 	for _, c := range cases {

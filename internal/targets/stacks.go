@@ -3,7 +3,6 @@ package targets
 import (
 	"context"
 	"os"
-	"strings"
 
 	"golang.org/x/term"
 
@@ -84,6 +83,10 @@ func Ps(ctx context.Context, o Options, name string) error {
 // Exec runs command (split on spaces) in service of environment name, on
 // the terminal when there is one.
 func Exec(ctx context.Context, o Options, name, service, command string) error {
+	words, err := splitWords(command)
+	if err != nil {
+		return err
+	}
 	s, _, err := o.ready(ctx, name)
 	if err != nil {
 		return err
@@ -92,7 +95,7 @@ func Exec(ctx context.Context, o Options, name, service, command string) error {
 	if !isTerminal(os.Stdin) {
 		args = append(args, "-T")
 	}
-	args = append(append(args, service), strings.Fields(command)...)
+	args = append(append(args, service), words...)
 	cmd := s.project.Command(args...)
 	cmd.Interactive = true
 	return s.run.Run(ctx, cmd)

@@ -127,6 +127,10 @@ func TestDryRunPlans(t *testing.T) {
 			return Exec(c, o, "debug", "backend", "python manage.py migrate")
 		}, []string{
 			"[dry-run] " + debug + " exec -T backend python manage.py migrate"}},
+		{"stack:exec with quotes", func(c context.Context, o Options) error {
+			return Exec(c, o, "debug", "backend", `python manage.py shell -c "print('a b')"`)
+		}, []string{
+			"[dry-run] " + debug + ` exec -T backend python manage.py shell -c 'print('\''a b'\'')'`}},
 		{"prod:certbot", Certbot, []string{
 			"[dry-run] mkdir -p nginx/data/certbot/conf nginx/data/certbot/work nginx/data/certbot/logs nginx/data/certbot/www",
 			"[dry-run] certbot certonly --webroot --webroot-path nginx/data/certbot/www --cert-name dota.kettle.sh -d dota.kettle.sh -d www.dota.kettle.sh " + certbotDirs + " --non-interactive --agree-tos --register-unsafely-without-email --keep-until-expiring",

@@ -126,6 +126,11 @@ func testRelease(t *testing.T, s *site) {
 	c := client(t, httpPort, httpsPort, filepath.Join(s.root, "nginx/data/ssl/fullchain.pem"))
 	checkSite(t, c, "dtx.test", "dtx fixture frontend", false)
 
+	// stack:exec hands the container the words a shell would.
+	if out := s.mustMage(ports, "stack:exec", "release", "nginx", `sh -c 'printf "<%s>" "$0" "$1"' "a  b" c`); !strings.Contains(out, "<a  b><c>") {
+		t.Errorf("stack:exec: want <a  b><c> in:\n%s", out)
+	}
+
 	// HSTS in release.
 	if _, h, _ := get(t, c, "https://dtx.test/"); !strings.Contains(h.Get("Strict-Transport-Security"), "max-age=") {
 		t.Errorf("no HSTS header in release: %v", h)
