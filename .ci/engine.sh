@@ -3,7 +3,7 @@
 # a private Docker engine (Debian's docker.io, unpacked, not installed), the
 # docker compose v2 plugin, a local registry on 127.0.0.1:5000, an offline
 # Debian base image (dtx-base:bookworm), Pebble + pebble-challtestsrv binaries,
-# and Debian's certbot and nginx-light.
+# and Debian's certbot, nginx-light and gettext-base (envsubst) on the host.
 #
 #   .ci/engine.sh up      install what is missing, start what is not running
 #   .ci/engine.sh down    stop registry and dockerd by their pidfiles
@@ -550,7 +550,7 @@ cmd_up() {
   t0=$(now_us)
   local -a missing=()
   local p
-  for p in iptables libdevmapper1.02.1 libseccomp2 curl certbot nginx-light; do
+  for p in iptables libdevmapper1.02.1 libseccomp2 curl certbot nginx-light gettext-base; do
     pkg_installed "$p" || missing+=("$p")
   done
   if [[ ! -f $BASE_TAR ]] && ! command -v debootstrap >/dev/null 2>&1; then missing+=(debootstrap); fi

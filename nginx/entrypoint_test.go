@@ -24,9 +24,7 @@ import (
 // it wrote, or the one-line error it gave.
 func render(t *testing.T, env ...string) (string, error) {
 	t.Helper()
-	if _, err := exec.LookPath("envsubst"); err != nil {
-		t.Skip("envsubst (gettext-base) is not installed")
-	}
+	need(t, "envsubst", "gettext-base")
 	dir := t.TempDir()
 	ssl := filepath.Join(dir, "ssl")
 	os.Mkdir(ssl, 0o755)
@@ -50,6 +48,19 @@ func render(t *testing.T, env ...string) (string, error) {
 		t.Fatal(err)
 	}
 	return string(data), nil
+}
+
+// need skips without bin, or fails under DTX_E2E=required (as .ci/run sets
+// it, after .ci/engine.sh up installed the package).
+func need(t *testing.T, bin, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(bin); err == nil {
+		return
+	}
+	if os.Getenv("DTX_E2E") == "required" {
+		t.Fatalf("%s is not installed: .ci/engine.sh up installs it (apt-get install %s)", bin, pkg)
+	}
+	t.Skipf("%s is not installed (apt-get install %s)", bin, pkg)
 }
 
 type renderError struct{ msg string }
@@ -115,15 +126,8 @@ func TestRenderRejectsInjection(t *testing.T) {
 // as reload returns, every new connection must get the new certificate.
 // (`nginx -s reload` alone returns before the old workers stop accepting.)
 func TestReloadServesTheNewCertificateAtOnce(t *testing.T) {
-	if _, err := exec.LookPath("nginx"); err != nil {
-		if os.Getenv("DTX_E2E") == "required" {
-			t.Fatal("nginx is not installed: .ci/engine.sh up installs it")
-		}
-		t.Skip("nginx is not installed (apt-get install nginx-light)")
-	}
-	if _, err := exec.LookPath("envsubst"); err != nil {
-		t.Skip("envsubst (gettext-base) is not installed")
-	}
+	need(t, "nginx", "nginx-light")
+	need(t, "envsubst", "gettext-base")
 	dir := t.TempDir()
 	port, err := freeport.Take()
 	if err != nil {
