@@ -101,13 +101,24 @@ reload() {
 # workers: PIDs of the master's worker processes that still accept connections.
 workers() {
     master=$(cat "$pid_file" 2>/dev/null) || return 0
-    for dir in /proc/[0-9]*; do
-        [ "$(sed -n 's/^PPid:[[:space:]]*//p' "$dir/status" 2>/dev/null)" = "$master" ] || continue
-        case $(tr '\000' ' ' <"$dir/cmdline" 2>/dev/null) in
+    for pid in $(children "$master"); do
+        case $(tr '\000' ' ' <"/proc/$pid/cmdline" 2>/dev/null) in
             *'worker process is shutting down'*) ;;
-            *'worker process'*) echo "${dir#/proc/}" ;;
+            *'worker process'*) echo "$pid" ;;
         esac
     done
+}
+
+# children PID: the kernel's list where it keeps one, else a scan of /proc.
+children() {
+    if [ -r "/proc/$1/task/$1/children" ]; then
+        cat "/proc/$1/task/$1/children"
+        return
+    fi
+    for dir in /proc/[0-9]*; do
+        [ "$(sed -n 's/^PPid:[[:space:]]*//p' "$dir/status" 2>/dev/null)" = "$1" ] && echo "${dir#/proc/}"
+    done
+    return 0
 }
 
 # await_reload PIDS: `nginx -s reload` only signals the master, which starts

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -220,14 +221,23 @@ http {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	var took []time.Duration
+	defer func() {
+		slices.Sort(took)
+		if len(took) > 0 {
+			t.Logf("dtx-nginx reload: median %s over %d reloads", took[len(took)/2].Round(time.Millisecond), len(took))
+		}
+	}()
 	for round := range 8 {
 		if got, err := leaf(addr); err != nil || !got.Equal(want) {
 			t.Fatalf("round %d: before reload: %v, serial %v, want %s", round, err, got.SerialNumber, want.SerialNumber)
 		}
 		want = newCert()
+		began := time.Now()
 		if out := entrypoint("reload"); !strings.Contains(out, "reloaded nginx") {
 			t.Fatalf("round %d: reload said:\n%s", round, out)
 		}
+		took = append(took, time.Since(began))
 		for i := range 4 {
 			got, err := leaf(addr)
 			if err != nil {
