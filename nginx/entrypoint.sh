@@ -102,7 +102,7 @@ reload() {
 workers() {
     master=$(cat "$pid_file" 2>/dev/null) || return 0
     for pid in $(children "$master"); do
-        case $(tr '\000' ' ' <"/proc/$pid/cmdline" 2>/dev/null) in
+        case $(tr '\000' ' ' 2>/dev/null <"/proc/$pid/cmdline") in
             *'worker process is shutting down'*) ;;
             *'worker process'*) echo "$pid" ;;
         esac

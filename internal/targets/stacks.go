@@ -80,8 +80,8 @@ func Ps(ctx context.Context, o Options, name string) error {
 	return composeVerb(ctx, o, name, "ps")
 }
 
-// Exec runs command (split on spaces) in service of environment name, on
-// the terminal when there is one.
+// Exec runs command, split into words as a shell would, in service of
+// environment name, on the terminal when there is one.
 func Exec(ctx context.Context, o Options, name, service, command string) error {
 	words, err := splitWords(command)
 	if err != nil {
