@@ -19,13 +19,14 @@ import (
 
 	"github.com/kettleofketchup/dtx_website/internal/certs"
 	"github.com/kettleofketchup/dtx_website/internal/freeport"
+	"github.com/kettleofketchup/dtx_website/internal/testenv"
 )
 
 // render runs `entrypoint.sh render` with env and returns the site config
 // it wrote, or the one-line error it gave.
 func render(t *testing.T, env ...string) (string, error) {
 	t.Helper()
-	need(t, "envsubst", "gettext-base")
+	testenv.NeedCommand(t, "envsubst", "apt-get install gettext-base; .ci/engine.sh up installs it")
 	dir := t.TempDir()
 	ssl := filepath.Join(dir, "ssl")
 	os.Mkdir(ssl, 0o755)
@@ -49,19 +50,6 @@ func render(t *testing.T, env ...string) (string, error) {
 		t.Fatal(err)
 	}
 	return string(data), nil
-}
-
-// need skips without bin, or fails under DTX_E2E=required (as .ci/run sets
-// it, after .ci/engine.sh up installed the package).
-func need(t *testing.T, bin, pkg string) {
-	t.Helper()
-	if _, err := exec.LookPath(bin); err == nil {
-		return
-	}
-	if os.Getenv("DTX_E2E") == "required" {
-		t.Fatalf("%s is not installed: .ci/engine.sh up installs it (apt-get install %s)", bin, pkg)
-	}
-	t.Skipf("%s is not installed (apt-get install %s)", bin, pkg)
 }
 
 type renderError struct{ msg string }
@@ -127,8 +115,8 @@ func TestRenderRejectsInjection(t *testing.T) {
 // as reload returns, every new connection must get the new certificate.
 // (`nginx -s reload` alone returns before the old workers stop accepting.)
 func TestReloadServesTheNewCertificateAtOnce(t *testing.T) {
-	need(t, "nginx", "nginx-light")
-	need(t, "envsubst", "gettext-base")
+	testenv.NeedCommand(t, "nginx", "apt-get install nginx-light; .ci/engine.sh up installs it")
+	testenv.NeedCommand(t, "envsubst", "apt-get install gettext-base; .ci/engine.sh up installs it")
 	dir := t.TempDir()
 	port, err := freeport.Take()
 	if err != nil {

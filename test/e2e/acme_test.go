@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/testenv"
 )
 
 // acme is a running Pebble with pebble-challtestsrv as its DNS server, every
@@ -33,7 +35,7 @@ const blockedDomain = "blocked-domain.example"
 func pebbleDir(t *testing.T) string {
 	dir := os.Getenv("PEBBLE_TEST_DIR")
 	if dir == "" {
-		t.Skip("PEBBLE_TEST_DIR is unset: source the env.sh that .ci/engine.sh up writes")
+		testenv.Missing(t, "PEBBLE_TEST_DIR is unset: source the env.sh that .ci/engine.sh up writes")
 	}
 	return dir
 }
@@ -44,12 +46,7 @@ func startACME(t *testing.T, httpPort string) *acme {
 	t.Helper()
 	testDir := pebbleDir(t)
 	for _, bin := range []string{"pebble", "pebble-challtestsrv", "certbot"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("DTX_E2E") == "required" {
-				t.Fatalf("%s is not on PATH: .ci/engine.sh up installs it", bin)
-			}
-			t.Skipf("%s is not on PATH: .ci/engine.sh up installs it", bin)
-		}
+		testenv.NeedCommand(t, bin, ".ci/engine.sh up installs it")
 	}
 	work := t.TempDir()
 	dnsPort, dnsMgmtPort := freePort(t), freePort(t)

@@ -1,0 +1,43 @@
+package testenv
+
+import (
+	"testing"
+)
+
+// recorder is a testing.TB that records Fatal and Skip instead of stopping.
+type recorder struct {
+	testing.TB
+	fatal, skip string
+}
+
+func (r *recorder) Helper()           {}
+func (r *recorder) Fatal(args ...any) { r.fatal = args[0].(string) }
+func (r *recorder) Skip(args ...any)  { r.skip = args[0].(string) }
+
+func TestMissingSkipsOrFails(t *testing.T) {
+	t.Setenv("DTX_E2E", "")
+	r := &recorder{}
+	Missing(r, "no engine")
+	if r.skip != "no engine" || r.fatal != "" {
+		t.Errorf("without DTX_E2E: skip %q fatal %q, want a skip", r.skip, r.fatal)
+	}
+	t.Setenv("DTX_E2E", "required")
+	r = &recorder{}
+	Missing(r, "no engine")
+	if r.fatal != "no engine" || r.skip != "" {
+		t.Errorf("DTX_E2E=required: skip %q fatal %q, want a failure", r.skip, r.fatal)
+	}
+}
+
+func TestNeedCommand(t *testing.T) {
+	t.Setenv("DTX_E2E", "required")
+	r := &recorder{}
+	NeedCommand(r, "sh", "install a shell")
+	if r.fatal != "" || r.skip != "" {
+		t.Errorf("sh is on PATH, yet: skip %q fatal %q", r.skip, r.fatal)
+	}
+	NeedCommand(r, "dtx-no-such-command", "it does not exist")
+	if want := "dtx-no-such-command is not on PATH: it does not exist"; r.fatal != want {
+		t.Errorf("fatal %q, want %q", r.fatal, want)
+	}
+}
