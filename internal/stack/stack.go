@@ -58,16 +58,17 @@ type Image struct {
 	Dockerfile string // relative to Context
 	Target     string // stage to build; empty builds the last stage
 	// BuildArgs names variables of the environment passed as build arguments
-	// when they are set (the nginx base image, for one).
+	// when they are set: each Dockerfile's base image, so that an engine
+	// that cannot pull the official images builds on local stand-ins.
 	BuildArgs []string
 }
 
 // Images are the five images, in build and summary order.
 var Images = []Image{
-	{Name: "frontend", Context: "frontend", Dockerfile: "Dockerfile", Target: "runtime"},
-	{Name: "frontend-dev", Context: "frontend", Dockerfile: "Dockerfile", Target: "runtime-dev"},
-	{Name: "backend", Context: "backend", Dockerfile: "Dockerfile", Target: "runtime"},
-	{Name: "backend-dev", Context: "backend", Dockerfile: "Dockerfile", Target: "runtime-dev"},
+	{Name: "frontend", Context: "frontend", Dockerfile: "Dockerfile", Target: "runtime", BuildArgs: []string{"FRONTEND_BASE_IMAGE"}},
+	{Name: "frontend-dev", Context: "frontend", Dockerfile: "Dockerfile", Target: "runtime-dev", BuildArgs: []string{"FRONTEND_BASE_IMAGE"}},
+	{Name: "backend", Context: "backend", Dockerfile: "Dockerfile", Target: "runtime", BuildArgs: []string{"BACKEND_BASE_IMAGE"}},
+	{Name: "backend-dev", Context: "backend", Dockerfile: "Dockerfile", Target: "runtime-dev", BuildArgs: []string{"BACKEND_BASE_IMAGE"}},
 	{Name: "nginx", Context: "nginx", Dockerfile: "Dockerfile", BuildArgs: []string{"NGINX_BASE_IMAGE"}},
 }
 

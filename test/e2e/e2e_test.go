@@ -13,9 +13,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
-var imageNames = []string{"frontend", "frontend-dev", "backend", "backend-dev", "nginx"}
+// starterTitle is what the starter frontend's page says (frontend/public).
+const starterTitle = "dtx website starter"
 
 // TestEndToEnd runs the targets in the order a team meets them; each step
 // builds on the previous one (the images built, pushed, pulled…).
@@ -52,7 +55,7 @@ func (s *site) ref(image, tag string) string { return s.vars["REGISTRY"] + "/" +
 
 func testBuild(t *testing.T, s *site) {
 	out := s.mustMage(nil, "docker:build")
-	for _, img := range imageNames {
+	for _, img := range stack.ImageNames() {
 		for _, tag := range []string{s.vars["VERSION"], "latest"} {
 			docker(t, "image", "inspect", "--format", "{{.Id}}", s.ref(img, tag))
 		}
@@ -77,7 +80,7 @@ func repoDigest(t *testing.T, ref string) string {
 func testPushPull(t *testing.T, s *site) {
 	s.mustMage(nil, "docker:push")
 	digests := map[string]string{}
-	for _, img := range imageNames {
+	for _, img := range stack.ImageNames() {
 		resp, err := http.Get("http://" + registryAddr() + "/v2/" + s.prefix + "/" + img + "/tags/list")
 		if err != nil {
 			t.Fatal(err)
@@ -124,7 +127,7 @@ func testRelease(t *testing.T, s *site) {
 		}
 	}
 	c := client(t, httpPort, httpsPort, filepath.Join(s.root, "nginx/data/ssl/fullchain.pem"))
-	checkSite(t, c, "dtx.test", "dtx fixture frontend", false)
+	checkSite(t, c, "dtx.test", starterTitle, false)
 
 	// stack:exec hands the container the words a shell would.
 	if out := s.mustMage(ports, "stack:exec", "release", "nginx", `sh -c 'printf "<%s>" "$0" "$1"' "a  b" c`); !strings.Contains(out, "<a  b><c>") {
@@ -141,7 +144,7 @@ func testRelease(t *testing.T, s *site) {
 	// it lands on the site.
 	if want := "https://dtx.test:" + httpsPort + "/some/page?x=1"; code != http.StatusMovedPermanently || h.Get("Location") != want {
 		t.Errorf("http: %d Location %q, want 301 to %s", code, h.Get("Location"), want)
-	} else if code, _, body := get(t, c, want); code != 200 || !strings.Contains(body, "dtx fixture frontend") {
+	} else if code, _, body := get(t, c, want); code != 200 || !strings.Contains(body, starterTitle) {
 		t.Errorf("following the redirect: %d %q", code, body)
 	}
 	challenge := filepath.Join(s.root, "nginx/data/certbot/www/.well-known/acme-challenge/e2e-token")
@@ -255,7 +258,7 @@ func testDebugAndTest(t *testing.T, s *site) {
 		}
 		return nil
 	})
-	checkSite(t, c, "dtx.test", "dtx fixture frontend", true)
+	checkSite(t, c, "dtx.test", starterTitle, true)
 
 	// Hot reload: a file changed in the mounted ./frontend is served as is.
 	marker := fmt.Sprintf("hot reload %d", time.Now().UnixNano())
@@ -278,8 +281,9 @@ func testDebugAndTest(t *testing.T, s *site) {
 	debugFrontend := docker(t, "ps", "-q", "--filter", "label=com.docker.compose.project="+debugProject, "--filter", "label=com.docker.compose.service=frontend")
 	debugIP := docker(t, "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", debugFrontend)
 	probe := func(target string) error {
-		return exec.Command("docker", "run", "--rm", "--network", testNet, "--label", "dtx-e2e="+s.prefix, baseImage(),
-			"timeout", "3", "bash", "-c", "echo > /dev/tcp/"+target+"/3000").Run()
+		// The backend image has python3, whatever its base.
+		return exec.Command("docker", "run", "--rm", "--network", testNet, "--label", "dtx-e2e="+s.prefix, s.ref("backend-dev", "latest"),
+			"python3", "-c", "import socket, sys; socket.create_connection((sys.argv[1], 3000), 3)", target).Run()
 	}
 	if err := probe("frontend"); err != nil {
 		t.Errorf("a container on test-network cannot reach the test frontend: %v", err)
@@ -354,7 +358,7 @@ func testEngineUnreachable(t *testing.T, s *site) {
 			t.Errorf("%s took %s to fail", target[0], took)
 		}
 	}
-	for _, env := range []string{"debug", "test", "prod", "release"} {
+	for _, env := range stack.EnvironmentNames() {
 		if ids := containers(t, s.prefix+"-"+env, false); len(ids) > 0 {
 			t.Errorf("%s has running containers: %v", env, ids)
 		}

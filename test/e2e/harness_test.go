@@ -1,6 +1,6 @@
 // Package e2e runs the real mage targets against a real Docker engine, a real
-// registry and the project's real nginx image, over a throwaway project
-// folder whose frontend and backend are the stand-ins of test/fixture.
+// registry and the project's real images (the starter frontend and backend,
+// nginx), over a throwaway copy of the project.
 //
 // It skips when no engine answers, unless DTX_E2E=required (as .ci/run sets
 // it), when it fails instead.
@@ -18,11 +18,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/freeport"
+	"github.com/kettleofketchup/dtx_website/internal/stack"
 	"github.com/kettleofketchup/dtx_website/internal/testenv"
 )
 
@@ -52,13 +54,6 @@ type site struct {
 	vars   map[string]string
 }
 
-func baseImage() string {
-	if b := os.Getenv("DTX_BASE_IMAGE"); b != "" {
-		return b
-	}
-	return "dtx-base:bookworm"
-}
-
 func registryAddr() string {
 	if r := os.Getenv("DTX_REGISTRY"); r != "" {
 		return r
@@ -66,38 +61,73 @@ func registryAddr() string {
 	return "127.0.0.1:5000"
 }
 
-// newSite copies the project's compose files, env files and nginx/ into a
-// temp folder, with the fixture's frontend and backend and their binary.
+// siteFiles lists the project's files as git has them (tracked and new
+// files, not ignored ones, nor deleted ones): what a fresh clone would hold,
+// with the change under test.
+func siteFiles(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("git", "-C", repoRoot, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	var files []string
+	for _, f := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+		if _, err := os.Stat(filepath.Join(repoRoot, f)); err == nil {
+			files = append(files, f)
+		}
+	}
+	return files
+}
+
+// newSite copies the project (siteFiles) into a temp folder. The targets run
+// there with only the base images substituted where .ci/engine.sh says the
+// engine cannot pull the official ones (its env.sh exports them), a registry
+// path and compose project prefix of the test's own, and free ports.
 func newSite(t *testing.T) *site {
 	t.Helper()
 	root := t.TempDir()
-	for _, rel := range []string{
-		"docker-compose.debug.yaml", "docker-compose.test.yaml", "docker-compose.prod.yaml", "docker-compose.release.yaml",
-		"docker/.env.dev", "docker/.env.test", "docker/.env.prod", "docker/.env.release",
-		"nginx/Dockerfile", "nginx/nginx.conf", "nginx/entrypoint.sh", "nginx/default.template.conf",
-		"test/fixture/frontend/Dockerfile", "test/fixture/frontend/public/index.html", "test/fixture/backend/Dockerfile",
-	} {
-		dst := strings.TrimPrefix(rel, "test/fixture/")
-		copyFile(t, filepath.Join(repoRoot, rel), filepath.Join(root, dst))
-	}
-	for _, dir := range []string{"frontend", "backend"} {
-		build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(root, dir, "standin"), "./test/fixture/standin")
-		build.Dir = repoRoot
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("building the stand-in: %v\n%s", err, out)
-		}
+	for _, rel := range siteFiles(t) {
+		copyFile(t, filepath.Join(repoRoot, rel), filepath.Join(root, rel))
 	}
 	prefix := fmt.Sprintf("dtxe2e%d", os.Getpid())
-	return &site{t: t, root: root, prefix: prefix, vars: map[string]string{
+	vars := map[string]string{
 		"COMPOSE_PROJECT_PREFIX": prefix,
 		"REGISTRY":               registryAddr() + "/" + prefix,
-		"NGINX_BASE_IMAGE":       baseImage(),
-		"REDIS_IMAGE":            baseImage(),
 		"VERSION":                fmt.Sprintf("0.%d.%d", time.Now().Unix()%100000, os.Getpid()),
 		"PUBLISH_ADDRESS":        "127.0.0.1",
 		"DOMAIN":                 "dtx.test",
-	}}
+	}
+	for k, v := range baseImages() {
+		vars[k] = v
+	}
+	return &site{t: t, root: root, prefix: prefix, vars: vars}
+}
+
+// baseImageVars are the variables that name a base image: each image's
+// build arguments and the redis image of the compose files.
+func baseImageVars() []string {
+	vars := []string{"REDIS_IMAGE"}
+	for _, img := range stack.Images {
+		for _, arg := range img.BuildArgs {
+			if !slices.Contains(vars, arg) {
+				vars = append(vars, arg)
+			}
+		}
+	}
+	return vars
+}
+
+// baseImages are the base-image substitutions of the process environment
+// (set by .ci/engine.sh's env.sh on an engine that cannot pull); none where
+// the official images can be pulled.
+func baseImages() map[string]string {
+	subst := map[string]string{}
+	for _, k := range baseImageVars() {
+		if v := os.Getenv(k); v != "" {
+			subst[k] = v
+		}
+	}
+	return subst
 }
 
 func copyFile(t *testing.T, src, dst string) {
@@ -125,11 +155,11 @@ func (s *site) environ(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// mageCmd is `go tool mage -d magefiles -w ROOT target…`: the real tool,
-// compiled from the repository's magefiles, working in the site folder.
+// mageCmd is the README's way in, `go tool mage target…`, run in the site
+// folder: the real tool, compiled from the copy's own magefiles.
 func (s *site) mageCmd(ctx context.Context, extra []string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "mage", "-d", "magefiles", "-w", s.root}, args...)...)
-	cmd.Dir = repoRoot
+	cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "mage"}, args...)...)
+	cmd.Dir = s.root
 	cmd.Env = s.environ(extra...)
 	return cmd
 }
@@ -239,7 +269,7 @@ func eventually(t *testing.T, d time.Duration, what string, f func() error) {
 // networks and its images. It reports, never fails the test for it, so that
 // a teardown error never hides the test's own error.
 func (s *site) cleanup() {
-	for _, env := range []string{"debug", "test", "prod", "release"} {
+	for _, env := range stack.EnvironmentNames() {
 		project := s.prefix + "-" + env
 		ids, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+project).Output()
 		nets, _ := exec.Command("docker", "network", "ls", "-q", "--filter", "label=com.docker.compose.project="+project).Output()
