@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -27,6 +29,38 @@ type Plan struct {
 	Version  string
 	// BuildArgs are the values of the images' BuildArgs that are set.
 	BuildArgs map[string]string
+	// Bake says the buildx plugin is installed, so compose builds through
+	// Bake. Without it compose builds with its own BuildKit client, which
+	// is the builder the tool can use then, but warns "configured to build
+	// using Bake, but buildx isn't installed" first: the build command then
+	// runs at log level error, since its definition is generated and
+	// resolved (there is no other warning it could hide).
+	Bake bool
+}
+
+// SystemPluginDirs are where the docker CLI looks for plugins besides
+// $DOCKER_CONFIG/cli-plugins (default ~/.docker/cli-plugins). A variable so
+// that tests can point it elsewhere.
+var SystemPluginDirs = []string{
+	"/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
+	"/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins",
+}
+
+// BuildxInstalled tells whether the docker CLI finds the buildx plugin, the
+// way it looks for plugins; lookup reads the environment.
+func BuildxInstalled(lookup func(string) (string, bool)) bool {
+	dirs := append([]string(nil), SystemPluginDirs...)
+	if c, ok := lookup("DOCKER_CONFIG"); ok && c != "" {
+		dirs = append([]string{filepath.Join(c, "cli-plugins")}, dirs...)
+	} else if home, ok := lookup("HOME"); ok && home != "" {
+		dirs = append([]string{filepath.Join(home, ".docker", "cli-plugins")}, dirs...)
+	}
+	for _, d := range dirs {
+		if info, err := os.Stat(filepath.Join(d, "docker-buildx")); err == nil && !info.IsDir() {
+			return true
+		}
+	}
+	return false
 }
 
 // Tags are the tags every image gets: VERSION and latest, or latest alone
@@ -97,11 +131,18 @@ func escapeAll(list []string) []string {
 func (p Plan) BuildCommand(root string) runner.Command {
 	return runner.Command{
 		Name:      "docker",
-		Args:      []string{"compose", "--project-name", BuildProject, "--project-directory", ".", "-f", "-", "build"},
+		Args:      append(p.logLevel(), "compose", "--project-name", BuildProject, "--project-directory", ".", "-f", "-", "build"),
 		Dir:       root,
 		Stdin:     strings.NewReader(string(p.Definition())),
 		StdinNote: fmt.Sprintf("(build definition of %d images)", len(p.Images)),
 	}
+}
+
+func (p Plan) logLevel() []string {
+	if p.Bake {
+		return nil
+	}
+	return []string{"--log-level", "error"}
 }
 
 // PushCommands push every tag of every image, in order.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -47,14 +49,56 @@ func TestDefinitionBuildsEveryImageWithBothTags(t *testing.T) {
 }
 
 func TestBuildCommandIsOneComposeBuildFromStdin(t *testing.T) {
-	p := plan(t, "frontend,nginx")
-	cmd := p.BuildCommand("/srv/site")
-	if got := cmd.String(); got != "docker compose --project-name dtx-build --project-directory . -f - build < (build definition of 2 images)" {
-		t.Fatalf("command %s", got)
+	for _, c := range []struct {
+		name string
+		bake bool
+		want string
+	}{
+		{"with buildx: compose builds through Bake", true,
+			"docker compose --project-name dtx-build --project-directory . -f - build < (build definition of 2 images)"},
+		{"without buildx: compose's own BuildKit client, without the Bake warning", false,
+			"docker --log-level error compose --project-name dtx-build --project-directory . -f - build < (build definition of 2 images)"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := plan(t, "frontend,nginx")
+			p.Bake = c.bake
+			cmd := p.BuildCommand("/srv/site")
+			if got := cmd.String(); got != c.want {
+				t.Fatalf("command %s\nwant    %s", got, c.want)
+			}
+			stdin, _ := io.ReadAll(cmd.Stdin)
+			if !bytes.Equal(stdin, p.Definition()) || cmd.Dir != "/srv/site" {
+				t.Fatal("the definition must be fed on stdin from the project root")
+			}
+		})
 	}
-	stdin, _ := io.ReadAll(cmd.Stdin)
-	if !bytes.Equal(stdin, p.Definition()) || cmd.Dir != "/srv/site" {
-		t.Fatal("the definition must be fed on stdin from the project root")
+}
+
+func TestBuildxInstalledLooksWhereDockerLooks(t *testing.T) {
+	system := t.TempDir()
+	defer func(old []string) { SystemPluginDirs = old }(SystemPluginDirs)
+	SystemPluginDirs = []string{system}
+	home, config := t.TempDir(), t.TempDir()
+	plugin := func(dir string) {
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "docker-buildx"), []byte("#!/bin/sh\n"), 0o755)
+	}
+	env := func(kv map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := kv[k]; return v, ok }
+	}
+	if BuildxInstalled(env(map[string]string{"HOME": home})) {
+		t.Fatal("found buildx where there is none")
+	}
+	plugin(filepath.Join(home, ".docker", "cli-plugins"))
+	if !BuildxInstalled(env(map[string]string{"HOME": home})) {
+		t.Error("missed ~/.docker/cli-plugins/docker-buildx")
+	}
+	if BuildxInstalled(env(map[string]string{"HOME": home, "DOCKER_CONFIG": config})) {
+		t.Error("DOCKER_CONFIG replaces ~/.docker: the plugin under HOME does not count then")
+	}
+	plugin(system)
+	if !BuildxInstalled(env(map[string]string{"DOCKER_CONFIG": config})) {
+		t.Error("missed the system plugin folder")
 	}
 }
 

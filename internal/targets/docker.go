@@ -33,7 +33,7 @@ func (o Options) imagePlan(only string) (*session, images.Plan, error) {
 }
 
 func (s *session) planFor(imgs []stack.Image, withVersion bool) (images.Plan, error) {
-	p := images.Plan{Images: imgs, Registry: s.env.Registry(), BuildArgs: map[string]string{}}
+	p := images.Plan{Images: imgs, Registry: s.env.Registry(), BuildArgs: map[string]string{}, Bake: images.BuildxInstalled(s.Lookup)}
 	if withVersion {
 		v, err := s.env.Version()
 		if err != nil {
