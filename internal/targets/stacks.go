@@ -57,6 +57,8 @@ func Up(ctx context.Context, o Options, name string, source Source, attached boo
 		return err
 	}
 	if attached {
+		// Said before the logs start, where the user still sees it.
+		s.Say("the site will be at %s (a self-signed certificate: the browser warns once); Ctrl-C stops the stack", s.siteURL())
 		// No interactive menu: the child is not in the terminal's foreground
 		// group, and Ctrl-C reaches it through us.
 		return s.compose(ctx, "up", "--remove-orphans", "--menu=false")
@@ -110,3 +112,14 @@ func composeVerb(ctx context.Context, o Options, name string, args ...string) er
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// siteURL is where a browser on this machine reaches the stack's nginx:
+// localhost (the self-signed certificate covers it whatever DOMAIN is) on
+// the published HTTPS port.
+func (s *session) siteURL() string {
+	port := s.env.Value("HTTPS_PORT")
+	if port == "" || port == "443" {
+		return "https://localhost/"
+	}
+	return "https://localhost:" + port + "/"
+}

@@ -6,15 +6,25 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kettleofketchup/dtx_website/internal/images"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
 var repoRoot, _ = filepath.Abs("../..")
+
+// TestMain keeps the machine's docker plugins out of the plans: without
+// buildx (HOME is not in the tests' environment either), builds run at log
+// level error, on every machine alike.
+func TestMain(m *testing.M) {
+	images.SystemPluginDirs = nil
+	os.Exit(m.Run())
+}
 
 // project copies the project's compose, env and nginx files into a temp
 // root, with minimal Dockerfiles for frontend and backend.
@@ -74,7 +84,7 @@ const (
 	prod        = "docker compose --project-name dtx-prod -f docker-compose.prod.yaml --env-file docker/.env.prod"
 	release     = "docker compose --project-name dtx-release -f docker-compose.release.yaml --env-file docker/.env.release"
 	reg         = "ghcr.io/kettleofketchup/dtx_website"
-	build       = "[dry-run] docker compose --project-name dtx-build --project-directory . -f - build < (build definition of "
+	build       = "[dry-run] docker --log-level error compose --project-name dtx-build --project-directory . -f - build < (build definition of "
 	folders     = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf backend/.redis_data"
 	certbotDirs = "--config-dir nginx/data/certbot/conf --work-dir nginx/data/certbot/work --logs-dir nginx/data/certbot/logs"
 )
@@ -190,5 +200,23 @@ func TestDryRunMasksSecrets(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "--email **** ") || !strings.Contains(log.String(), "--env-file docker/.env.prod.local") {
 		t.Fatalf("plan:\n%s", log)
+	}
+}
+
+// dev:debug says where the site is and how to stop it before the logs start.
+func TestDevDebugSaysWhereTheSiteIs(t *testing.T) {
+	for _, c := range []struct{ port, url string }{{"", "https://localhost/"}, {"443", "https://localhost/"}, {"8443", "https://localhost:8443/"}} {
+		t.Run("HTTPS_PORT="+c.port, func(t *testing.T) {
+			o, _, log := options(project(t), true, "HTTPS_PORT="+c.port)
+			if err := Up(context.Background(), o, "debug", Built, true); err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(log.String(), "\n")
+			banner := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, "the site will be at "+c.url) && strings.Contains(l, "Ctrl-C stops") })
+			up := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, " up --remove-orphans") })
+			if banner < 0 || up < banner {
+				t.Fatalf("want the URL %s and how to stop before compose up:\n%s", c.url, log)
+			}
+		})
 	}
 }
