@@ -3,6 +3,7 @@ package runner
 import (
 	"errors"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -41,11 +42,19 @@ func NewMasker(secrets ...string) *Masker {
 	return m
 }
 
-// Add adds secrets to hide; empty values are ignored.
+// Add adds secrets to hide; empty values are ignored. A secret's Go-quoted
+// form (a message built with %q escapes its quotes, backslashes and control
+// characters) is hidden too.
 func (m *Masker) Add(secrets ...string) {
 	for _, s := range secrets {
-		if s != "" && !m.IsSecret(s) {
-			m.secrets = append(m.secrets, s)
+		if s == "" {
+			continue
+		}
+		quoted := strconv.Quote(s)
+		for _, v := range []string{s, quoted[1 : len(quoted)-1]} {
+			if !m.IsSecret(v) {
+				m.secrets = append(m.secrets, v)
+			}
 		}
 	}
 	sort.SliceStable(m.secrets, func(i, j int) bool { return len(m.secrets[i]) > len(m.secrets[j]) })

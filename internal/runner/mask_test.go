@@ -111,6 +111,7 @@ func TestMaskProperty(t *testing.T) {
 		r := &Runner{DryRun: true, Log: &log, Stdout: &out, Stderr: &out, Secrets: []string{long, short}}
 		r.Print(cmd)
 		printed := log.String() +
+			m.Error(fmt.Errorf("value=%q from x.local is wrong", short+" "+long)).Error() + "\n" +
 			m.Text("progress: "+w()+long+w()+" for "+short+" done") + "\n" +
 			m.Text("glued: "+w()+edgeless(short)+w()) + "\n" +
 			m.Error(fmt.Errorf("bad value %s (%s): %w", short, w()+long, errors.New("inner "+long))).Error() + "\n" +

@@ -2,12 +2,14 @@ package targets
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"golang.org/x/term"
 
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
+	"github.com/kettleofketchup/dtx_website/internal/validate"
 )
 
 // How long `up --wait` waits for the services to be healthy.
@@ -90,6 +92,9 @@ func Exec(ctx context.Context, o Options, name, service, command string) error {
 	s, _, err := o.ready(ctx, name)
 	if err != nil {
 		return err
+	}
+	if err := validate.Service(service, s.services); err != nil {
+		return fmt.Errorf("stack:exec: service %s %w", shown(service), err)
 	}
 	args := []string{"exec"}
 	if !isTerminal(os.Stdin) {
