@@ -139,7 +139,9 @@ func TestBadInput(t *testing.T) {
 			want: `DOMAIN="$(id).example.com" (from the process environment) contains '$' (label 1)`},
 		{name: "DOMAIN internationalized", environ: []string{"DOMAIN=exämple.com"}, run: func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) },
 			want: `is an internationalized name: write its ASCII (punycode) form`},
-		{name: "DOMAIN from .local", prepare: func(t *testing.T, root string) { writeFile(t, root, "docker/.env.prod.local", "DOMAIN=\"sekret host.example\"\n") },
+		{name: "DOMAIN from .local", prepare: func(t *testing.T, root string) {
+			writeFile(t, root, "docker/.env.prod.local", "DOMAIN=\"sekret host.example\"\n")
+		},
 			run:  func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) },
 			want: `DOMAIN (from docker/.env.prod.local) contains a space (label 1)`, hidden: "sekret"},
 		{name: "exec service empty", run: func(c context.Context, o Options) error { return Exec(c, o, "debug", "", "ls") },
