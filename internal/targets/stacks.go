@@ -2,6 +2,7 @@ package targets
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -72,9 +73,15 @@ func Down(ctx context.Context, o Options, name string) error {
 	return composeVerb(ctx, o, name, "down", "--remove-orphans")
 }
 
-// Logs follows the logs of environment name until Ctrl-C.
+// Logs follows the logs of environment name until Ctrl-C, its documented
+// end: an interrupt is success, not an error (a timeout given with -t
+// still is one).
 func Logs(ctx context.Context, o Options, name string) error {
-	return composeVerb(ctx, o, name, "logs", "--follow", "--tail", "200")
+	err := composeVerb(ctx, o, name, "logs", "--follow", "--tail", "200")
+	if errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
+		return nil
+	}
+	return err
 }
 
 // Ps lists environment name's containers.
