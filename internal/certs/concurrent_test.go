@@ -18,7 +18,9 @@ var base = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // roundTime is a time at which round r's certificate is the only valid one:
 // each round starts after the previous certificate expired.
-func roundTime(r int) time.Time { return base.Add(time.Duration(r) * (SelfSignedValidity + 2*time.Hour)) }
+func roundTime(r int) time.Time {
+	return base.Add(time.Duration(r) * (SelfSignedValidity + 2*time.Hour))
+}
 
 // Issue 8, finding 9: concurrent generators never leave a mismatched pair.
 // Each round, eight goroutines (each with its own descriptor, so its own
