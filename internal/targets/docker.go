@@ -95,7 +95,9 @@ func (s *session) build(ctx context.Context, p images.Plan) error {
 		}
 		rows = append(rows, images.Built{Image: img, Tags: p.Tags(), Size: size, Created: created})
 	}
-	images.WriteSummary(s.Stdout, rows, start, total)
+	var summary strings.Builder // its tags may be a .local VERSION
+	images.WriteSummary(&summary, rows, start, total)
+	fmt.Fprint(s.Stdout, s.mask.Text(summary.String()))
 	return nil
 }
 

@@ -96,12 +96,18 @@ func Exec(ctx context.Context, o Options, name, service, command string) error {
 	if err != nil {
 		return err
 	}
-	s, _, err := o.ready(ctx, name)
+	s, err := o.open(name)
 	if err != nil {
+		return err
+	}
+	if _, err := s.validate(ctx); err != nil {
 		return err
 	}
 	if err := validate.Service(service, s.services); err != nil {
 		return fmt.Errorf("stack:exec: service %s %w", shown(service), err)
+	}
+	if err := s.preflight(ctx); err != nil {
+		return err
 	}
 	args := []string{"exec"}
 	if !isTerminal(os.Stdin) {
