@@ -108,7 +108,7 @@ func TestBadInput(t *testing.T) {
 			want: "from docker/.env.release.local is not a semantic version", hidden: "sekret123"},
 		{name: "CERTBOT_EMAIL from .local is not echoed", prepare: func(t *testing.T, root string) {
 			writeFile(t, root, "docker/.env.prod.local", "CERTBOT_EMAIL=\"Sekret Person <sekret@example.com>\"\n")
-		}, run: Certbot, want: "CERTBOT_EMAIL (from docker/.env.prod.local) contains a space before '@'", hidden: "sekret"},
+		}, run: Certbot, want: "CERTBOT_EMAIL (from docker/.env.prod.local) has a display name or angle brackets", hidden: "sekret"},
 		{name: "STAGING from .local is not echoed", prepare: func(t *testing.T, root string) {
 			writeFile(t, root, "docker/.env.prod.local", "STAGING=sekret123\n")
 		}, run: Certbot, want: "from docker/.env.prod.local: use 1 or 0", hidden: "sekret123"},
@@ -159,7 +159,7 @@ func TestBadInput(t *testing.T) {
 		{name: "CERTBOT_EMAIL is a flag", environ: []string{"CERTBOT_EMAIL=--agree@example.com"}, run: Certbot,
 			want: `CERTBOT_EMAIL="--agree@example.com" (from the process environment) starts with '-'`},
 		{name: "CERTBOT_EMAIL with a display name", environ: []string{"CERTBOT_EMAIL=Foo <a@x.example>"}, run: Certbot,
-			want: `CERTBOT_EMAIL="Foo <a@x.example>" (from the process environment) contains a space before '@'`},
+			want: `CERTBOT_EMAIL="Foo <a@x.example>" (from the process environment) has a display name or angle brackets`},
 		{name: "-only selects nothing", run: func(c context.Context, o Options) error { return Push(c, o, ",") },
 			want: `-only="," names no image: use one or more of frontend,frontend-dev,backend,backend-dev,nginx`},
 		{name: "bad STACK", environ: []string{"STACK=debug"}, run: Renew, want: `STACK="debug": certificates are for the prod or release stack`},

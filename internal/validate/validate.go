@@ -89,6 +89,9 @@ func Email(v string) error {
 	if strings.HasPrefix(v, "-") {
 		return errors.New("starts with '-': " + hint)
 	}
+	if strings.ContainsAny(v, "<>") {
+		return errors.New("has a display name or angle brackets: " + hint)
+	}
 	local, domain, ok := strings.Cut(v, "@")
 	if !ok || strings.Contains(domain, "@") {
 		return errors.New("needs exactly one '@': " + hint)
