@@ -93,6 +93,9 @@ func TestMaskProperty(t *testing.T) {
 	}
 	for round := 0; round < 2000; round++ {
 		long := random(alphabet, MinSubstringSecret+rng.Intn(24))
+		if rng.Intn(4) == 0 { // a raw byte: env files need not be UTF-8
+			long += string([]byte{byte(0x80 + rng.Intn(0x80))})
+		}
 		short := random(alphabet, rng.Intn(MinSubstringSecret-1)) + string([]rune(rare)[rng.Intn(len([]rune(rare)))])
 		if rng.Intn(2) == 0 {
 			short = strings.TrimSpace(short) // a word has no edge spaces, or it would not be one

@@ -122,6 +122,10 @@ func TestBadInput(t *testing.T) {
 		{name: "secret with a quote in a relayed message", prepare: func(t *testing.T, root string) {
 			writeFile(t, root, "docker/.env.prod.local", "ACME_SERVER='ftp://x/\"sek\\ret\"'\n")
 		}, run: Certbot, want: "is not an https URL", hidden: `sek\\ret`},
+		{name: "compose-go's message relays a .local value", prepare: func(t *testing.T, root string) {
+			writeFile(t, root, "docker/.env.prod.local", "PUBLISH_ADDRESS=sekret-addr\n")
+		}, run: func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) },
+			want: "docker-compose.prod.yaml: Invalid ip address: ****", hidden: "sekret"},
 		// Finding 5: what nginx's renderer takes is checked by the tool too.
 		{name: "HSTS_HEADER with CR LF", environ: []string{"HSTS_HEADER=max-age=1\r\nSet-Cookie: pwned=1"},
 			run:  func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) },
