@@ -11,6 +11,8 @@
 #   DOMAIN [localhost], FRONTEND_UPSTREAM [frontend:3000],
 #   BACKEND_UPSTREAM [backend:8000], HSTS_HEADER [empty: no header],
 #   PUBLIC_HTTPS_PORT [443: the port the HTTP redirect points browsers to]
+# render checks each before it substitutes it (no control characters, DOMAIN
+# a DNS name, PUBLIC_HTTPS_PORT 1 to 65535) and stops with one line if not.
 # The DTX_* paths below exist so the script can be tested outside the image.
 set -eu
 
