@@ -106,13 +106,13 @@ func (s *session) build(ctx context.Context, p images.Plan) error {
 // then misses.
 func (s *session) maskedPlan(p images.Plan) images.Plan {
 	m := s.run.Masker()
-	shown := p
-	shown.Registry, shown.Version = m.Text(p.Registry), m.Text(p.Version)
-	shown.BuildArgs = map[string]string{}
+	masked := p
+	masked.Registry, masked.Version = m.Text(p.Registry), m.Text(p.Version)
+	masked.BuildArgs = map[string]string{}
 	for k, v := range p.BuildArgs {
-		shown.BuildArgs[k] = m.Text(v)
+		masked.BuildArgs[k] = m.Text(v)
 	}
-	return shown
+	return masked
 }
 
 func indent(s string) string {
