@@ -18,12 +18,13 @@ func Check(ctx context.Context) error {
 	return do(func(o targets.Options) error { return targets.Check(ctx, o) })
 }
 
-// do runs a target's logic with Options read from the process, and makes
-// mage exit with the failed command's own status.
+// do runs a target's logic with Options read from the process, masks the
+// secrets in its error, and makes mage exit with the failed command's own
+// status.
 func do(fn func(targets.Options) error) error {
 	o, err := targets.FromProcess()
 	if err == nil {
-		err = fn(o)
+		err = o.Do(fn)
 	}
 	if err != nil {
 		return mg.Fatal(targets.ExitStatus(err), err)

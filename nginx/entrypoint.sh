@@ -11,6 +11,8 @@
 #   DOMAIN [localhost], FRONTEND_UPSTREAM [frontend:3000],
 #   BACKEND_UPSTREAM [backend:8000], HSTS_HEADER [empty: no header],
 #   PUBLIC_HTTPS_PORT [443: the port the HTTP redirect points browsers to]
+# render checks each before it substitutes it (no control characters, DOMAIN
+# a DNS name, PUBLIC_HTTPS_PORT 1 to 65535) and stops with one line if not.
 # The DTX_* paths below exist so the script can be tested outside the image.
 set -eu
 
@@ -30,12 +32,48 @@ run_nginx() {
 say() { printf '%s: %s\n' "$prog" "$*" >&2; }
 die() { say "$*"; exit 1; }
 
+# plain NAME VALUE: no control character (CR, LF, tab…) in VALUE: a line
+# break would end an nginx directive or an HTTP header. The value is not
+# repeated, since it would break the message's line too.
+plain() {
+    case $2 in
+        *[[:cntrl:]]*) die "$1 contains a control character (CR, LF, tab…): remove it" ;;
+    esac
+}
+
 # check NAME VALUE ALLOWED: VALUE must be non-empty and use only ALLOWED
 # characters, so that nothing from the environment can inject nginx syntax.
 check() {
+    plain "$1" "$2"
     case $2 in
         '' | *[!$3]*) die "$1='$2' is not valid (allowed characters: $3)" ;;
     esac
+}
+
+# check_domain VALUE: a DNS name: labels of letters, digits and '-', 1 to 63
+# characters, not starting or ending with '-', 253 characters at most.
+check_domain() {
+    check DOMAIN "$1" 'A-Za-z0-9.-'
+    case $1 in
+        .* | *. | *..* | -* | *- | *.-* | *-.*)
+            die "DOMAIN='$1' is not a valid DNS name: dot-separated labels of letters, digits and '-', not starting or ending with '-'" ;;
+    esac
+    [ ${#1} -le 253 ] || die "DOMAIN is longer than 253 characters"
+    rest=$1
+    while [ -n "$rest" ]; do
+        label=${rest%%.*}
+        [ ${#label} -le 63 ] || die "DOMAIN has a label longer than 63 characters"
+        case $rest in *.*) rest=${rest#*.} ;; *) rest= ;; esac
+    done
+}
+
+# check_port NAME VALUE: a TCP port, 1 to 65535.
+check_port() {
+    check "$1" "$2" '0-9'
+    case $2 in
+        0*) die "$1='$2' is not a port: use a number from 1 to 65535" ;;
+    esac
+    [ ${#2} -le 5 ] && [ "$2" -le 65535 ] || die "$1='$2' is not a port: use a number from 1 to 65535"
 }
 
 render() {
@@ -44,10 +82,11 @@ render() {
     BACKEND_UPSTREAM=${BACKEND_UPSTREAM:-backend:8000}
     HSTS_HEADER=${HSTS_HEADER:-}
     PUBLIC_HTTPS_PORT=${PUBLIC_HTTPS_PORT:-443}
-    check DOMAIN "$DOMAIN" 'A-Za-z0-9.-'
+    check_domain "$DOMAIN"
     check FRONTEND_UPSTREAM "$FRONTEND_UPSTREAM" 'A-Za-z0-9.:_-'
     check BACKEND_UPSTREAM "$BACKEND_UPSTREAM" 'A-Za-z0-9.:_-'
-    check PUBLIC_HTTPS_PORT "$PUBLIC_HTTPS_PORT" '0-9'
+    check_port PUBLIC_HTTPS_PORT "$PUBLIC_HTTPS_PORT"
+    plain HSTS_HEADER "$HSTS_HEADER"
     HTTPS_PORT_SUFFIX=
     [ "$PUBLIC_HTTPS_PORT" = 443 ] || HTTPS_PORT_SUFFIX=:$PUBLIC_HTTPS_PORT
     case $HSTS_HEADER in

@@ -22,9 +22,25 @@ import (
 	"github.com/kettleofketchup/dtx_website/internal/testenv"
 )
 
-// render runs `entrypoint.sh render` with env and returns the site config
-// it wrote, or the one-line error it gave.
-func render(t *testing.T, env ...string) (string, error) {
+// shells are the shells the entrypoint must work under: the default sh
+// (dash on Debian, where the end-to-end image runs) and busybox's (the
+// nginx:alpine base image's).
+var shells = [][]string{{"sh"}, {"busybox", "sh"}}
+
+// eachShell runs test once per shell, as a subtest named after it. A
+// missing busybox skips its subtest, or fails it under DTX_E2E=required.
+func eachShell(t *testing.T, test func(t *testing.T, shell []string)) {
+	for _, sh := range shells {
+		t.Run(strings.Join(sh, " "), func(t *testing.T) {
+			testenv.NeedCommand(t, sh[0], "apt-get install busybox; .ci/engine.sh up installs it")
+			test(t, sh)
+		})
+	}
+}
+
+// render runs `entrypoint.sh render` under shell with env and returns the
+// site config it wrote, or the one-line error it gave.
+func render(t *testing.T, shell []string, env ...string) (string, error) {
 	t.Helper()
 	testenv.NeedCommand(t, "envsubst", "apt-get install gettext-base; .ci/engine.sh up installs it")
 	dir := t.TempDir()
@@ -34,7 +50,7 @@ func render(t *testing.T, env ...string) (string, error) {
 		os.WriteFile(filepath.Join(ssl, f), []byte("placeholder"), 0o600)
 	}
 	conf := filepath.Join(dir, "default.conf")
-	cmd := exec.Command("sh", "entrypoint.sh", "render")
+	cmd := exec.Command(shell[0], append(shell[1:], "entrypoint.sh", "render")...)
 	cmd.Env = append([]string{
 		"PATH=" + os.Getenv("PATH"),
 		"DTX_TEMPLATE=default.template.conf",
@@ -57,12 +73,16 @@ type renderError struct{ msg string }
 func (e *renderError) Error() string { return e.msg }
 
 func TestRedirectKeepsThePublicHTTPSPort(t *testing.T) {
+	eachShell(t, testRedirectKeepsThePublicHTTPSPort)
+}
+
+func testRedirectKeepsThePublicHTTPSPort(t *testing.T, sh []string) {
 	for _, c := range []struct{ port, want string }{
 		{"", "return 301 https://$host$request_uri;"},
 		{"443", "return 301 https://$host$request_uri;"},
 		{"8443", "return 301 https://$host:8443$request_uri;"},
 	} {
-		conf, err := render(t, "DOMAIN=example.com", "PUBLIC_HTTPS_PORT="+c.port)
+		conf, err := render(t, sh, "DOMAIN=example.com", "PUBLIC_HTTPS_PORT="+c.port)
 		if err != nil {
 			t.Fatalf("PUBLIC_HTTPS_PORT=%q: %v", c.port, err)
 		}
@@ -73,7 +93,11 @@ func TestRedirectKeepsThePublicHTTPSPort(t *testing.T) {
 }
 
 func TestRenderFillsOnlyItsOwnVariables(t *testing.T) {
-	conf, err := render(t, "DOMAIN=example.com", "HSTS_HEADER=max-age=1", "HOME=/should/not/appear")
+	eachShell(t, testRenderFillsOnlyItsOwnVariables)
+}
+
+func testRenderFillsOnlyItsOwnVariables(t *testing.T, sh []string) {
+	conf, err := render(t, sh, "DOMAIN=example.com", "HSTS_HEADER=max-age=1", "HOME=/should/not/appear")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,22 +116,45 @@ func TestRenderFillsOnlyItsOwnVariables(t *testing.T) {
 	}
 }
 
+// TestRenderRejectsInjection: every value the renderer substitutes is
+// checked, with one line naming the variable (issue 8, finding 5: a CR LF
+// in HSTS_HEADER added a Set-Cookie header to every response).
 func TestRenderRejectsInjection(t *testing.T) {
-	for _, env := range []string{
-		"PUBLIC_HTTPS_PORT=443; return 200",
-		"DOMAIN=example.com;evil",
-		`HSTS_HEADER=max-age=1" always; add_header X "y`,
-	} {
-		_, err := render(t, "DOMAIN=example.com", env)
-		if err == nil {
-			t.Errorf("%s: rendered", env)
-			continue
+	eachShell(t, func(t *testing.T, sh []string) {
+		for _, c := range []struct{ name, env, want string }{
+			{"port with nginx syntax", "PUBLIC_HTTPS_PORT=443; return 200", "PUBLIC_HTTPS_PORT"},
+			{"domain with nginx syntax", "DOMAIN=example.com;evil", "DOMAIN"},
+			{"quote in HSTS_HEADER", `HSTS_HEADER=max-age=1" always; add_header X "y`, "HSTS_HEADER"},
+			{"CR LF in HSTS_HEADER", "HSTS_HEADER=max-age=1\r\nSet-Cookie: pwned=1", "HSTS_HEADER contains a control character"},
+			{"LF in HSTS_HEADER", "HSTS_HEADER=max-age=1\nX: y", "HSTS_HEADER contains a control character"},
+			{"tab in HSTS_HEADER", "HSTS_HEADER=max-age=1\tx", "HSTS_HEADER contains a control character"},
+			{"LF in DOMAIN", "DOMAIN=example.com\nevil", "DOMAIN contains a control character"},
+			{"CR in an upstream", "BACKEND_UPSTREAM=backend:8000\r", "BACKEND_UPSTREAM contains a control character"},
+			{"DOMAIN ..", "DOMAIN=..", "DOMAIN='..' is not a valid DNS name"},
+			{"DOMAIN leading dash", "DOMAIN=-example.com", "DOMAIN='-example.com' is not a valid DNS name"},
+			{"DOMAIN label ending with a dash", "DOMAIN=example-.com", "is not a valid DNS name"},
+			{"DOMAIN empty label", "DOMAIN=a..example.com", "is not a valid DNS name"},
+			{"DOMAIN long label", "DOMAIN=" + strings.Repeat("a", 64) + ".com", "DOMAIN has a label longer than 63 characters"},
+			{"port out of range", "PUBLIC_HTTPS_PORT=99999999", "PUBLIC_HTTPS_PORT='99999999' is not a port: use a number from 1 to 65535"},
+			{"port 65536", "PUBLIC_HTTPS_PORT=65536", "is not a port"},
+			{"port 0", "PUBLIC_HTTPS_PORT=0", "is not a port"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				_, err := render(t, sh, "DOMAIN=example.com", c.env)
+				if err == nil {
+					t.Fatalf("%q: rendered", c.env)
+				}
+				if msg := err.Error(); strings.Count(msg, "\n") > 0 || !strings.Contains(msg, c.want) {
+					t.Fatalf("%q: want one line containing %q, got %q", c.env, c.want, msg)
+				}
+			})
 		}
-		name, _, _ := strings.Cut(env, "=")
-		if msg := err.Error(); strings.Count(msg, "\n") > 0 || !strings.Contains(msg, name) {
-			t.Errorf("%s: want one line naming %s, got %q", env, name, msg)
+		for _, ok := range []string{"DOMAIN=a.b-c.example", "DOMAIN=" + strings.Repeat("a", 63) + ".com", "PUBLIC_HTTPS_PORT=65535", "PUBLIC_HTTPS_PORT=1"} {
+			if _, err := render(t, sh, "DOMAIN=example.com", ok); err != nil {
+				t.Errorf("%q refused: %v", ok, err)
+			}
 		}
-	}
+	})
 }
 
 // TestReloadServesTheNewCertificateAtOnce runs a real nginx (the host's)

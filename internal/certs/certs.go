@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 )
 
@@ -30,9 +32,23 @@ const SelfSignedValidity = 397 * 24 * time.Hour
 
 // EnsureSelfSigned writes a self-signed certificate for names into dir unless
 // a certificate there already covers them and is valid at now. It reports
-// whether it wrote one. The key is written with mode 0600, and both files are
-// replaced atomically, so nginx never reads half a pair.
+// whether it wrote one. The key is written with mode 0600.
+//
+// The pair is never mismatched, even with concurrent runs (six `stack:up`
+// at once): the check and the write happen under an exclusive flock on dir
+// itself, so one run writes and the others find its pair valid. Each file
+// is replaced atomically; a reader that takes the shared lock (ReadPair)
+// never sees half a pair, and nginx reads the pair only after the run that
+// wrote it returned.
 func EnsureSelfSigned(dir string, names []string, now time.Time) (bool, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, err
+	}
+	unlock, err := lockDir(dir, syscall.LOCK_EX)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
 	if cert, err := Read(filepath.Join(dir, CertFile)); err == nil {
 		if _, kerr := os.Stat(filepath.Join(dir, KeyFile)); kerr == nil && Covers(cert, names) && now.Before(cert.NotAfter) && !now.Before(cert.NotBefore) {
 			return false, nil
@@ -42,13 +58,42 @@ func EnsureSelfSigned(dir string, names []string, now time.Time) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return false, err
-	}
 	if err := writeAtomic(filepath.Join(dir, KeyFile), keyPEM, 0o600); err != nil {
 		return false, err
 	}
 	return true, writeAtomic(filepath.Join(dir, CertFile), certPEM, 0o644)
+}
+
+// ReadPair reads the certificate and key of dir under a shared lock, so it
+// never reads while EnsureSelfSigned writes, and checks that they match.
+func ReadPair(dir string) (tls.Certificate, error) {
+	unlock, err := lockDir(dir, syscall.LOCK_SH)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	defer unlock()
+	return tls.LoadX509KeyPair(filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile))
+}
+
+// lockDir takes a flock on the directory itself: no lock file to leave
+// behind, and a lock per open file description, so two runs (processes or
+// goroutines) exclude each other.
+func lockDir(dir string, how int) (unlock func(), err error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), how)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: lock: %w", dir, err)
+	}
+	return func() { f.Close() }, nil // closing the descriptor releases the lock
 }
 
 // SelfSigned returns a PEM certificate and PEM private key for names (DNS

@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -87,7 +86,8 @@ type Runner struct {
 	DryRun bool
 	// Log receives the printed commands; Stdout and Stderr the child's output.
 	Log, Stdout, Stderr io.Writer
-	// Secrets are masked wherever they appear in a printed command.
+	// Secrets are masked in every printed command and relayed message, by
+	// the rule of Masker.
 	Secrets []string
 	// Environ is the environment children start from (KEY=value); nil is
 	// this process's. The tool sets it to the one it validated against.
@@ -106,18 +106,15 @@ func New(dryRun bool, secrets []string) *Runner {
 	return &Runner{DryRun: dryRun, Log: os.Stderr, Stdout: os.Stdout, Stderr: os.Stderr, Secrets: secrets}
 }
 
-// Mask replaces every secret in s with ****. Longer secrets go first, so a
-// secret that contains another is masked whole.
-func (r *Runner) Mask(s string) string {
-	secrets := append([]string(nil), r.Secrets...)
-	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
-	for _, secret := range secrets {
-		if secret != "" {
-			s = strings.ReplaceAll(s, secret, "****")
-		}
-	}
-	return s
-}
+// Masker is the Masker of the runner's Secrets (see Masker for the rule).
+func (r *Runner) Masker() *Masker { return NewMasker(r.Secrets...) }
+
+// Mask returns s with the runner's secrets masked, for free text (a
+// message, a child's error line).
+func (r *Runner) Mask(s string) string { return r.Masker().Text(s) }
+
+// Format renders c as it is printed: each argument masked, then quoted.
+func (r *Runner) Format(c Command) string { return r.Masker().Command(c) }
 
 // Print writes the command as it would run, masked, to the log.
 func (r *Runner) Print(c Command) {
@@ -125,7 +122,7 @@ func (r *Runner) Print(c Command) {
 	if r.DryRun {
 		prefix = "[dry-run] "
 	}
-	fmt.Fprintln(r.Log, prefix+r.Mask(c.String()))
+	fmt.Fprintln(r.Log, prefix+r.Format(c))
 }
 
 // Run prints c and runs it with its output going to the runner's Stdout and
@@ -200,7 +197,7 @@ func (r *Runner) run(ctx context.Context, c Command, stdout, stderr io.Writer) e
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("%s: %w", r.Mask(c.String()), err)
+		return fmt.Errorf("%s: %w", r.Format(c), err)
 	}
 	done := make(chan struct{})
 	stopped := make(chan struct{})
@@ -228,7 +225,7 @@ func (r *Runner) run(ctx context.Context, c Command, stdout, stderr io.Writer) e
 	close(done)
 	<-stopped
 	if ctx.Err() != nil {
-		return fmt.Errorf("%s: stopped: %w", r.Mask(c.String()), ctx.Err())
+		return fmt.Errorf("%s: stopped: %w", r.Format(c), ctx.Err())
 	}
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) {
@@ -236,7 +233,7 @@ func (r *Runner) run(ctx context.Context, c Command, stdout, stderr io.Writer) e
 		if code < 0 { // killed by a signal
 			code = 128 + int(exitErr.Sys().(syscall.WaitStatus).Signal())
 		}
-		return &ExitError{Command: r.Mask(c.String()), Code: code}
+		return &ExitError{Command: r.Format(c), Code: code}
 	}
 	return err
 }

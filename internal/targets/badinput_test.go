@@ -56,6 +56,7 @@ func TestBadInput(t *testing.T) {
 		environ []string
 		run     func(context.Context, Options) error
 		want    string
+		hidden  string // a value the error must not show
 	}{
 		{name: "env file missing", prepare: func(t *testing.T, root string) { os.Remove(filepath.Join(root, "docker/.env.dev")) },
 			run:  func(c context.Context, o Options) error { return Up(c, o, "debug", Built, true) },
@@ -99,7 +100,72 @@ func TestBadInput(t *testing.T) {
 		{name: "engine unreachable for certbot", mode: "noengine", run: Certbot, want: "the Docker engine is unreachable at "},
 		{name: "exec command with an open quote", run: func(c context.Context, o Options) error {
 			return Exec(c, o, "debug", "backend", `python manage.py shell -c "print(1)`)
-		}, want: `has an unterminated " quote: close it, or escape it with a backslash`},
+		}, want: `the command has an unterminated " quote: close it, or escape it with a backslash`, hidden: "print(1)"},
+		// Issue 8, finding 3: validation errors do not echo .local values.
+		{name: "VERSION from .local is not echoed", prepare: func(t *testing.T, root string) {
+			writeFile(t, root, "docker/.env.release.local", "VERSION=\"sekret123\"\n")
+		}, run: func(c context.Context, o Options) error { return Build(c, o, "") },
+			want: "from docker/.env.release.local is not a semantic version", hidden: "sekret123"},
+		{name: "CERTBOT_EMAIL from .local is not echoed", prepare: func(t *testing.T, root string) {
+			writeFile(t, root, "docker/.env.prod.local", "CERTBOT_EMAIL=\"Sekret Person <sekret@example.com>\"\n")
+		}, run: Certbot, want: "CERTBOT_EMAIL (from docker/.env.prod.local) has a display name or angle brackets", hidden: "sekret"},
+		{name: "STAGING from .local is not echoed", prepare: func(t *testing.T, root string) {
+			writeFile(t, root, "docker/.env.prod.local", "STAGING=sekret123\n")
+		}, run: Certbot, want: "from docker/.env.prod.local: use 1 or 0", hidden: "sekret123"},
+		{name: "ACME_SERVER from .local is not echoed", prepare: func(t *testing.T, root string) {
+			writeFile(t, root, "docker/.env.prod.local", "ACME_SERVER=\"http://user:pw-sekret@acme.example/dir\"\n")
+		}, run: Certbot, want: "from docker/.env.prod.local is not an https URL", hidden: "pw-sekret"},
+		{name: "port from .local is not echoed (compose-go would say Invalid hostPort)", prepare: func(t *testing.T, root string) {
+			writeFile(t, root, "docker/.env.prod.local", "HTTP_PORT=sekret123\n")
+		}, run: func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) },
+			want: "HTTP_PORT (from docker/.env.prod.local) is not a port: use a number from 1 to 65535", hidden: "sekret123"},
+		{name: "secret with a quote in a relayed message", prepare: func(t *testing.T, root string) {
+			writeFile(t, root, "docker/.env.prod.local", "ACME_SERVER='ftp://x/\"sek\\ret\"'\n")
+		}, run: Certbot, want: "is not an https URL", hidden: `sek\\ret`},
+		{name: "compose-go's message relays a .local value", prepare: func(t *testing.T, root string) {
+			writeFile(t, root, "docker/.env.prod.local", "PUBLISH_ADDRESS=sekret-addr\n")
+		}, run: func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) },
+			want: "docker-compose.prod.yaml: Invalid ip address: ****", hidden: "sekret"},
+		// Finding 5: what nginx's renderer takes is checked by the tool too.
+		{name: "HSTS_HEADER with CR LF", environ: []string{"HSTS_HEADER=max-age=1\r\nSet-Cookie: pwned=1"},
+			run:  func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) },
+			want: `HSTS_HEADER="max-age=1\r\nSet-Cookie: pwned=1" (from the process environment) contains a control character (U+000D)`},
+		{name: "DOMAIN ..", environ: []string{"DOMAIN=.."}, run: func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) },
+			want: `DOMAIN=".." (from the process environment) has an empty label (label 1): use a DNS name such as example.com`},
+		{name: "DOMAIN -example.com", environ: []string{"DOMAIN=-example.com"}, run: func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) },
+			want: `DOMAIN="-example.com" (from the process environment) has a label starting or ending with '-' (label 1)`},
+		{name: "PUBLIC_HTTPS_PORT out of range", environ: []string{"PUBLIC_HTTPS_PORT=99999999"}, run: func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) },
+			want: `PUBLIC_HTTPS_PORT="99999999" (from the process environment) is not a port: use a number from 1 to 65535`},
+		// Finding 6: values the tool did not validate.
+		{name: "DOMAIN with a space", environ: []string{"DOMAIN=ex ample.com"}, run: func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) },
+			want: `DOMAIN="ex ample.com" (from the process environment) contains a space (label 1)`},
+		{name: "DOMAIN with a command substitution", environ: []string{"DOMAIN=$(id).example.com"}, run: func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) },
+			want: `DOMAIN="$(id).example.com" (from the process environment) contains '$' (label 1)`},
+		{name: "DOMAIN internationalized", environ: []string{"DOMAIN=exämple.com"}, run: func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) },
+			want: `is an internationalized name: write its ASCII (punycode) form`},
+		{name: "DOMAIN from .local", prepare: func(t *testing.T, root string) {
+			writeFile(t, root, "docker/.env.prod.local", "DOMAIN=\"sekret host.example\"\n")
+		},
+			run:  func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) },
+			want: `DOMAIN (from docker/.env.prod.local) contains a space (label 1)`, hidden: "sekret"},
+		{name: "exec service empty", run: func(c context.Context, o Options) error { return Exec(c, o, "debug", "", "ls") },
+			want: `stack:exec: service "" is not a service of the stack: use one of backend, frontend, nginx, redis`},
+		{name: "exec service unknown", run: func(c context.Context, o Options) error { return Exec(c, o, "debug", "nosuch", "ls") },
+			want: `stack:exec: service "nosuch" is not a service of the stack: use one of backend, frontend, nginx, redis`},
+		{name: "exec service is a flag", run: func(c context.Context, o Options) error { return Exec(c, o, "debug", "--privileged", "ls") },
+			want: `stack:exec: service "--privileged" is not a service of the stack`},
+		{name: "REGISTRY is a flag", environ: []string{"REGISTRY=--platform=linux"}, run: func(c context.Context, o Options) error { return Pull(c, o, "nginx") },
+			want: `REGISTRY="--platform=linux" (from the process environment) starts with '-'`},
+		{name: "REGISTRY with a newline", environ: []string{"REGISTRY=ghcr.io/a\nb"}, run: func(c context.Context, o Options) error { return Pull(c, o, "nginx") },
+			want: `REGISTRY="ghcr.io/a\nb" (from the process environment) contains a control character (U+000A)`},
+		{name: "VERSION with build metadata", environ: []string{"VERSION=1.2.3+build.5"}, run: func(c context.Context, o Options) error { return Build(c, o, "") },
+			want: `VERSION="1.2.3+build.5" (from the process environment) is not a valid image tag`},
+		{name: "CERTBOT_EMAIL is a flag", environ: []string{"CERTBOT_EMAIL=--agree@example.com"}, run: Certbot,
+			want: `CERTBOT_EMAIL="--agree@example.com" (from the process environment) starts with '-'`},
+		{name: "CERTBOT_EMAIL with a display name", environ: []string{"CERTBOT_EMAIL=Foo <a@x.example>"}, run: Certbot,
+			want: `CERTBOT_EMAIL="Foo <a@x.example>" (from the process environment) has a display name or angle brackets`},
+		{name: "-only selects nothing", run: func(c context.Context, o Options) error { return Push(c, o, ",") },
+			want: `-only="," names no image: use one or more of frontend,frontend-dev,backend,backend-dev,nginx`},
 		{name: "bad STACK", environ: []string{"STACK=debug"}, run: Renew, want: `STACK="debug": certificates are for the prod or release stack`},
 	}
 	for _, c := range cases {
@@ -115,7 +181,7 @@ func TestBadInput(t *testing.T) {
 			}
 			before := tree(t, root)
 			o, out, log := options(root, false, c.environ...)
-			err := c.run(context.Background(), o)
+			err := o.Do(func(o Options) error { return c.run(context.Background(), o) })
 			if err == nil {
 				t.Fatalf("no error; output:\n%s%s", out, log)
 			}
@@ -124,6 +190,9 @@ func TestBadInput(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Fatalf("error is not one line: %q", err)
+			}
+			if c.hidden != "" && strings.Contains(err.Error()+log.String(), c.hidden) {
+				t.Fatalf("printed %q:\n%v\n%s", c.hidden, err, log)
 			}
 			if ran := changingCalls(t, calls); len(ran) > 0 {
 				t.Fatalf("ran %v despite the bad input", ran)

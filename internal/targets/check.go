@@ -72,6 +72,9 @@ func EngineReady(ctx context.Context, r *runner.Runner) error {
 // Check is the doctor: it reports every problem it finds, one line each, and
 // fails when something a target needs is missing.
 func Check(ctx context.Context, o Options) error {
+	if o.mask == nil {
+		o.mask = runner.NewMasker() // shared by the environments it opens
+	}
 	failed := 0
 	report := func(ok bool, format string, args ...any) {
 		mark := "ok  "
@@ -79,7 +82,7 @@ func Check(ctx context.Context, o Options) error {
 			mark = "FAIL"
 			failed++
 		}
-		fmt.Fprintf(o.Stdout, "%s  %s\n", mark, fmt.Sprintf(format, args...))
+		fmt.Fprintf(o.Stdout, "%s  %s\n", mark, o.mask.Text(fmt.Sprintf(format, args...)))
 	}
 	for _, e := range stack.Environments {
 		s, err := o.open(e.Name)

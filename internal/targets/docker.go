@@ -28,6 +28,9 @@ func (o Options) imagePlan(only string) (*session, images.Plan, error) {
 	if err != nil {
 		return nil, images.Plan{}, err
 	}
+	if len(imgs) == 0 {
+		return nil, images.Plan{}, fmt.Errorf("-only=%s names no image: use one or more of %s, separated by commas", shown(only), strings.Join(stack.ImageNames(), ","))
+	}
 	p, err := s.planFor(imgs, true)
 	return s, p, err
 }
@@ -64,7 +67,7 @@ func (s *session) build(ctx context.Context, p images.Plan) error {
 	cmd := p.BuildCommand(s.Root)
 	if s.DryRun {
 		s.run.Print(cmd)
-		fmt.Fprintf(s.Stderr, "%s", indent(s.run.Mask(string(p.Definition()))))
+		fmt.Fprintf(s.Stderr, "%s", indent(string(s.maskedPlan(p).Definition())))
 		return nil
 	}
 	start := time.Now()
@@ -92,8 +95,24 @@ func (s *session) build(ctx context.Context, p images.Plan) error {
 		}
 		rows = append(rows, images.Built{Image: img, Tags: p.Tags(), Size: size, Created: created})
 	}
-	images.WriteSummary(s.Stdout, rows, start, total)
+	var summary strings.Builder // its tags may be a .local VERSION
+	images.WriteSummary(&summary, rows, start, total)
+	fmt.Fprint(s.Stdout, s.mask.Text(summary.String()))
 	return nil
+}
+
+// maskedPlan is p with its values masked before they are encoded: the
+// definition escapes $ and quotes, which would split a secret the mask
+// then misses.
+func (s *session) maskedPlan(p images.Plan) images.Plan {
+	m := s.run.Masker()
+	masked := p
+	masked.Registry, masked.Version = m.Text(p.Registry), m.Text(p.Version)
+	masked.BuildArgs = map[string]string{}
+	for k, v := range p.BuildArgs {
+		masked.BuildArgs[k] = m.Text(v)
+	}
+	return masked
 }
 
 func indent(s string) string {

@@ -2,12 +2,15 @@ package targets
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 
 	"golang.org/x/term"
 
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
+	"github.com/kettleofketchup/dtx_website/internal/validate"
 )
 
 // How long `up --wait` waits for the services to be healthy.
@@ -72,9 +75,15 @@ func Down(ctx context.Context, o Options, name string) error {
 	return composeVerb(ctx, o, name, "down", "--remove-orphans")
 }
 
-// Logs follows the logs of environment name until Ctrl-C.
+// Logs follows the logs of environment name until Ctrl-C, its documented
+// end: an interrupt is success, not an error (a timeout given with -t
+// still is one).
 func Logs(ctx context.Context, o Options, name string) error {
-	return composeVerb(ctx, o, name, "logs", "--follow", "--tail", "200")
+	err := composeVerb(ctx, o, name, "logs", "--follow", "--tail", "200")
+	if errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
+		return nil
+	}
+	return err
 }
 
 // Ps lists environment name's containers.
@@ -89,8 +98,17 @@ func Exec(ctx context.Context, o Options, name, service, command string) error {
 	if err != nil {
 		return err
 	}
-	s, _, err := o.ready(ctx, name)
+	s, err := o.open(name)
 	if err != nil {
+		return err
+	}
+	if _, err := s.validate(ctx); err != nil {
+		return err
+	}
+	if err := validate.Service(service, s.services); err != nil {
+		return fmt.Errorf("stack:exec: service %s %w", shown(service), err)
+	}
+	if err := s.preflight(ctx); err != nil {
 		return err
 	}
 	args := []string{"exec"}

@@ -28,6 +28,21 @@ type Options struct {
 	// commands and progress.
 	Stdout, Stderr io.Writer
 	Now            func() time.Time
+
+	// mask hides the secrets of the environments opened so far in every
+	// line printed (Say) and in the error Do returns; copies of Options
+	// share it.
+	mask *runner.Masker
+}
+
+// Do runs a target's logic fn and returns its error with every secret
+// masked: the one place the final error line is cleaned, whatever it
+// relays (a command, compose-go's message, certbot's reason).
+func (o Options) Do(fn func(Options) error) error {
+	if o.mask == nil {
+		o.mask = runner.NewMasker()
+	}
+	return o.mask.Error(fn(o))
 }
 
 // FromProcess reads Options from the running process: the working
@@ -65,9 +80,9 @@ func (o Options) now() time.Time {
 	return time.Now()
 }
 
-// Say prints a progress line to Stderr.
+// Say prints a progress line to Stderr, its secrets masked.
 func (o Options) Say(format string, args ...any) {
-	fmt.Fprintf(o.Stderr, format+"\n", args...)
+	fmt.Fprintln(o.Stderr, o.mask.Text(fmt.Sprintf(format, args...)))
 }
 
 // session is one environment loaded for a target: its env, compose project
@@ -78,6 +93,8 @@ type session struct {
 	project compose.Project
 	run     *runner.Runner
 	engine  bool // the engine answered preflight
+	// services are the compose project's services, once validate loaded it.
+	services []string
 }
 
 // open loads environment name. It reads files only; nothing runs.
@@ -94,10 +111,19 @@ func (o Options) open(name string) (*session, error) {
 		return nil, err
 	}
 	prefix, _ := o.Lookup("COMPOSE_PROJECT_PREFIX")
-	r := runner.New(o.DryRun, env.Secrets(o.Environ))
+	secrets := env.Secrets(o.Environ)
+	if o.mask == nil { // called without Do (tests): the session masks its own lines
+		o.mask = runner.NewMasker()
+	}
+	o.mask.Add(secrets...)
+	r := runner.New(o.DryRun, secrets)
 	r.Log, r.Stdout, r.Stderr = o.Stderr, o.Stdout, o.Stderr
 	r.Environ = o.Environ
-	return &session{Options: o, env: env, project: compose.NewProject(o.Root, env, prefix), run: r}, nil
+	s := &session{Options: o, env: env, project: compose.NewProject(o.Root, env, prefix), run: r}
+	if err := s.checkValues(); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // ready opens environment name, validates its compose file and checks the
@@ -122,6 +148,7 @@ func (s *session) validate(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.services = project.ServiceNames()
 	return compose.ImageRefs(project), nil
 }
 

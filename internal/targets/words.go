@@ -1,6 +1,7 @@
 package targets
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -56,9 +57,9 @@ func splitWords(s string) ([]string, error) {
 	}
 	switch {
 	case quote != 0:
-		return nil, fmt.Errorf("command %q has an unterminated %c quote: close it, or escape it with a backslash", s, quote)
+		return nil, fmt.Errorf("the command has an unterminated %c quote: close it, or escape it with a backslash", quote)
 	case escaped:
-		return nil, fmt.Errorf("command %q ends with a lone backslash: remove it or escape it as \\\\", s)
+		return nil, errors.New("the command ends with a lone backslash: remove it or escape it as \\\\")
 	}
 	if inWord {
 		words = append(words, cur.String())

@@ -1,0 +1,121 @@
+package targets
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Usage is what a mage target takes on the command line: its positional
+// arguments (named for messages) and its -name=value options.
+type Usage struct {
+	Target  string   // as mage names it, lower case: "stack:exec"
+	Args    []string // "ENV", "SERVICE", `"CMD"`
+	Options []string // "only"
+}
+
+// Usages are the targets of magefiles/, as mage parses them (a test checks
+// this list against the magefiles' signatures).
+var Usages = []Usage{
+	{Target: "check"},
+	{Target: "docker:build", Options: []string{"only"}},
+	{Target: "docker:push", Options: []string{"only"}},
+	{Target: "docker:pull", Options: []string{"only"}},
+	{Target: "dev:debug"},
+	{Target: "dev:test"},
+	{Target: "dev:prod"},
+	{Target: "dev:release"},
+	{Target: "stack:up", Args: []string{"ENV"}},
+	{Target: "stack:down", Args: []string{"ENV"}},
+	{Target: "stack:logs", Args: []string{"ENV"}},
+	{Target: "stack:ps", Args: []string{"ENV"}},
+	{Target: "stack:exec", Args: []string{"ENV", "SERVICE", `"CMD"`}},
+	{Target: "prod:certbot"},
+	{Target: "prod:renew"},
+}
+
+func (u Usage) String() string {
+	s := u.Target
+	for _, a := range u.Args {
+		s += " " + a
+	}
+	for _, o := range u.Options {
+		s += " [-" + o + "=…]"
+	}
+	return s
+}
+
+func lookupUsage(word string) (Usage, bool) {
+	for _, u := range Usages {
+		if strings.EqualFold(u.Target, word) {
+			return u, true
+		}
+	}
+	return Usage{}, false
+}
+
+// CheckInvocation checks the words given to the compiled mage binary (the
+// targets, each followed by its arguments and options) before any target
+// runs. Mage itself runs the targets in order and finds a stray word only
+// when it reaches it: `stack:down prod now` has already brought the stack
+// down when it says "Unknown target specified: now".
+func CheckInvocation(words []string) error {
+	for i := 0; i < len(words); {
+		word := words[i]
+		u, ok := lookupUsage(word)
+		if !ok {
+			if i == 0 {
+				return fmt.Errorf("unknown target %s: nothing was run; list the targets with 'go tool mage -l'", shown(word))
+			}
+			return strayWord(words, i)
+		}
+		i++
+		if len(words)-i < len(u.Args) {
+			return fmt.Errorf("%s takes %d argument(s): %s; nothing was run", u.Target, len(u.Args), u)
+		}
+		i += len(u.Args)
+		for i < len(words) && strings.HasPrefix(words[i], "-") {
+			name, _, hasValue := strings.Cut(strings.TrimPrefix(words[i], "-"), "=")
+			if !hasValue || !hasOption(u, name) {
+				return fmt.Errorf("%s does not take the option %s: usage %s; nothing was run", u.Target, shown(words[i]), u)
+			}
+			i++
+		}
+	}
+	return nil
+}
+
+func hasOption(u Usage, name string) bool {
+	for _, o := range u.Options {
+		if strings.EqualFold(o, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// strayWord explains words[i], which follows a complete target but is none.
+func strayWord(words []string, i int) error {
+	owner := 0 // the target the word follows
+	for k := i - 1; k >= 0; k-- {
+		if _, ok := lookupUsage(words[k]); ok {
+			owner = k
+			break
+		}
+	}
+	u, _ := lookupUsage(words[owner])
+	given := strings.Join(words[owner:i], " ")
+	if u.Target == "stack:exec" {
+		// The command was not quoted. The hint does not repeat it (it may
+		// hold a password), only its first word.
+		return fmt.Errorf("stack:exec takes the command as one argument, and more words follow it: quote the command, e.g. go tool mage %s \"%s …\"; nothing was run",
+			strings.Join(words[owner:i-1], " "), firstField(words[i-1]))
+	}
+	return fmt.Errorf("%s is not a target, and %s takes %d argument(s) (usage %s): remove it; nothing was run", shown(words[i]), shown(given), len(u.Args), u)
+}
+
+func firstField(s string) string {
+	if f := strings.Fields(s); len(f) > 0 {
+		return f[0]
+	}
+	return "CMD"
+}
