@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
 var repoRoot, _ = filepath.Abs("../..")
@@ -197,6 +199,112 @@ echo "${COMPREPLY[*]}"`, "bash", c.line)
 			got := strings.Join(strings.Fields(string(out)), " ")
 			if got != c.want {
 				t.Fatalf("completes %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// A target whose command fails ends with that command's exit status,
+// through the real launcher and mage binary. docker and certbot are fakes
+// that answer the probes and exit 7 otherwise: no real engine or certbot
+// can be made to fail with a chosen status on demand.
+func TestExitStatus(t *testing.T) {
+	dir := clone(t)
+	bin := t.TempDir()
+	fakes := map[string]string{
+		"docker": `case "$*" in
+"compose version"*) echo 2.40.3 ;;
+version*) echo 28.2.2 28.2.2 ;;
+*"ps --status running --services") echo nginx ;;
+*) echo "fake docker fails" >&2; exit 7 ;;
+esac`,
+		"certbot": `case "$*" in
+--version) echo certbot 2.1.0 ;;
+*) echo "fake certbot fails" >&2; exit 7 ;;
+esac`,
+	}
+	for name, body := range fakes {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := environ(t, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cases := []struct {
+		args []string
+		want int
+	}{
+		{[]string{"stack:ps", "debug"}, 7},
+		{[]string{"stack:down", "test"}, 7},
+		{[]string{"stack:exec", "debug", "backend", "true"}, 7},
+		{[]string{"docker:push", "-only=nginx"}, 7},
+		{[]string{"prod:certbot"}, 7},
+		{[]string{"prod:renew"}, 7},
+		{[]string{"stack:ps", "staging"}, 1}, // bad input: no command ran
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			_, stderr, code := dtx(t, dir, env, c.args...)
+			if code != c.want {
+				t.Fatalf("exit %d, want %d:\n%s", code, c.want, stderr)
+			}
+		})
+	}
+}
+
+// -h of each target names the values it accepts (from internal/stack, so
+// the help cannot drift from the data) and the variables it reads; -l's
+// header speaks to users.
+func TestHelp(t *testing.T) {
+	dir := clone(t)
+	env := environ(t)
+	list, _, code := dtx(t, dir, env, "-l")
+	if code != 0 || !strings.Contains(list, "./dtx -h TARGET") || strings.Contains(list, "internal/") {
+		t.Fatalf("-l (exit %d):\n%s", code, list)
+	}
+	var images []string
+	for _, img := range stack.Images {
+		images = append(images, img.Name)
+	}
+	envs := stack.EnvironmentNames()
+	want := map[string][]string{
+		"check":        {"DOCKER_HOST", "runtime", "runtime-dev"},
+		"docker:build": append([]string{"-only", "VERSION", "REGISTRY", stack.DefaultRegistry, "NGINX_BASE_IMAGE", "DRY_RUN"}, images...),
+		"docker:push":  append([]string{"-only", "VERSION", "REGISTRY", "DRY_RUN"}, images...),
+		"docker:pull":  append([]string{"-only", "VERSION", "REGISTRY", "DRY_RUN"}, images...),
+		"dev:debug":    {"docker/.env.dev", "DOMAIN", "HTTPS_PORT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
+		"dev:test":     {"docker/.env.test", "DOMAIN", "HTTPS_PORT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
+		"dev:prod":     {"docker/.env.prod", "DOMAIN", "HTTPS_PORT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
+		"dev:release":  {"docker/.env.release", "VERSION", "REGISTRY", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
+		"prod:certbot": {"DOMAIN", "CERTBOT_EMAIL", "FORCE", "STAGING", "ACME_SERVER", "STACK", "DRY_RUN"},
+		"prod:renew":   {"STACK", "DRY_RUN"},
+		"stack:up":     append([]string{"COMPOSE_PROJECT_PREFIX", "DRY_RUN"}, envs...),
+		"stack:down":   append([]string{"COMPOSE_PROJECT_PREFIX", "DRY_RUN"}, envs...),
+		"stack:logs":   append([]string{"COMPOSE_PROJECT_PREFIX", "DRY_RUN"}, envs...),
+		"stack:ps":     append([]string{"COMPOSE_PROJECT_PREFIX", "DRY_RUN"}, envs...),
+		"stack:exec":   append([]string{"SERVICE", "COMMAND", "DRY_RUN"}, envs...),
+	}
+	listed := 0
+	for _, line := range strings.Split(list, "\n") {
+		if f := strings.Fields(line); strings.HasPrefix(line, "  ") && len(f) > 0 {
+			listed++
+			if _, ok := want[f[0]]; !ok {
+				t.Errorf("target %s is not checked here: add it", f[0])
+			}
+		}
+	}
+	if listed != len(want) {
+		t.Errorf("-l lists %d targets, want %d", listed, len(want))
+	}
+	for target, words := range want {
+		t.Run(target, func(t *testing.T) {
+			help, _, code := dtx(t, dir, env, "-h", target)
+			if code != 0 {
+				t.Fatalf("exit %d", code)
+			}
+			for _, w := range words {
+				if !strings.Contains(help, w) {
+					t.Errorf("-h %s does not mention %s:\n%s", target, w, help)
+				}
 			}
 		})
 	}

@@ -150,8 +150,23 @@ func (s *session) certbot(ctx context.Context, c runner.Command, server string) 
 	if err == nil || ctx.Err() != nil {
 		return err
 	}
-	return fmt.Errorf("certbot failed (exit %d): %s", ExitStatus(err), certbot.Explain(out, s.Root, server))
+	reason := "certbot failed: "
+	var exit *runner.ExitError
+	if errors.As(err, &exit) {
+		reason = fmt.Sprintf("certbot failed (exit %d): ", exit.ExitStatus())
+	}
+	return &explained{reason: reason + certbot.Explain(out, s.Root, server), err: err}
 }
+
+// explained is a failed command told by its reason, in one line. It wraps
+// the command's error, so that mage exits with the command's own status.
+type explained struct {
+	reason string
+	err    error
+}
+
+func (e *explained) Error() string { return e.reason }
+func (e *explained) Unwrap() error { return e.err }
 
 // reloadNginx has nginx render its configuration again (it picks certbot's
 // certificate once there is one), check it with nginx -t and reload; when

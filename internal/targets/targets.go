@@ -5,7 +5,6 @@ package targets
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -177,16 +176,6 @@ func certNames(domain string) []string {
 		names = append([]string{domain, "www." + domain}, names...)
 	}
 	return names
-}
-
-// ExitStatus is the exit status mage should end with for err: the child's
-// when a command failed, else 1.
-func ExitStatus(err error) int {
-	var exit *runner.ExitError
-	if errors.As(err, &exit) {
-		return exit.Code
-	}
-	return 1
 }
 
 func splitLines(s string) []string {
