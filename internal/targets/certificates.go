@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -103,8 +102,9 @@ func Renew(ctx context.Context, o Options) error {
 	return nil
 }
 
-// certbotPreflight: certbot installed, the compose file valid, the engine
-// up and nginx running in the stack (it serves the ACME challenge).
+// certbotPreflight: certbot installed, the compose file valid and nginx
+// running in the stack (it serves the ACME challenge); asking compose which
+// services run also tells whether the engine answers.
 func (s *session) certbotPreflight(ctx context.Context) error {
 	if _, err := s.validate(ctx); err != nil {
 		return err
@@ -112,15 +112,13 @@ func (s *session) certbotPreflight(ctx context.Context) error {
 	if s.DryRun {
 		return nil
 	}
-	if _, err := exec.LookPath("certbot"); err != nil {
+	if _, ok := s.lookPath("certbot"); !ok {
 		return errors.New("certbot is not installed: install it (apt-get install certbot) so that 'certbot --version' works")
 	}
-	if err := s.preflight(ctx); err != nil {
-		return err
-	}
-	out, err := s.run.Query(ctx, s.project.Command("ps", "--status", "running", "--services"))
+	ps := s.project.Command("ps", "--status", "running", "--services")
+	out, err := s.run.Query(ctx, ps)
 	if err != nil {
-		return err
+		return s.explain(ctx, ps, err)
 	}
 	for _, svc := range splitLines(out) {
 		if svc == "nginx" {
@@ -155,18 +153,8 @@ func (s *session) certbot(ctx context.Context, c runner.Command, server string) 
 	if errors.As(err, &exit) {
 		reason = fmt.Sprintf("certbot failed (exit %d): ", exit.ExitStatus())
 	}
-	return &explained{reason: reason + certbot.Explain(out, s.Root, server), err: err}
+	return &explained{reason: reason + certbot.Explain(out, s.Root, server), errs: []error{err}}
 }
-
-// explained is a failed command told by its reason, in one line. It wraps
-// the command's error, so that mage exits with the command's own status.
-type explained struct {
-	reason string
-	err    error
-}
-
-func (e *explained) Error() string { return e.reason }
-func (e *explained) Unwrap() error { return e.err }
 
 // reloadNginx has nginx render its configuration again (it picks certbot's
 // certificate once there is one), check it with nginx -t and reload; when
