@@ -178,7 +178,7 @@ func TestCertbotNeedsRunningNginx(t *testing.T) {
 	_, calls := fakeDocker(t, "ok")
 	o, _, _ := options(project(t), false)
 	err := Certbot(context.Background(), o)
-	if err == nil || !strings.Contains(err.Error(), "nginx is not running in the prod stack (project dtx-prod): start it first with 'go tool mage stack:up prod'") {
+	if err == nil || !strings.Contains(err.Error(), "nginx is not running in the prod stack (project dtx-prod): start it first with './dtx stack:up prod'") {
 		t.Fatalf("err = %v", err)
 	}
 	for _, c := range changingCalls(t, calls) {

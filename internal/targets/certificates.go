@@ -125,7 +125,7 @@ func (s *session) certbotPreflight(ctx context.Context) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("nginx is not running in the %s stack (project %s): start it first with 'go tool mage stack:up %s'; it serves the ACME challenge", s.env.Environment.Name, s.project.Name, s.env.Environment.Name)
+	return fmt.Errorf("nginx is not running in the %s stack (project %s): start it first with './dtx stack:up %s'; it serves the ACME challenge", s.env.Environment.Name, s.project.Name, s.env.Environment.Name)
 }
 
 func (s *session) makeCertbotFolders() error {
@@ -198,9 +198,9 @@ func (s *session) confirmServed(ctx context.Context, domain, certFile string) er
 		time.Sleep(200 * time.Millisecond)
 	}
 	if err != nil {
-		return fmt.Errorf("nginx was reloaded but %s does not answer TLS for %s (%v): check 'go tool mage stack:logs %s'", addr, domain, err, s.env.Environment.Name)
+		return fmt.Errorf("nginx was reloaded but %s does not answer TLS for %s (%v): check './dtx stack:logs %s'", addr, domain, err, s.env.Environment.Name)
 	}
-	return fmt.Errorf("nginx was reloaded but still serves serial %s on %s, not certbot's %s: check 'go tool mage stack:logs %s'", got.SerialNumber.Text(16), addr, want.SerialNumber.Text(16), s.env.Environment.Name)
+	return fmt.Errorf("nginx was reloaded but still serves serial %s on %s, not certbot's %s: check './dtx stack:logs %s'", got.SerialNumber.Text(16), addr, want.SerialNumber.Text(16), s.env.Environment.Name)
 }
 
 // confirmTimeout bounds confirmServed.
