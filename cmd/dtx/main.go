@@ -26,6 +26,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // keep is how many built binaries the cache keeps (several checkouts on one
@@ -240,14 +241,23 @@ func build(files []source, cache, dir string) error {
 	cmd.Dir = filepath.Join(stage, "src")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("building the magefiles failed (%v): run 'go vet -tags mage ./magefiles' to see why", err)
+		return fmt.Errorf("building the magefiles failed (%v): fix the error above", err)
 	}
 	os.RemoveAll(dir) // a partial folder cannot be there (rename is atomic), but a broken one could
 	return os.Rename(out, dir)
 }
 
-// prune removes all but the keep most recently built binaries.
+// prune removes all but the keep most recently built binaries, and
+// launchers (./dtx builds one per version of this file) other than this one
+// built more than a week ago: another checkout may still use a recent one.
 func prune(cache string) {
+	self, _ := os.Executable()
+	launchers, _ := filepath.Glob(filepath.Join(cache, "launcher-*"))
+	for _, l := range launchers {
+		if fi, err := os.Stat(l); err == nil && l != self && time.Since(fi.ModTime()) > 7*24*time.Hour {
+			os.Remove(l)
+		}
+	}
 	dirs, _ := filepath.Glob(filepath.Join(cache, "bin-*"))
 	type built struct {
 		dir string
