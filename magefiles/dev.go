@@ -13,22 +13,45 @@ import (
 // Dev starts the stacks on a developer's machine.
 type Dev mg.Namespace
 
-// Debug builds the dev images and runs the debug stack attached, source mounted for hot reload; Ctrl-C stops it.
+// Debug builds the dev images and runs the debug stack attached; Ctrl-C stops it.
+//
+// ./frontend and ./backend are mounted into their containers for hot
+// reload. The images are frontend-dev, backend-dev and nginx (:latest).
+//
+// Variables, from docker/.env.dev, docker/.env.dev.local, then the process:
+// DOMAIN, PUBLISH_ADDRESS, HTTP_PORT, HTTPS_PORT, REGISTRY, REDIS_IMAGE,
+// NGINX_BASE_IMAGE; COMPOSE_PROJECT_PREFIX (project dtx-debug), DOCKER_HOST,
+// DRY_RUN=1.
 func (Dev) Debug(ctx context.Context) error {
 	return do(func(o targets.Options) error { return targets.Up(ctx, o, "debug", targets.Built, true) })
 }
 
 // Test builds the dev images and starts the test stack on its own test-network, waiting until healthy.
+//
+// Variables, from docker/.env.test, docker/.env.test.local, then the
+// process: DOMAIN, PUBLISH_ADDRESS, HTTP_PORT (8080), HTTPS_PORT (8443),
+// REGISTRY, REDIS_IMAGE, NGINX_BASE_IMAGE; COMPOSE_PROJECT_PREFIX (project
+// dtx-test), DOCKER_HOST, DRY_RUN=1.
 func (Dev) Test(ctx context.Context) error {
 	return do(func(o targets.Options) error { return targets.Up(ctx, o, "test", targets.Built, false) })
 }
 
 // Prod builds the production images and starts the prod stack locally, waiting until healthy.
+//
+// Variables, from docker/.env.prod, docker/.env.prod.local, then the
+// process: DOMAIN, PUBLISH_ADDRESS, HTTP_PORT, HTTPS_PORT,
+// PUBLIC_HTTPS_PORT, REGISTRY, REDIS_IMAGE, NGINX_BASE_IMAGE;
+// COMPOSE_PROJECT_PREFIX (project dtx-prod), DOCKER_HOST, DRY_RUN=1.
 func (Dev) Prod(ctx context.Context) error {
 	return do(func(o targets.Options) error { return targets.Up(ctx, o, "prod", targets.Built, false) })
 }
 
 // Release pulls the VERSION images and starts the release stack detached, waiting until healthy.
+//
+// Variables, from docker/.env.release, docker/.env.release.local, then the
+// process: VERSION (MAJOR.MINOR.PATCH, required), REGISTRY, DOMAIN,
+// PUBLISH_ADDRESS, HTTP_PORT, HTTPS_PORT, PUBLIC_HTTPS_PORT, REDIS_IMAGE;
+// COMPOSE_PROJECT_PREFIX (project dtx-release), DOCKER_HOST, DRY_RUN=1.
 func (Dev) Release(ctx context.Context) error {
 	return do(func(o targets.Options) error { return targets.Up(ctx, o, "release", targets.Pulled, false) })
 }

@@ -13,17 +13,37 @@ import (
 // Docker builds, pushes and pulls the five images.
 type Docker mg.Namespace
 
-// Build builds the images in parallel, tagged VERSION and latest (-only=frontend,nginx for some).
+// Build builds the images in one BuildKit session, tagged VERSION and latest.
+//
+// -only=NAME[,NAME…] builds some of them: frontend, frontend-dev, backend,
+// backend-dev, nginx (all by default).
+//
+// Variables, from docker/.env.release, docker/.env.release.local, then the
+// process: VERSION (MAJOR.MINOR.PATCH), REGISTRY (default
+// ghcr.io/kettleofketchup/dtx_website), NGINX_BASE_IMAGE; DOCKER_HOST,
+// DRY_RUN=1.
 func (Docker) Build(ctx context.Context, only *string) error {
 	return do(func(o targets.Options) error { return targets.Build(ctx, o, deref(only)) })
 }
 
-// Push pushes both tags of each image to REGISTRY (-only=… for some).
+// Push pushes both tags (VERSION and latest) of each image to REGISTRY.
+//
+// -only=NAME[,NAME…] pushes some of them: frontend, frontend-dev, backend,
+// backend-dev, nginx (all by default).
+//
+// Variables, from docker/.env.release, docker/.env.release.local, then the
+// process: VERSION, REGISTRY; DOCKER_HOST, DRY_RUN=1.
 func (Docker) Push(ctx context.Context, only *string) error {
 	return do(func(o targets.Options) error { return targets.Push(ctx, o, deref(only)) })
 }
 
-// Pull pulls both tags of each image from REGISTRY (-only=… for some).
+// Pull pulls both tags (VERSION and latest) of each image from REGISTRY.
+//
+// -only=NAME[,NAME…] pulls some of them: frontend, frontend-dev, backend,
+// backend-dev, nginx (all by default).
+//
+// Variables, from docker/.env.release, docker/.env.release.local, then the
+// process: VERSION, REGISTRY; DOCKER_HOST, DRY_RUN=1.
 func (Docker) Pull(ctx context.Context, only *string) error {
 	return do(func(o targets.Options) error { return targets.Pull(ctx, o, deref(only)) })
 }

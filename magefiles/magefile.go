@@ -1,8 +1,11 @@
 //go:build mage
 
-// The build and deployment automation of the dtx website. Every target reads
-// the working directory as the project root and DRY_RUN=1 for a dry run; the
-// logic lives in internal/targets.
+// Build, run and deploy the dtx website: a docker compose stack (frontend,
+// backend, redis, nginx) in four environments, debug, test, prod and release.
+//
+// Run from the project's root: ./dtx TARGET [ARGS]. ./dtx -h TARGET tells
+// what a target does, the values it accepts and the variables it reads.
+// DRY_RUN=1 before any target prints its commands and runs none.
 package main
 
 import (
@@ -13,21 +16,32 @@ import (
 	"github.com/kettleofketchup/dtx_website/internal/targets"
 )
 
-// Check reports what the targets need: compose files, env files, Dockerfiles, docker and its engine.
+// mage:multiline keeps the line breaks of these comments in -h.
+
+// Check checks docker, its compose plugin, the engine and each env file, compose file and Dockerfile.
+//
+// Each check prints one ok or FAIL line; the exit status is non-zero when
+// something a target needs is missing. It loads every compose file with its
+// env files (docker/.env.<env>, then docker/.env.<env>.local, then the
+// process environment) and checks that frontend/Dockerfile and
+// backend/Dockerfile have the stages runtime and runtime-dev.
+//
+// Variables: DOCKER_HOST (the engine), COMPOSE_PROJECT_PREFIX, and those of
+// the env files.
 func Check(ctx context.Context) error {
 	return do(func(o targets.Options) error { return targets.Check(ctx, o) })
 }
 
-// do runs a target's logic with Options read from the process, masks the
-// secrets in its error, and makes mage exit with the failed command's own
-// status.
+// do runs a target's logic with Options read from the process and masks the
+// secrets in its error; mage exits with the status of the command that
+// failed (mg.ExitStatus finds it through wrapping), else 1.
 func do(fn func(targets.Options) error) error {
 	o, err := targets.FromProcess()
 	if err == nil {
 		err = o.Do(fn)
 	}
 	if err != nil {
-		return mg.Fatal(targets.ExitStatus(err), err)
+		return mg.Fatal(mg.ExitStatus(err), err)
 	}
 	return nil
 }

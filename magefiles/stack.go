@@ -14,26 +14,50 @@ import (
 type Stack mg.Namespace
 
 // Up starts an environment's stack from the images at hand, detached, waiting until healthy.
+//
+// ENV is debug, test, prod or release. Variables, from docker/.env.<env>
+// (.env.dev for debug), its .local file, then the process: DOMAIN,
+// PUBLISH_ADDRESS, HTTP_PORT, HTTPS_PORT, PUBLIC_HTTPS_PORT, REGISTRY,
+// VERSION (release), REDIS_IMAGE; COMPOSE_PROJECT_PREFIX (project dtx-ENV),
+// DOCKER_HOST, DRY_RUN=1.
 func (Stack) Up(ctx context.Context, env string) error {
 	return do(func(o targets.Options) error { return targets.Up(ctx, o, env, targets.Existing, false) })
 }
 
 // Down stops and removes an environment's containers and networks; data folders stay.
+//
+// ENV is debug, test, prod or release. Variables: COMPOSE_PROJECT_PREFIX
+// (project dtx-ENV), those of docker/.env.<env>, DOCKER_HOST, DRY_RUN=1.
 func (Stack) Down(ctx context.Context, env string) error {
 	return do(func(o targets.Options) error { return targets.Down(ctx, o, env) })
 }
 
 // Logs follows an environment's logs until Ctrl-C.
+//
+// ENV is debug, test, prod or release. Variables: COMPOSE_PROJECT_PREFIX
+// (project dtx-ENV), those of docker/.env.<env>, DOCKER_HOST, DRY_RUN=1.
 func (Stack) Logs(ctx context.Context, env string) error {
 	return do(func(o targets.Options) error { return targets.Logs(ctx, o, env) })
 }
 
 // Ps lists an environment's containers and their health.
+//
+// ENV is debug, test, prod or release. Variables: COMPOSE_PROJECT_PREFIX
+// (project dtx-ENV), those of docker/.env.<env>, DOCKER_HOST, DRY_RUN=1.
 func (Stack) Ps(ctx context.Context, env string) error {
 	return do(func(o targets.Options) error { return targets.Ps(ctx, o, env) })
 }
 
-// Exec runs a command in a service of an environment: stack:exec debug backend "python manage.py migrate".
+// Exec runs a command in a service of an environment's stack.
+//
+// ENV is debug, test, prod or release; SERVICE one of its services
+// (frontend, backend, redis, nginx); COMMAND one argument, split into words
+// as a shell would (quotes and backslashes, no expansion):
+//
+//	./dtx stack:exec debug backend "python manage.py migrate"
+//
+// Variables: COMPOSE_PROJECT_PREFIX (project dtx-ENV), those of
+// docker/.env.<env>, DOCKER_HOST, DRY_RUN=1.
 func (Stack) Exec(ctx context.Context, env, service, command string) error {
 	return do(func(o targets.Options) error { return targets.Exec(ctx, o, env, service, command) })
 }

@@ -9,19 +9,35 @@ import (
 )
 
 // fakeDocker puts recording docker and certbot programs first on PATH.
-// mode: "ok", "nocompose" (the plugin is missing) or "noengine". It is a
-// fake for argv and for failures no real engine can be made to show on
-// demand; the end-to-end suite runs the real ones.
+// mode: "ok"; "nocompose" (the plugin is missing: every docker compose
+// command fails as docker does); "noengine" (every command that needs the
+// engine fails as docker does); or "fails" (docker answers, every other
+// command exits 3). calls records the commands that ran, not
+// the ones that failed without an effect. It is a fake for argv and for
+// failures no real engine can be made to show on demand; the end-to-end
+// suite runs the real ones.
 func fakeDocker(t *testing.T, mode string) (bin, calls string) {
 	t.Helper()
 	bin = t.TempDir()
 	calls = filepath.Join(bin, "calls")
 	script := `#!/bin/sh
-echo "$(basename "$0") $*" >> "` + calls + `"
+mode=` + mode + `
+ran() { echo "$(basename "$0") $*" >> "` + calls + `"; }
+if [ "$(basename "$0")" = certbot ]; then
+  ran "$@"; [ "$*" = --version ] && echo "certbot 2.1.0"; exit 0
+fi
+# A global option before the command (docker --log-level error compose …).
+[ "$1" = --log-level ] && shift 2
 case "$*" in
-  "compose version --short") [ "` + mode + `" = nocompose ] && { echo "docker: 'compose' is not a docker command." >&2; exit 1; }; echo 2.40.3 ;;
-  "version --format {{.Client.Version}} {{.Server.Version}}") [ "` + mode + `" = noengine ] && { echo "28.2.2 "; echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1; }; echo 28.2.2 20.10.24 ;;
-  --version) echo "certbot 2.1.0" ;;
+  --version) ran "$@"; echo "Docker version 28.2.2, build e6534b4"; exit 0 ;;
+  compose*) [ $mode = nocompose ] && { echo "docker: 'compose' is not a docker command." >&2; exit 1; } ;;
+esac
+[ "$*" = "compose version --short" ] && { ran "$@"; echo 2.40.3; exit 0; }
+[ $mode = noengine ] && { echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2; exit 1; }
+[ $mode = fails ] && [ "$*" != "version --format {{.Server.Version}}" ] && { echo "the command fails" >&2; exit 3; }
+ran "$@"
+case "$*" in
+  "version --format {{.Server.Version}}") echo 20.10.24 ;;
 esac
 `
 	for _, name := range []string{"docker", "certbot"} {
@@ -39,9 +55,11 @@ func changingCalls(t *testing.T, calls string) []string {
 	if os.IsNotExist(err) {
 		return nil
 	}
+	probes := map[string]bool{"docker --version": true, "docker compose version --short": true,
+		"docker version --format {{.Server.Version}}": true, "certbot --version": true}
 	var changing []string
 	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		if !strings.HasPrefix(l, "docker version ") && l != "docker compose version --short" {
+		if !probes[l] {
 			changing = append(changing, l)
 		}
 	}
@@ -231,7 +249,7 @@ func TestCertbotNeedsRunningNginx(t *testing.T) {
 	_, calls := fakeDocker(t, "ok")
 	o, _, _ := options(project(t), false)
 	err := Certbot(context.Background(), o)
-	if err == nil || !strings.Contains(err.Error(), "nginx is not running in the prod stack (project dtx-prod): start it first with 'go tool mage stack:up prod'") {
+	if err == nil || !strings.Contains(err.Error(), "nginx is not running in the prod stack (project dtx-prod): start it first with './dtx stack:up prod'") {
 		t.Fatalf("err = %v", err)
 	}
 	for _, c := range changingCalls(t, calls) {

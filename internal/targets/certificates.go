@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -103,8 +102,9 @@ func Renew(ctx context.Context, o Options) error {
 	return nil
 }
 
-// certbotPreflight: certbot installed, the compose file valid, the engine
-// up and nginx running in the stack (it serves the ACME challenge).
+// certbotPreflight: certbot installed, the compose file valid and nginx
+// running in the stack (it serves the ACME challenge); asking compose which
+// services run also tells whether the engine answers.
 func (s *session) certbotPreflight(ctx context.Context) error {
 	if _, err := s.validate(ctx); err != nil {
 		return err
@@ -112,22 +112,20 @@ func (s *session) certbotPreflight(ctx context.Context) error {
 	if s.DryRun {
 		return nil
 	}
-	if _, err := exec.LookPath("certbot"); err != nil {
+	if _, ok := s.lookPath("certbot"); !ok {
 		return errors.New("certbot is not installed: install it (apt-get install certbot) so that 'certbot --version' works")
 	}
-	if err := s.preflight(ctx); err != nil {
-		return err
-	}
-	out, err := s.run.Query(ctx, s.project.Command("ps", "--status", "running", "--services"))
+	ps := s.project.Command("ps", "--status", "running", "--services")
+	out, err := s.run.Query(ctx, ps)
 	if err != nil {
-		return err
+		return s.explain(ctx, ps, err)
 	}
 	for _, svc := range splitLines(out) {
 		if svc == "nginx" {
 			return nil
 		}
 	}
-	return fmt.Errorf("nginx is not running in the %s stack (project %s): start it first with 'go tool mage stack:up %s'; it serves the ACME challenge", s.env.Environment.Name, s.project.Name, s.env.Environment.Name)
+	return fmt.Errorf("nginx is not running in the %s stack (project %s): start it first with './dtx stack:up %s'; it serves the ACME challenge", s.env.Environment.Name, s.project.Name, s.env.Environment.Name)
 }
 
 func (s *session) makeCertbotFolders() error {
@@ -150,7 +148,12 @@ func (s *session) certbot(ctx context.Context, c runner.Command, server string) 
 	if err == nil || ctx.Err() != nil {
 		return err
 	}
-	return fmt.Errorf("certbot failed (exit %d): %s", ExitStatus(err), certbot.Explain(out, s.Root, server))
+	reason := "certbot failed: "
+	var exit *runner.ExitError
+	if errors.As(err, &exit) {
+		reason = fmt.Sprintf("certbot failed (exit %d): ", exit.ExitStatus())
+	}
+	return &explained{reason: reason + certbot.Explain(out, s.Root, server), errs: []error{err}}
 }
 
 // reloadNginx has nginx render its configuration again (it picks certbot's
@@ -195,9 +198,9 @@ func (s *session) confirmServed(ctx context.Context, domain, certFile string) er
 		time.Sleep(200 * time.Millisecond)
 	}
 	if err != nil {
-		return fmt.Errorf("nginx was reloaded but %s does not answer TLS for %s (%v): check 'go tool mage stack:logs %s'", addr, domain, err, s.env.Environment.Name)
+		return fmt.Errorf("nginx was reloaded but %s does not answer TLS for %s (%v): check './dtx stack:logs %s'", addr, domain, err, s.env.Environment.Name)
 	}
-	return fmt.Errorf("nginx was reloaded but still serves serial %s on %s, not certbot's %s: check 'go tool mage stack:logs %s'", got.SerialNumber.Text(16), addr, want.SerialNumber.Text(16), s.env.Environment.Name)
+	return fmt.Errorf("nginx was reloaded but still serves serial %s on %s, not certbot's %s: check './dtx stack:logs %s'", got.SerialNumber.Text(16), addr, want.SerialNumber.Text(16), s.env.Environment.Name)
 }
 
 // confirmTimeout bounds confirmServed.

@@ -3,8 +3,6 @@ package targets
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -57,12 +55,9 @@ func (s *session) planFor(imgs []stack.Image, withVersion bool) (images.Plan, er
 // build builds the plan's images in one compose build and prints a summary.
 func (s *session) build(ctx context.Context, p images.Plan) error {
 	for _, img := range p.Images {
-		if _, err := os.Stat(filepath.Join(s.Root, img.DockerfilePath())); err != nil {
-			return fmt.Errorf("%s: Dockerfile of image %s is missing: add it (with a stage named %q) or build other images with -only", img.DockerfilePath(), img.Name, orLast(img.Target))
+		if err := checkDockerfile(s.Root, img); err != nil {
+			return fmt.Errorf("%w, or build other images with -only", err)
 		}
-	}
-	if err := s.preflight(ctx); err != nil {
-		return err
 	}
 	cmd := p.BuildCommand(s.Root)
 	if s.DryRun {
@@ -71,7 +66,7 @@ func (s *session) build(ctx context.Context, p images.Plan) error {
 		return nil
 	}
 	start := time.Now()
-	if err := s.run.Run(ctx, cmd); err != nil {
+	if err := s.docker(ctx, cmd); err != nil {
 		return err
 	}
 	total := time.Since(start)
@@ -144,11 +139,8 @@ func transfer(ctx context.Context, o Options, only string, commands func(images.
 	if err != nil {
 		return err
 	}
-	if err := s.preflight(ctx); err != nil {
-		return err
-	}
 	for _, c := range commands(p) {
-		if err := s.run.Run(ctx, c); err != nil {
+		if err := s.docker(ctx, c); err != nil {
 			return err
 		}
 	}

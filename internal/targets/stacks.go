@@ -51,7 +51,7 @@ func Up(ctx context.Context, o Options, name string, source Source, attached boo
 			return err
 		}
 		for _, img := range used {
-			if err := s.run.Run(ctx, runner.Command{Name: "docker", Args: []string{"pull", img.Ref(s.env.Registry(), version)}}); err != nil {
+			if err := s.docker(ctx, runner.Command{Name: "docker", Args: []string{"pull", img.Ref(s.env.Registry(), version)}}); err != nil {
 				return err
 			}
 		}
@@ -108,9 +108,6 @@ func Exec(ctx context.Context, o Options, name, service, command string) error {
 	if err := validate.Service(service, s.services); err != nil {
 		return fmt.Errorf("stack:exec: service %s %w", shown(service), err)
 	}
-	if err := s.preflight(ctx); err != nil {
-		return err
-	}
 	args := []string{"exec"}
 	if !isTerminal(os.Stdin) {
 		args = append(args, "-T")
@@ -118,7 +115,7 @@ func Exec(ctx context.Context, o Options, name, service, command string) error {
 	args = append(append(args, service), words...)
 	cmd := s.project.Command(args...)
 	cmd.Interactive = true
-	return s.run.Run(ctx, cmd)
+	return s.docker(ctx, cmd)
 }
 
 func composeVerb(ctx context.Context, o Options, name string, args ...string) error {

@@ -5,7 +5,6 @@ package targets
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -92,7 +91,7 @@ type session struct {
 	env     *stack.Env
 	project compose.Project
 	run     *runner.Runner
-	engine  bool // the engine answered preflight
+	refs    []string // the images of the loaded compose file; nil until validate
 	// services are the compose project's services, once validate loaded it.
 	services []string
 }
@@ -126,9 +125,10 @@ func (o Options) open(name string) (*session, error) {
 	return s, nil
 }
 
-// ready opens environment name, validates its compose file and checks the
-// engine: everything a compose command needs before it runs. It returns the
-// images the stack's services use.
+// ready opens environment name and validates its compose file: everything a
+// compose command needs before it runs. It returns the images the stack's
+// services use. The engine is not probed: the command that follows tells,
+// and its failure is explained then.
 func (o Options) ready(ctx context.Context, name string) (*session, []string, error) {
 	s, err := o.open(name)
 	if err != nil {
@@ -138,36 +138,28 @@ func (o Options) ready(ctx context.Context, name string) (*session, []string, er
 	if err != nil {
 		return nil, nil, err
 	}
-	return s, refs, s.preflight(ctx)
+	return s, refs, nil
 }
 
-// validate loads the compose file through compose-go, so that a bad file or
-// a missing required variable stops the target before anything runs.
+// validate loads the compose file through compose-go, once per session, so
+// that a bad file or a missing required variable stops the target before
+// anything runs.
 func (s *session) validate(ctx context.Context) ([]string, error) {
+	if s.refs != nil {
+		return s.refs, nil
+	}
 	project, err := s.project.Load(ctx, s.Environ)
 	if err != nil {
 		return nil, err
 	}
 	s.services = project.ServiceNames()
-	return compose.ImageRefs(project), nil
-}
-
-// preflight makes sure docker, the compose plugin and the engine are there.
-// A dry run talks to no engine, so it skips this.
-func (s *session) preflight(ctx context.Context) error {
-	if s.DryRun || s.engine {
-		return nil
-	}
-	if err := EngineReady(ctx, s.run); err != nil {
-		return err
-	}
-	s.engine = true
-	return nil
+	s.refs = append([]string{}, compose.ImageRefs(project)...)
+	return s.refs, nil
 }
 
 // compose runs one docker compose command of the session's project.
 func (s *session) compose(ctx context.Context, args ...string) error {
-	return s.run.Run(ctx, s.project.Command(args...))
+	return s.docker(ctx, s.project.Command(args...))
 }
 
 // prepareFolders makes what the stack mounts exist before docker would
@@ -204,16 +196,6 @@ func certNames(domain string) []string {
 		names = append([]string{domain, "www." + domain}, names...)
 	}
 	return names
-}
-
-// ExitStatus is the exit status mage should end with for err: the child's
-// when a command failed, else 1.
-func ExitStatus(err error) int {
-	var exit *runner.ExitError
-	if errors.As(err, &exit) {
-		return exit.Code
-	}
-	return 1
 }
 
 func splitLines(s string) []string {

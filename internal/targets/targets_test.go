@@ -212,7 +212,9 @@ func TestDevDebugSaysWhereTheSiteIs(t *testing.T) {
 				t.Fatal(err)
 			}
 			lines := strings.Split(log.String(), "\n")
-			banner := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, "the site will be at "+c.url) && strings.Contains(l, "Ctrl-C stops") })
+			banner := slices.IndexFunc(lines, func(l string) bool {
+				return strings.Contains(l, "the site will be at "+c.url) && strings.Contains(l, "Ctrl-C stops")
+			})
 			up := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, " up --remove-orphans") })
 			if banner < 0 || up < banner {
 				t.Fatalf("want the URL %s and how to stop before compose up:\n%s", c.url, log)
