@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # .ci/engine.sh — install (cached) and run what the end-to-end tests need:
-# a private Docker engine (Debian's docker.io, unpacked, not installed), the
-# docker compose v2 plugin, a local registry on 127.0.0.1:5000, an offline
-# Debian base image (dtx-base:bookworm), Pebble + pebble-challtestsrv binaries,
-# and Debian's certbot, nginx-light and gettext-base (envsubst) on the host.
+# a Docker engine (the one that already answers, as on a GitHub runner, or
+# else a private one: Debian's docker.io, unpacked, not installed), the
+# docker compose v2 plugin (built only when `docker compose` is missing), a
+# local registry on 127.0.0.1:5000, the base images (the official ones when
+# the engine can pull them, else an offline Debian stand-in, dtx-base:bookworm),
+# Pebble + pebble-challtestsrv binaries, and Debian's certbot, nginx-light,
+# gettext-base (envsubst) and busybox on the host.
 #
 #   .ci/engine.sh up      install what is missing, start what is not running
-#   .ci/engine.sh down    stop registry and dockerd by their pidfiles
+#   .ci/engine.sh down    stop what `up` started (registry, private dockerd), by pidfile
 #   .ci/engine.sh env     print the export lines (eval "$(.ci/engine.sh env)")
 #   .ci/engine.sh status  show what is running
+#
+# DTX_ENGINE=private starts the private engine even when another answers;
+# DTX_OFFLINE_BASES=1 uses the offline base image even when pulls work.
 #
 # Cache (slow things, keyed by version): ${DTX_CACHE:-$HOME/.cache/dtx-ci}
 # State (sockets, pidfiles, data, logs):  ${DTX_ENGINE_DIR:-/tmp/dtx-engine}
@@ -19,7 +25,10 @@ COMPOSE_VERSION=v2.40.3
 REGISTRY_VERSION=v3.1.2
 PEBBLE_VERSION=v2.10.1
 BASE_SUITE=bookworm
-BASE_INCLUDE=nginx-light,gettext-base,redis-server,openssl
+# The offline stand-in for every official base image the project uses:
+# nginx (nginx:*-alpine), redis (redis:*-alpine), node (the frontend) and
+# python3 (the backend).
+BASE_INCLUDE=nginx-light,gettext-base,redis-server,openssl,nodejs,python3
 BASE_IMAGE=dtx-base:bookworm
 BASE_RECIPE=1 # bump when the rootfs tweaks below change
 REGISTRY_ADDR=127.0.0.1:5000
@@ -27,6 +36,7 @@ DOCKER_DEBS=(docker.io containerd runc tini)
 
 : "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
 SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+REPO="$(dirname "$(dirname "$SELF")")"
 CACHE="${DTX_CACHE:-$HOME/.cache/dtx-ci}"
 STATE="${DTX_ENGINE_DIR:-/tmp/dtx-engine}"
 LOGS="$STATE/logs"
@@ -39,6 +49,10 @@ REG_PIDFILE="$STATE/registry.pid"
 REG_CFG="$STATE/registry.yml"
 REG_LOG="$LOGS/registry.log"
 ENV_FILE="$STATE/env.sh"
+MODE_FILE="$STATE/engine.mode" # "private", or "existing <DOCKER_HOST>"
+# The engine the caller points at, before this script points DOCKER_HOST at
+# the private one.
+CALLER_DOCKER_HOST=${DOCKER_HOST:-unix:///var/run/docker.sock}
 
 COMPOSE_DIR="$CACHE/compose-$COMPOSE_VERSION"
 REGISTRY_DIR="$CACHE/registry-$REGISTRY_VERSION"
@@ -149,11 +163,17 @@ mod_dir() {
   echo "$dir"
 }
 
+# as_root CMD...: root's commands (apt) as root; elsewhere (a GitHub runner's
+# user) through passwordless sudo.
+as_root() {
+  if ((EUID == 0)); then "$@"; else sudo -n "$@"; fi
+}
+
 # ---------------------------------------------------------------- apt
 APT_FRESH=0
 POLICY_RC_CREATED=0
 apt_get() {
-  DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Use-Pty=0 "$@" >>"$LOGS/apt.log" 2>&1
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Use-Pty=0 "$@" >>"$LOGS/apt.log" 2>&1
 }
 apt_update() { # [force]: once per run, and not at all if done in the last 6 h
   ((APT_FRESH)) && return 0
@@ -192,14 +212,15 @@ apt_install() { # PACKAGES...: never leave a packaged service running
   local before after
   before=$(nginx_live_pid)
   if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    printf '#!/bin/sh\n# temporary, from .ci/engine.sh: do not start services\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod 755 /usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# temporary, from .ci/engine.sh: do not start services\nexit 101\n' |
+      as_root tee /usr/sbin/policy-rc.d >/dev/null
+    as_root chmod 755 /usr/sbin/policy-rc.d
     POLICY_RC_CREATED=1
   fi
   log "apt-get install $*"
   apt_run install --no-install-recommends "$@"
   if ((POLICY_RC_CREATED)); then
-    rm -f /usr/sbin/policy-rc.d
+    as_root rm -f /usr/sbin/policy-rc.d
     POLICY_RC_CREATED=0
   fi
   after=$(nginx_live_pid)
@@ -348,6 +369,27 @@ wait_docker() { # TIMEOUT_S [PID]
   done
   return 1
 }
+# storage_driver: overlay2 where this kernel mounts overlayfs in the state
+# folder, else vfs. vfs copies every layer for each container: with the
+# 320 MB offline base a container takes about 16 s to create, against under
+# 1 s on overlay2. DTX_STORAGE_DRIVER forces one.
+storage_driver() {
+  if [[ -n ${DTX_STORAGE_DRIVER:-} ]]; then
+    echo "$DTX_STORAGE_DRIVER"
+    return
+  fi
+  local t="$STATE/.overlay-probe" ok=0
+  rm -rf "$t"
+  mkdir -p "$t"/{lower,upper,work,merged}
+  echo probe >"$t/lower/f"
+  if mount -t overlay overlay -o "lowerdir=$t/lower,upperdir=$t/upper,workdir=$t/work" "$t/merged" 2>/dev/null; then
+    [[ $(cat "$t/merged/f" 2>/dev/null) == probe ]] && ok=1
+    umount "$t/merged" 2>/dev/null || umount -l "$t/merged" 2>/dev/null || true
+  fi
+  rm -rf "$t"
+  if ((ok)); then echo overlay2; else echo vfs; fi
+}
+
 start_dockerd() {
   local pid
   pid=$(pid_from "$DOCKERD_PIDFILE")
@@ -361,14 +403,17 @@ start_dockerd() {
     die "dockerd pid $pid is alive but $SOCK does not answer (log $DOCKERD_LOG)"
   fi
   ((${#SOCK} < 100)) || die "socket path too long (${#SOCK} chars): $SOCK; set a shorter DTX_ENGINE_DIR"
-  mkdir -p "$STATE/data" "$STATE/exec"
-  log "dockerd: starting (log $DOCKERD_LOG)"
+  local driver
+  driver=$(storage_driver)
+  # One data folder per driver: images of one are invisible to the other.
+  mkdir -p "$STATE/data-$driver" "$STATE/exec"
+  log "dockerd: starting with $driver storage (log $DOCKERD_LOG)"
   (
     cd /
     exec setsid dockerd \
-      --data-root "$STATE/data" --exec-root "$STATE/exec" \
+      --data-root "$STATE/data-$driver" --exec-root "$STATE/exec" \
       -H "unix://$SOCK" --pidfile "$DOCKERD_PIDFILE" \
-      --storage-driver vfs --ip 127.0.0.1
+      --storage-driver "$driver" --ip 127.0.0.1
   ) </dev/null >>"$DOCKERD_LOG" 2>&1 9>&- &
   pid=$!
   if ! wait_docker 60 "$pid"; then
@@ -492,17 +537,31 @@ import_base() {
 }
 
 # ---------------------------------------------------------------- env
-write_env() {
-  local path="$DEBS_DIR/usr/bin:$DEBS_DIR/usr/sbin:$REGISTRY_DIR/bin:$PEBBLE_DIR/bin:$COMPOSE_DIR"
+write_env() { # MODE: private or existing
+  local path="$REGISTRY_DIR/bin:$PEBBLE_DIR/bin"
+  [[ $1 == private ]] && path="$DEBS_DIR/usr/bin:$DEBS_DIR/usr/sbin:$path:$COMPOSE_DIR"
+  local bases=""
+  if [[ $BASES == offline ]]; then
+    # Every base image the Dockerfiles and compose files take as a variable.
+    bases=$(
+      cat <<EOF
+export DTX_BASE_IMAGE='$BASE_IMAGE'
+export FRONTEND_BASE_IMAGE='$BASE_IMAGE'
+export BACKEND_BASE_IMAGE='$BASE_IMAGE'
+export NGINX_BASE_IMAGE='$BASE_IMAGE'
+export REDIS_IMAGE='$BASE_IMAGE'
+EOF
+    )
+  fi
   local content
   content=$(
     cat <<EOF
-# written by .ci/engine.sh up; source it or: eval "\$(.ci/engine.sh env)"
+# written by .ci/engine.sh up ($1 engine, $BASES base images); source it or: eval "\$(.ci/engine.sh env)"
 export DTX_ENGINE_DIR='$STATE'
 export DTX_CACHE='$CACHE'
-export DOCKER_HOST='unix://$SOCK'
+export DOCKER_HOST='$DOCKER_HOST'
 export DTX_REGISTRY='$REGISTRY_ADDR'
-export DTX_BASE_IMAGE='$BASE_IMAGE'
+$bases
 export PEBBLE_TEST_DIR='$PEBBLE_DIR/test'
 case ":\$PATH:" in *':$path:'*) ;; *) export PATH='$path'":\$PATH" ;; esac
 EOF
@@ -514,7 +573,7 @@ EOF
 cleanup() {
   local rc=$?
   bg_kill_all
-  if ((POLICY_RC_CREATED)); then rm -f /usr/sbin/policy-rc.d; fi
+  if ((POLICY_RC_CREATED)); then as_root rm -f /usr/sbin/policy-rc.d; fi
   exit "$rc"
 }
 
@@ -524,10 +583,43 @@ take_lock() {
   flock -w 1800 9 || die "could not get $STATE/.lock"
 }
 
+# existing_engine: true when an engine this script did not start answers at
+# the caller's DOCKER_HOST (a GitHub runner's dockerd): then it is used as it
+# is, and `down` leaves it running.
+existing_engine() {
+  [[ ${DTX_ENGINE:-} != private ]] || return 1
+  [[ $CALLER_DOCKER_HOST != "unix://$SOCK" ]] || return 1
+  local pid
+  pid=$(pid_from "$DOCKERD_PIDFILE")
+  if [[ -n $pid ]] && pid_alive "$pid" dockerd; then return 1; fi
+  DOCKER_HOST=$CALLER_DOCKER_HOST timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1
+}
+compose_present() { timeout 20 docker compose version >/dev/null 2>&1; }
+
+# official_images: the images the Dockerfiles and compose files default to
+# (their ARG …_BASE_IMAGE= lines and ${REDIS_IMAGE:-…}), read from the files
+# themselves so that this script never repeats them.
+official_images() {
+  sed -n 's/^ARG [A-Z_]*_BASE_IMAGE=\(.*\)$/\1/p' "$REPO/frontend/Dockerfile" "$REPO/backend/Dockerfile" "$REPO/nginx/Dockerfile"
+  sed -n 's/.*\${REDIS_IMAGE:-\([^}]*\)}.*/\1/p' "$REPO/docker-compose.prod.yaml" | head -n 1
+}
+# pull_official: pull each official base image (kept when present); false
+# as soon as one cannot be had.
+pull_official() {
+  local img
+  for img in $(official_images); do
+    docker image inspect "$img" >/dev/null 2>&1 && continue
+    log "base images: docker pull $img"
+    timeout 120 docker pull -q "$img" >>"$LOGS/pull.log" 2>&1 || {
+      log "base images: cannot pull $img (log $LOGS/pull.log); using the offline stand-in"
+      return 1
+    }
+  done
+}
+
 cmd_up() {
   local t_all t0 d name
   t_all=$(now_us)
-  ((EUID == 0)) || die "up must run as root (apt-get, dpkg, dockerd)"
   command -v go >/dev/null 2>&1 || die "go is not on PATH (needed to build compose, registry, pebble)"
   take_lock
   trap cleanup EXIT
@@ -537,65 +629,103 @@ cmd_up() {
     [[ -e $d ]] && safe_rmtree "$d"
   done
 
-  # 2, 3, 5: go builds (CPU bound) run in the background while apt, dockerd
-  # and debootstrap (mostly network and disk) run here.
-  for name in compose registry pebble; do bg_start "$name"; done
+  local mode=private
+  if existing_engine; then
+    mode=existing
+    export DOCKER_HOST=$CALLER_DOCKER_HOST
+  else
+    ((EUID == 0)) || die "starting the private engine needs root (dpkg, dockerd); or start Docker and point DOCKER_HOST at it"
+  fi
 
-  # 1, 6: Debian packages
-  t0=$(now_us)
-  find_debs
-  [[ -n $DEBS_DIR ]] || fetch_debs
-  record docker-debs "$(fmt_us $(($(now_us) - t0)))"
+  # Go builds (CPU bound) run in the background while apt, dockerd and
+  # debootstrap (mostly network and disk) run here.
+  local build_compose=0
+  if [[ $mode == private ]] || ! compose_present; then build_compose=1; fi
+  if ((build_compose)); then bg_start compose; fi
+  for name in registry pebble; do bg_start "$name"; done
+
+  if [[ $mode == private ]]; then
+    t0=$(now_us)
+    find_debs
+    [[ -n $DEBS_DIR ]] || fetch_debs
+    record docker-debs "$(fmt_us $(($(now_us) - t0)))"
+  fi
 
   t0=$(now_us)
   local -a missing=()
   local p
-  for p in iptables libdevmapper1.02.1 libseccomp2 curl certbot nginx-light gettext-base; do
+  for p in curl certbot nginx-light gettext-base busybox; do
     pkg_installed "$p" || missing+=("$p")
   done
-  if [[ ! -f $BASE_TAR ]] && ! command -v debootstrap >/dev/null 2>&1; then missing+=(debootstrap); fi
+  if [[ $mode == private ]]; then
+    for p in iptables libdevmapper1.02.1 libseccomp2; do
+      pkg_installed "$p" || missing+=("$p")
+    done
+  fi
+  if [[ $mode == private && ! -f $BASE_TAR ]] && ! command -v debootstrap >/dev/null 2>&1; then missing+=(debootstrap); fi
   ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
   record apt "$(fmt_us $(($(now_us) - t0)))"
 
-  export PATH="$DEBS_DIR/usr/bin:$DEBS_DIR/usr/sbin:$PATH"
-
-  # 1: engine
+  # engine
   t0=$(now_us)
-  start_dockerd
-  record dockerd "$(fmt_us $(($(now_us) - t0)))$DOCKERD_NOTE"
+  if [[ $mode == private ]]; then
+    export PATH="$DEBS_DIR/usr/bin:$DEBS_DIR/usr/sbin:$PATH"
+    start_dockerd
+    echo private >"$MODE_FILE"
+    record dockerd "$(fmt_us $(($(now_us) - t0)))$DOCKERD_NOTE"
+  else
+    log "engine: using the one at $DOCKER_HOST (not started here, so never stopped here)"
+    echo "existing $DOCKER_HOST" >"$MODE_FILE"
+    record engine "existing"
+  fi
 
-  # 4: base image
+  # base images: the official ones where the engine can pull them (an
+  # existing engine: a GitHub runner's); the private engine of these machines
+  # cannot, so it gets the offline Debian stand-in.
   t0=$(now_us)
-  build_base_rootfs
-  import_base
-  record base-image "$(fmt_us $(($(now_us) - t0)))$BASE_NOTE"
+  BASES=offline
+  if [[ $mode == existing && ${DTX_OFFLINE_BASES:-} != 1 ]] && pull_official; then
+    BASES=official
+    record base-images "$(fmt_us $(($(now_us) - t0))) (official)"
+  else
+    [[ -f $BASE_TAR ]] || command -v debootstrap >/dev/null 2>&1 || apt_install debootstrap
+    build_base_rootfs
+    import_base
+    record base-image "$(fmt_us $(($(now_us) - t0)))$BASE_NOTE"
+  fi
 
-  # 2: compose plugin
-  bg_wait compose
+  # compose plugin
   t0=$(now_us)
-  local plugdir="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
-  mkdir -p "$plugdir"
-  if [[ $(readlink "$plugdir/docker-compose" 2>/dev/null || true) != "$COMPOSE_DIR/docker-compose" ]]; then
-    ln -sfn "$COMPOSE_DIR/docker-compose" "$plugdir/docker-compose"
+  if ((build_compose)); then
+    bg_wait compose
+    local plugdir="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+    mkdir -p "$plugdir"
+    if [[ $(readlink "$plugdir/docker-compose" 2>/dev/null || true) != "$COMPOSE_DIR/docker-compose" ]]; then
+      ln -sfn "$COMPOSE_DIR/docker-compose" "$plugdir/docker-compose"
+    fi
   fi
   local cv
   cv=$(docker compose version 2>&1) || die "docker compose version failed: $cv"
-  [[ $cv == *"$COMPOSE_VERSION"* ]] || die "unexpected compose version: $cv"
-  record compose "$(fmt_us $((BG_US + $(now_us) - t0)))$(built_note)"
+  if ((build_compose)); then
+    [[ $cv == *"$COMPOSE_VERSION"* ]] || die "unexpected compose version: $cv"
+    record compose "$(fmt_us $((BG_US + $(now_us) - t0)))$(built_note)"
+  else
+    record compose "present (${cv##* })"
+  fi
 
-  # 3: registry
+  # registry
   bg_wait registry
   t0=$(now_us)
   start_registry
   record registry "$(fmt_us $((BG_US + $(now_us) - t0)))$(built_note)$REGISTRY_NOTE"
 
-  # 5: pebble (not started: the tests start it)
+  # pebble (not started: the tests start it)
   bg_wait pebble
   t0=$(now_us)
   [[ -f $PEBBLE_DIR/test/certs/pebble.minica.pem ]] || die "pebble test certs missing in $PEBBLE_DIR/test"
   record pebble "$(fmt_us $((BG_US + $(now_us) - t0)))$(built_note)"
 
-  write_env
+  write_env "$mode"
   local summary="" s
   for s in "${STEP_ORDER[@]}"; do summary+="${summary:+, }$s ${STEP_TIME[$s]}"; done
   log "up in $(fmt_us $(($(now_us) - t_all))): $summary; env: $ENV_FILE"
@@ -618,11 +748,14 @@ cmd_env() {
 }
 
 cmd_status() {
-  local rc=0 pid
+  local rc=0 pid mode="" host=""
+  if [[ -f $MODE_FILE ]]; then read -r mode host <"$MODE_FILE"; fi
   pid=$(pid_from "$DOCKERD_PIDFILE")
   find_debs
   [[ -n $DEBS_DIR ]] && PATH="$DEBS_DIR/usr/bin:$DEBS_DIR/usr/sbin:$PATH"
-  if [[ -n $pid ]] && pid_alive "$pid" dockerd && docker_answers; then
+  if [[ $mode == existing ]] && DOCKER_HOST=$host docker_answers; then
+    echo "engine:   existing, $host (not started by this script)"
+  elif [[ -n $pid ]] && pid_alive "$pid" dockerd && docker_answers; then
     echo "dockerd:  running, pid $pid, $DOCKER_HOST"
   else
     echo "dockerd:  not running"
