@@ -259,6 +259,20 @@ func testDebugAndTest(t *testing.T, s *site) {
 		return nil
 	})
 	checkSite(t, c, "dtx.test", starterTitle, true)
+	// It said where the site is before the logs, and the health checks
+	// (every 2 s) stay out of the attached log.
+	log := out.String()
+	url := "https://localhost:" + port(debugPorts, 1) + "/"
+	if banner, logs := strings.Index(log, "the site will be at "+url), strings.Index(log, "Attaching to"); banner < 0 || (logs >= 0 && logs < banner) {
+		t.Errorf("dev:debug did not say %s before the logs:\n%s", url, log)
+	}
+	if strings.Contains(log, "healthz") {
+		t.Errorf("health checks flood the attached log:\n%s", log)
+	}
+	// The page's script asks the backend through nginx, which reaches redis.
+	if code, _, body := get(t, c, "https://dtx.test/api/status"); code != 200 || !strings.Contains(body, `"redis": "PONG"`) || !strings.Contains(body, `"visits": `) {
+		t.Errorf("GET /api/status: %d %q", code, body)
+	}
 
 	// Hot reload: a file changed in the mounted ./frontend is served as is.
 	marker := fmt.Sprintf("hot reload %d", time.Now().UnixNano())

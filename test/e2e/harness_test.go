@@ -155,10 +155,10 @@ func (s *site) environ(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// mageCmd is the README's way in, `go tool mage target…`, run in the site
-// folder: the real tool, compiled from the copy's own magefiles.
+// mageCmd is the README's way in, `./dtx target…`, run in the site folder:
+// the real tool, built from the copy's own sources.
 func (s *site) mageCmd(ctx context.Context, extra []string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "go", append([]string{"tool", "mage"}, args...)...)
+	cmd := exec.CommandContext(ctx, "./dtx", args...)
 	cmd.Dir = s.root
 	cmd.Env = s.environ(extra...)
 	return cmd
