@@ -460,7 +460,12 @@ EOF
     done
     die "registry pid $pid is alive but http://$REGISTRY_ADDR/v2/ does not answer (log $REG_LOG)"
   fi
-  registry_answers && die "$REGISTRY_ADDR already answers, but not from a registry this script started"
+  if registry_answers; then
+    # Not ours (no pidfile): used as it is, and never stopped here.
+    log "registry: one already answers on $REGISTRY_ADDR; using it"
+    REGISTRY_NOTE=" (found running)"
+    return 0
+  fi
   log "registry: starting on $REGISTRY_ADDR (log $REG_LOG)"
   (
     cd /
