@@ -1,6 +1,10 @@
 package testenv
 
 import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -39,5 +43,26 @@ func TestNeedCommand(t *testing.T) {
 	NeedCommand(r, "dtx-no-such-command", "it does not exist")
 	if want := "dtx-no-such-command is not on PATH: it does not exist"; r.fatal != want {
 		t.Errorf("fatal %q, want %q", r.fatal, want)
+	}
+}
+
+// The note reaches a pipe or terminal (go test's stderr) and never writes
+// into a regular file.
+func TestNoteGoesToAPipeNotAFile(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	note(fmt.Sprintf("/proc/self/fd/%d", w.Fd()), "skipped; bash .ci/run\n")
+	w.Close()
+	got, _ := io.ReadAll(r)
+	if string(got) != "skipped; bash .ci/run\n" {
+		t.Errorf("pipe got %q", got)
+	}
+	file := filepath.Join(t.TempDir(), "log")
+	os.WriteFile(file, []byte("go test's own log\n"), 0o644)
+	note(file, "skipped\n")
+	if data, _ := os.ReadFile(file); string(data) != "go test's own log\n" {
+		t.Errorf("a regular file was written: %q", data)
 	}
 }
