@@ -56,7 +56,7 @@ func Up(ctx context.Context, o Options, name string, source Source, attached boo
 			}
 		}
 	}
-	if err := s.prepareFolders(); err != nil {
+	if err := s.prepareFolders(ctx); err != nil {
 		return err
 	}
 	if attached {

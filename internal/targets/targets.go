@@ -7,9 +7,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/certs"
@@ -94,6 +96,8 @@ type session struct {
 	refs    []string // the images of the loaded compose file; nil until validate
 	// services are the compose project's services, once validate loaded it.
 	services []string
+	// owners are the folders services write to as a non-root user.
+	owners []compose.Owner
 }
 
 // open loads environment name. It reads files only; nothing runs.
@@ -153,6 +157,9 @@ func (s *session) validate(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	s.services = project.ServiceNames()
+	if s.owners, err = compose.Owners(project, s.Root); err != nil {
+		return nil, fmt.Errorf("%s: %w", s.env.Environment.ComposeFile, err)
+	}
 	s.refs = append([]string{}, compose.ImageRefs(project)...)
 	return s.refs, nil
 }
@@ -166,13 +173,16 @@ func (s *session) compose(ctx context.Context, args ...string) error {
 // create it owned by root, and a self-signed certificate for nginx when there
 // is none: the development certificate in debug and test, the temporary one
 // in prod and release until certbot's exists.
-func (s *session) prepareFolders() error {
+func (s *session) prepareFolders(ctx context.Context) error {
 	dirs := []string{"nginx/data/ssl", "nginx/data/certbot/www", "nginx/data/certbot/conf", "backend/.redis_data"}
 	sslDir := filepath.Join(s.Root, "nginx/data/ssl")
 	names := certNames(s.env.Value("DOMAIN"))
 	if s.DryRun {
 		s.Say("[dry-run] mkdir -p %s", strings.Join(dirs, " "))
 		s.Say("[dry-run] generate a self-signed certificate for %s in nginx/data/ssl/ if none is valid there", strings.Join(names, ", "))
+		for _, o := range s.owners {
+			s.Say("[dry-run] chown -R %s (the user %s runs as) where it is not theirs", o, o.Service)
+		}
 		return nil
 	}
 	for _, d := range dirs {
@@ -187,7 +197,49 @@ func (s *session) prepareFolders() error {
 	if wrote {
 		s.Say("generated a self-signed certificate for %s in nginx/data/ssl/ (key mode 0600)", strings.Join(names, ", "))
 	}
+	for _, o := range s.owners {
+		if err := s.giveFolder(ctx, o); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// giveFolder makes o.Dir and what is in it belong to the user its service
+// runs as (redis's data may have been written as root by the debug stack):
+// directly when the tool runs as root, else through a one-off container of
+// the service's image, since the engine can and the user may not.
+func (s *session) giveFolder(ctx context.Context, o compose.Owner) error {
+	dir := filepath.Join(s.Root, o.Dir)
+	var wrong []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok && (int(st.Uid) != o.UID || int(st.Gid) != o.GID) {
+			wrong = append(wrong, path)
+		}
+		return nil
+	})
+	if err != nil || len(wrong) == 0 {
+		return err
+	}
+	if os.Geteuid() == 0 {
+		for _, path := range wrong {
+			if err := os.Lchown(path, o.UID, o.GID); err != nil {
+				return err
+			}
+		}
+		s.Say("made %s %d:%d's, the user %s runs as", o.Dir, o.UID, o.GID, o.Service)
+		return nil
+	}
+	return s.docker(ctx, runner.Command{Name: "docker", Args: []string{
+		"run", "--rm", "--network", "none", "--user", "0:0", "--entrypoint", "chown",
+		"-v", dir + ":/data", o.Image, "-R", fmt.Sprintf("%d:%d", o.UID, o.GID), "/data"}})
 }
 
 func certNames(domain string) []string {

@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"syscall"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kettleofketchup/dtx_website/internal/compose"
 	"github.com/kettleofketchup/dtx_website/internal/images"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
@@ -86,6 +88,7 @@ const (
 	reg         = "ghcr.io/kettleofketchup/dtx_website"
 	build       = "[dry-run] docker --log-level error compose --project-name dtx-build --project-directory . -f - build < (build definition of "
 	folders     = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf backend/.redis_data"
+	redisOwner  = "[dry-run] chown -R 999:999 backend/.redis_data (the user redis runs as) where it is not theirs"
 	certbotDirs = "--config-dir nginx/data/certbot/conf --work-dir nginx/data/certbot/work --logs-dir nginx/data/certbot/logs"
 )
 
@@ -122,13 +125,16 @@ func TestDryRunPlans(t *testing.T) {
 			"[dry-run] " + test + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		{"dev:prod", func(c context.Context, o Options) error { return Up(c, o, "prod", Built, false) }, []string{
 			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
+			redisOwner,
 			"[dry-run] " + prod + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		{"dev:release", func(c context.Context, o Options) error { return Up(c, o, "release", Pulled, false) }, []string{
 			"[dry-run] docker pull " + reg + "/frontend:0.1.0", "[dry-run] docker pull " + reg + "/backend:0.1.0", "[dry-run] docker pull " + reg + "/nginx:0.1.0",
 			folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
+			redisOwner,
 			"[dry-run] " + release + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		{"stack:up", func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) }, []string{
 			folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
+			redisOwner,
 			"[dry-run] " + prod + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		{"stack:down", func(c context.Context, o Options) error { return Down(c, o, "test") }, []string{"[dry-run] " + test + " down --remove-orphans"}},
 		{"stack:logs", func(c context.Context, o Options) error { return Logs(c, o, "debug") }, []string{"[dry-run] " + debug + " logs --follow --tail 200"}},
@@ -220,5 +226,30 @@ func TestDevDebugSaysWhereTheSiteIs(t *testing.T) {
 				t.Fatalf("want the URL %s and how to stop before compose up:\n%s", c.url, log)
 			}
 		})
+	}
+}
+
+// The data folder, and what an earlier root-run redis wrote in it, become the
+// user's that redis runs as in the hardened stacks (as root: directly).
+func TestGiveFolderMakesTheDataTheServicesUsers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown (CI runs as root)")
+	}
+	root := t.TempDir()
+	writeFile(t, root, "backend/.redis_data/appendonlydir/appendonly.aof.1.base.rdb", "REDIS")
+	o, _, log := options(root, false)
+	s := &session{Options: o}
+	if err := s.giveFolder(context.Background(), compose.Owner{Dir: "backend/.redis_data", UID: 999, GID: 998, Service: "redis"}); err != nil {
+		t.Fatal(err)
+	}
+	filepath.WalkDir(filepath.Join(root, "backend/.redis_data"), func(path string, d fs.DirEntry, err error) error {
+		info, _ := d.Info()
+		if st := info.Sys().(*syscall.Stat_t); st.Uid != 999 || st.Gid != 998 {
+			t.Errorf("%s is %d:%d, want 999:998", path, st.Uid, st.Gid)
+		}
+		return nil
+	})
+	if !strings.Contains(log.String(), "made backend/.redis_data 999:998's, the user redis runs as") {
+		t.Errorf("not said: %q", log)
 	}
 }

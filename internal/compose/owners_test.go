@@ -1,0 +1,63 @@
+package compose
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/kettleofketchup/dtx_website/internal/stack"
+)
+
+// The hardened stacks run redis as the redis user, which must own its data
+// folder; the debug and test stacks run it as the image's default user.
+func TestOwnersOfTheDataFolders(t *testing.T) {
+	for _, c := range []struct {
+		env  string
+		os   map[string]string
+		want []string
+	}{
+		{"prod", nil, []string{"999:999 backend/.redis_data"}},
+		{"release", map[string]string{"VERSION": "1.2.3"}, []string{"999:999 backend/.redis_data"}},
+		{"prod", map[string]string{"REDIS_USER": "1001:1002"}, []string{"1001:1002 backend/.redis_data"}},
+		{"prod", map[string]string{"REDIS_USER": "0:0"}, nil},
+		{"debug", nil, nil},
+		{"test", nil, nil},
+	} {
+		t.Run(c.env+"/"+c.os["REDIS_USER"], func(t *testing.T) {
+			p, err := load(t, repoRoot, c.env, c.os)
+			if err != nil {
+				t.Fatal(err)
+			}
+			project, err := p.Load(context.Background(), environ(c.os))
+			if err != nil {
+				t.Fatal(err)
+			}
+			owners, err := Owners(project, repoRoot)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, o := range owners {
+				got = append(got, o.String())
+			}
+			if len(got) != len(c.want) || (len(got) > 0 && got[0] != c.want[0]) {
+				t.Errorf("owners %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestOwnersWantANumericUser(t *testing.T) {
+	e, _ := stack.LookupEnvironment("prod")
+	env, err := stack.LoadEnv(repoRoot, e, lookupIn(map[string]string{"REDIS_USER": "redis"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := NewProject(repoRoot, env, "").Load(context.Background(), []string{"REDIS_USER=redis"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Owners(project, filepath.Clean(repoRoot)); err == nil {
+		t.Fatal("a user name was accepted: the tool cannot resolve it on the host")
+	}
+}
