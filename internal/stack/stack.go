@@ -5,7 +5,6 @@ package stack
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -144,14 +143,4 @@ func ImagesInRefs(registry string, refs []string) []Image {
 		}
 	}
 	return images
-}
-
-// sortedKeys is a small helper for deterministic output.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
