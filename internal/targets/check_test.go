@@ -40,7 +40,7 @@ func TestCheckReportsEveryProblem(t *testing.T) {
 		t.Fatalf("err = %v\n%s", err, out)
 	}
 	for _, want := range []string{
-		`FAIL  docker/.env.test:1: cannot parse "BROKEN LINE"`,
+		`FAIL  docker/.env.test:1: cannot parse "BROKEN": a variable name cannot contain a space`,
 		`FAIL  VERSION="one" from docker/.env.release is not a semantic version`,
 		`FAIL  backend/Dockerfile: Dockerfile of image backend is missing: add it with a stage named "runtime"`,
 		`FAIL  backend/Dockerfile: Dockerfile of image backend-dev is missing: add it with a stage named "runtime-dev"`,
