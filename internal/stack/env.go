@@ -183,7 +183,7 @@ func (e *Env) Version() (string, error) {
 	if !ok || v == "" {
 		return "", fmt.Errorf("VERSION is not set: set it in %s (for example VERSION=1.2.3)", e.Environment.EnvFile)
 	}
-	if core, build, found := strings.Cut(v, "+"); found && semver.IsValid("v"+strings.TrimPrefix(core, "v")) {
+	if _, build, found := strings.Cut(v, "+"); found && build != "" && semver.IsValid("v"+strings.TrimPrefix(v, "v")) {
 		return "", fmt.Errorf("%s from %s has build metadata (+%s): + is not valid in an image tag; drop it, or make it a pre-release (-%s)", e.shown("VERSION"), e.Source("VERSION"), e.clipUnlessSecret("VERSION", build), e.clipUnlessSecret("VERSION", build))
 	}
 	core, _, _ := strings.Cut(v, "-")

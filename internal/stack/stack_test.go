@@ -79,15 +79,6 @@ func TestIsSecretKey(t *testing.T) {
 	}
 }
 
-func TestVersion(t *testing.T) {
-	for v, ok := range map[string]bool{"1.2.3": true, "v1.2.3": true, "1.2.3-rc.1": true, "1.2.3+build.5": false, "1.2": false, "latest": false, "1.2.3.4": false, "": false} {
-		env, _ := load(t, map[string]string{"docker/.env.prod": "VERSION=" + v + "\n"}, nil)
-		if _, err := env.Version(); (err == nil) != ok {
-			t.Errorf("VERSION=%q: err %v", v, err)
-		}
-	}
-}
-
 func TestRegistry(t *testing.T) {
 	env, _ := load(t, map[string]string{"docker/.env.prod": ""}, nil)
 	if env.Registry() != DefaultRegistry {

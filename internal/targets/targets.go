@@ -93,6 +93,9 @@ func (o Options) open(name string) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range env.Warnings() {
+		o.Say("warning: %s", w)
+	}
 	prefix, _ := o.Lookup("COMPOSE_PROJECT_PREFIX")
 	r := runner.New(o.DryRun, env.Secrets(o.Environ))
 	r.Log, r.Stdout, r.Stderr = o.Stderr, o.Stdout, o.Stderr
