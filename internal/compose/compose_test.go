@@ -225,6 +225,13 @@ func TestArgs(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %q\nwant %q", got, want)
 	}
+	p := NewProject(root, env, "")
+	p.Override = e.EnvOverrideFile()
+	got = p.Args("up")
+	want = []string{"compose", "--project-name", "dtx-debug", "-f", "docker-compose.debug.yaml", "-f", "docker/.env.dev.compose.yaml", "--env-file", "docker/.env.dev", "--env-file", "docker/.env.dev.local", "up"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("with the override got %q\nwant %q", got, want)
+	}
 }
 
 // copyProject copies the compose and env files into a temp root.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -27,6 +28,7 @@ type Env struct {
 	process   map[string]string // the process environment
 	fromFiles map[string]string // the files' values, merged and interpolated
 	origin    map[string]string // key -> the last file that sets it
+	keysOf    map[string][]string
 	warnings  []string
 }
 
@@ -34,7 +36,7 @@ type Env struct {
 // environment (KEY=value, os.Environ in production): it wins over the files
 // and is what ${…} in them reads first, as in docker compose.
 func LoadEnv(root string, e Environment, environ []string) (*Env, error) {
-	env := &Env{Environment: e, process: environMap(environ), fromFiles: map[string]string{}, origin: map[string]string{}}
+	env := &Env{Environment: e, process: environMap(environ), fromFiles: map[string]string{}, origin: map[string]string{}, keysOf: map[string][]string{}}
 	var paths []string
 	for i, rel := range []string{e.EnvFile, e.LocalEnvFile()} {
 		local := i == 1
@@ -67,7 +69,11 @@ func LoadEnv(root string, e Environment, environ []string) (*Env, error) {
 		env.fromFiles = merged
 		for _, k := range keys {
 			env.origin[k] = rel
+			if k != "" && !slices.Contains(env.keysOf[rel], k) {
+				env.keysOf[rel] = append(env.keysOf[rel], k)
+			}
 		}
+		slices.Sort(env.keysOf[rel])
 	}
 	return env, nil
 }
@@ -120,6 +126,9 @@ func (e *Env) Keys() []string {
 	}
 	return keys
 }
+
+// KeysOf are the variables the env file rel (one of Files) sets, sorted.
+func (e *Env) KeysOf(rel string) []string { return slices.Clone(e.keysOf[rel]) }
 
 // Warnings are the one-line warnings about the env files (a .local file
 // readable by group or others), for the targets to print and check to report.

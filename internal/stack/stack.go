@@ -23,6 +23,12 @@ type Environment struct {
 // personal overrides; it wins over EnvFile and loses to the process environment.
 func (e Environment) LocalEnvFile() string { return e.EnvFile + ".local" }
 
+// EnvOverrideFile is the compose file the tool generates beside EnvFile
+// (git-ignored) so that the services reading the env files through env_file
+// take each of their keys from the project environment: the process
+// environment wins inside the containers too. It holds names only.
+func (e Environment) EnvOverrideFile() string { return e.EnvFile + ".compose.yaml" }
+
 // Environments are the four stacks, in the order they are usually met.
 var Environments = []Environment{
 	{Name: "debug", ComposeFile: "docker-compose.debug.yaml", EnvFile: "docker/.env.dev"},
