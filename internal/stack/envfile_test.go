@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -232,5 +233,27 @@ func symlink(t *testing.T, target, link string) {
 	t.Helper()
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Whatever compose-go makes of a .local line is a secret: a last word
+// without = or newline becomes the value of the key "".
+func TestEveryLocalValueIsSecret(t *testing.T) {
+	cases := []struct{ name, local, secret string }{
+		{"plain", "A=plain-value\n", "plain-value"},
+		{"interpolated", "B=x\nURL=https://u:${B}@h\n", "https://u:x@h"},
+		{"last word", "A=1\nsekret", "sekret"},
+		{"overridden by the process", "DOMAIN=local.example\n", "process.example"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			env, err := load(t, map[string]string{"docker/.env.prod": "", "docker/.env.prod.local": c.local}, map[string]string{"DOMAIN": "process.example"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if secrets := env.Secrets(nil); !slices.Contains(secrets, c.secret) {
+				t.Fatalf("%q not among the secrets %q", c.secret, secrets)
+			}
+		})
 	}
 }
