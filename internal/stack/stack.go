@@ -44,7 +44,7 @@ func LookupEnvironment(name string) (Environment, error) {
 			return e, nil
 		}
 	}
-	return Environment{}, fmt.Errorf("unknown environment %q: use one of %s", name, strings.Join(EnvironmentNames(), ", "))
+	return Environment{}, fmt.Errorf("unknown environment %q: use one of %s", Clip(name), strings.Join(EnvironmentNames(), ", "))
 }
 
 // EnvironmentNames lists the names of Environments.
@@ -106,7 +106,7 @@ func SelectImages(only string) ([]Image, error) {
 			continue
 		}
 		if !isImage(name) {
-			return nil, fmt.Errorf("unknown image %q: use one or more of %s, separated by commas", name, strings.Join(ImageNames(), ","))
+			return nil, fmt.Errorf("unknown image %q: use one or more of %s, separated by commas", Clip(name), strings.Join(ImageNames(), ","))
 		}
 		wanted[name] = true
 	}

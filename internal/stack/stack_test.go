@@ -112,3 +112,22 @@ func TestLookupEnvironment(t *testing.T) {
 		t.Fatalf("%+v %v", e, err)
 	}
 }
+
+func TestLongNamesAreClipped(t *testing.T) {
+	long := strings.Repeat("x", 100_000)
+	cases := []struct {
+		name string
+		err  func() error
+	}{
+		{"environment", func() error { _, err := LookupEnvironment(long); return err }},
+		{"image", func() error { _, err := SelectImages("nginx," + long); return err }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.err()
+			if err == nil || len(err.Error()) > 300 || !strings.Contains(err.Error(), strings.Repeat("x", MaxShown)+"…") {
+				t.Fatalf("error of %d bytes: %.200v", len(err.Error()), err)
+			}
+		})
+	}
+}
