@@ -159,3 +159,50 @@ func TestEnvOverrideHoldsNamesOnlyAndWritesOnce(t *testing.T) {
 		}
 	}
 }
+
+// FuzzEnvOverride holds the env override to its promise for any env files
+// compose-go reads: each service reading them through env_file sees, for
+// every key they set, the tool's value (the process over .local over the
+// committed file).
+func FuzzEnvOverride(f *testing.F) {
+	f.Add("DOMAIN=file.example\nA=1\n", "A=2\nB=${A}\n", "process.example")
+	f.Add("a.b-c[0]=1\nNAMÉ=x\nword", "export K=\"multi\nline $$ \\\" '\"\n", "v$x'\"")
+	f.Add("A=${DOMAIN:-d}\nB\n", "DOMAIN=local\n", "")
+	f.Fuzz(func(t *testing.T, committed, local, value string) {
+		if strings.Count(committed+local, "$") > 12 {
+			t.Skip() // 2^n bytes from n lines of A=${A}${A}
+		}
+		root := t.TempDir()
+		write(t, root, "docker/.env.prod", committed)
+		write(t, root, "docker/.env.prod.local", local)
+		write(t, root, "docker-compose.prod.yaml", "services:\n  app:\n    image: a\n    env_file: [docker/.env.prod, docker/.env.prod.local]\n")
+		e, _ := stack.LookupEnvironment("prod")
+		environ := []string{"DOMAIN=" + value, "A=" + value}
+		env, err := stack.LoadEnv(root, e, environ)
+		if err != nil {
+			t.Skip() // files compose-go refuses: stack's fuzz test holds the two to the same errors
+		}
+		p := NewProject(root, env, "")
+		if _, err := p.Load(context.Background(), environ); err != nil {
+			t.Skip() // env_file's own parse refuses it, override or not
+		}
+		o, err := p.EnvOverride(context.Background(), environ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Write(root); err != nil {
+			t.Fatal(err)
+		}
+		p.Override = o.Path
+		project, err := p.Load(context.Background(), environ)
+		if err != nil {
+			t.Fatalf("the override breaks the project: %v\n%s", err, o.Content())
+		}
+		got := project.Services["app"].Environment
+		for _, k := range env.Keys() {
+			if v := got[k]; v == nil || *v != env.Value(k) {
+				t.Errorf("app sees %q=%v, the tool %q", k, v, env.Value(k))
+			}
+		}
+	})
+}
