@@ -3,6 +3,7 @@ package stack
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/dotenv"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/mod/semver"
 )
 
@@ -36,6 +38,10 @@ type Env struct {
 // environment (KEY=value, os.Environ in production): it wins over the files
 // and is what ${…} in them reads first, as in docker compose.
 func LoadEnv(root string, e Environment, environ []string) (*Env, error) {
+	// compose-go's interpolation warns through logrus about each unset
+	// variable, on stderr and without the file's name; an unset variable
+	// is empty, as for compose, and the errors say what matters.
+	logrus.SetOutput(io.Discard)
 	env := &Env{Environment: e, process: environMap(environ), fromFiles: map[string]string{}, origin: map[string]string{}, keysOf: map[string][]string{}}
 	var paths []string
 	for i, rel := range []string{e.EnvFile, e.LocalEnvFile()} {

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
 )
 
 func TestParseErrorsNameFileAndLineOnly(t *testing.T) {
@@ -255,5 +257,19 @@ func TestEveryLocalValueIsSecret(t *testing.T) {
 				t.Fatalf("%q not among the secrets %q", c.secret, secrets)
 			}
 		})
+	}
+}
+
+// An unset variable is empty, as for compose, without compose-go's
+// "variable is not set" warning on stderr at every load.
+func TestUnsetVariableIsQuiet(t *testing.T) {
+	var stderr strings.Builder
+	logrus.SetOutput(&stderr)
+	env, err := load(t, map[string]string{"docker/.env.prod": "DOMAIN=${SITE}\n"}, nil)
+	if err != nil || env.Value("DOMAIN") != "" {
+		t.Fatalf("%v %q", err, env.Value("DOMAIN"))
+	}
+	if stderr.Len() > 0 {
+		t.Fatalf("printed %q", stderr.String())
 	}
 }
