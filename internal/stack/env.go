@@ -73,13 +73,16 @@ func LoadEnv(root string, e Environment, environ []string) (*Env, error) {
 		}
 		env.Files = append(env.Files, rel)
 		env.fromFiles = merged
+		set := map[string]bool{}
 		for _, k := range keys {
 			env.origin[k] = rel
-			if k != "" && !slices.Contains(env.keysOf[rel], k) {
+			set[k] = k != ""
+		}
+		for _, k := range sortedKeys(set) {
+			if set[k] {
 				env.keysOf[rel] = append(env.keysOf[rel], k)
 			}
 		}
-		slices.Sort(env.keysOf[rel])
 	}
 	return env, nil
 }
