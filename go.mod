@@ -10,7 +10,6 @@ tool (
 require (
 	github.com/compose-spec/compose-go/v2 v2.16.2
 	github.com/distribution/reference v0.5.0
-	github.com/joho/godotenv v1.5.1
 	github.com/magefile/mage v1.17.2
 	github.com/sirupsen/logrus v1.10.2
 	golang.org/x/mod v0.43.0

@@ -11,13 +11,21 @@ import (
 	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
+func environ(env map[string]string) []string {
+	var kv []string
+	for k, v := range env {
+		kv = append(kv, k+"="+v)
+	}
+	return kv
+}
+
 func envWith(t *testing.T, file string, osEnv map[string]string) *stack.Env {
 	t.Helper()
 	root := t.TempDir()
 	e, _ := stack.LookupEnvironment("prod")
 	os.MkdirAll(filepath.Join(root, "docker"), 0o755)
 	os.WriteFile(filepath.Join(root, e.EnvFile), []byte(file), 0o644)
-	env, err := stack.LoadEnv(root, e, func(k string) (string, bool) { v, ok := osEnv[k]; return v, ok })
+	env, err := stack.LoadEnv(root, e, environ(osEnv))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,9 @@ type Project struct {
 	Root string
 	Env  *stack.Env
 	Name string // the compose project name; containers are labelled with it
+	// Override is the generated env override (see EnvOverride), relative to
+	// Root, passed after the compose file; "" passes none.
+	Override string
 }
 
 // NewProject names the project prefix-environment.
@@ -35,11 +38,15 @@ func NewProject(root string, env *stack.Env, prefix string) Project {
 	return Project{Root: root, Env: env, Name: prefix + "-" + env.Environment.Name}
 }
 
-// Args is the argv after "docker": compose, the project's name, file and env
-// files in precedence order (docker compose lets later files and then the
-// process environment win, as LoadEnv does), then args.
+// Args is the argv after "docker": compose, the project's name, its compose
+// file (and the env override when there is one), the env files in
+// precedence order (docker compose lets later files and then the process
+// environment win, as LoadEnv does), then args.
 func (p Project) Args(args ...string) []string {
 	argv := []string{"compose", "--project-name", p.Name, "-f", p.Env.Environment.ComposeFile}
+	if p.Override != "" {
+		argv = append(argv, "-f", p.Override)
+	}
 	for _, f := range p.Env.Files {
 		argv = append(argv, "--env-file", f)
 	}
@@ -54,15 +61,24 @@ func (p Project) Command(args ...string) runner.Command {
 // Load loads and validates the compose file as docker compose would, with
 // environ as the process environment. Errors name the compose file.
 func (p Project) Load(ctx context.Context, environ []string) (*types.Project, error) {
+	return p.load(ctx, environ)
+}
+
+// load is Load with more options.
+func (p Project) load(ctx context.Context, environ []string, more ...cli.ProjectOptionsFn) (*types.Project, error) {
 	// compose-go warns on stderr through logrus (unset variables and the like);
 	// the errors we return say what matters.
 	logrus.SetOutput(io.Discard)
 	file := p.Env.Environment.ComposeFile
+	files := []string{filepath.Join(p.Root, file)}
+	if p.Override != "" {
+		files = append(files, filepath.Join(p.Root, p.Override))
+	}
 	envFiles := make([]string, len(p.Env.Files))
 	for i, f := range p.Env.Files {
 		envFiles[i] = filepath.Join(p.Root, f)
 	}
-	opts, err := cli.NewProjectOptions([]string{filepath.Join(p.Root, file)},
+	opts, err := cli.NewProjectOptions(files, append([]cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(p.Root),
 		cli.WithName(p.Name),
 		cli.WithEnv(environ),
@@ -70,7 +86,7 @@ func (p Project) Load(ctx context.Context, environ []string) (*types.Project, er
 		cli.WithDotEnv,
 		cli.WithInterpolation(true),
 		cli.WithResolvedPaths(true),
-	)
+	}, more...)...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}

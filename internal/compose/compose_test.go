@@ -14,10 +14,6 @@ import (
 // repoRoot is the project root: the real compose and env files are tested.
 var repoRoot, _ = filepath.Abs("../..")
 
-func lookupIn(env map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-}
-
 func environ(env map[string]string) []string {
 	var kv []string
 	for k, v := range env {
@@ -32,7 +28,7 @@ func load(t *testing.T, root, name string, osEnv map[string]string) (Project, er
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := stack.LoadEnv(root, e, lookupIn(osEnv))
+	env, err := stack.LoadEnv(root, e, environ(osEnv))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +40,7 @@ func load(t *testing.T, root, name string, osEnv map[string]string) (Project, er
 func TestEveryComposeFileLoadsWithItsEnvFile(t *testing.T) {
 	for _, e := range stack.Environments {
 		t.Run(e.Name, func(t *testing.T) {
-			env, err := stack.LoadEnv(repoRoot, e, lookupIn(nil))
+			env, err := stack.LoadEnv(repoRoot, e, environ(nil))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -77,7 +73,7 @@ func TestEveryComposeFileLoadsWithItsEnvFile(t *testing.T) {
 func TestMountsPerEnvironment(t *testing.T) {
 	mounts := func(name, service string) []string {
 		e, _ := stack.LookupEnvironment(name)
-		env, _ := stack.LoadEnv(repoRoot, e, lookupIn(nil))
+		env, _ := stack.LoadEnv(repoRoot, e, environ(nil))
 		project, err := NewProject(repoRoot, env, "").Load(context.Background(), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -125,7 +121,7 @@ func TestMountsPerEnvironment(t *testing.T) {
 
 func TestTestStackRunsOnTestNetwork(t *testing.T) {
 	e, _ := stack.LookupEnvironment("test")
-	env, _ := stack.LoadEnv(repoRoot, e, lookupIn(nil))
+	env, _ := stack.LoadEnv(repoRoot, e, environ(nil))
 	project, err := NewProject(repoRoot, env, "").Load(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +141,7 @@ func TestTestStackRunsOnTestNetwork(t *testing.T) {
 func TestInterpolationOverrides(t *testing.T) {
 	e, _ := stack.LookupEnvironment("release")
 	osEnv := map[string]string{"REGISTRY": "127.0.0.1:5000/dtx", "REDIS_IMAGE": "base:1", "HTTPS_PORT": "18443", "VERSION": "2.0.0"}
-	env, _ := stack.LoadEnv(repoRoot, e, lookupIn(osEnv))
+	env, _ := stack.LoadEnv(repoRoot, e, environ(osEnv))
 	project, err := NewProject(repoRoot, env, "").Load(context.Background(), environ(osEnv))
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +177,7 @@ func TestEnvPrecedenceAsComposeSeesIt(t *testing.T) {
 	write(t, root, "docker/.env.prod.local", "DOMAIN=local.example\nHTTP_PORT=8081\n")
 	domain := func(osEnv map[string]string) (string, string) {
 		e, _ := stack.LookupEnvironment("prod")
-		env, _ := stack.LoadEnv(root, e, lookupIn(osEnv))
+		env, _ := stack.LoadEnv(root, e, environ(osEnv))
 		project, err := NewProject(root, env, "").Load(context.Background(), environ(osEnv))
 		if err != nil {
 			t.Fatal(err)
@@ -223,11 +219,18 @@ func TestArgs(t *testing.T) {
 	root := copyProject(t)
 	write(t, root, "docker/.env.dev.local", "X=1\n")
 	e, _ := stack.LookupEnvironment("debug")
-	env, _ := stack.LoadEnv(root, e, lookupIn(nil))
+	env, _ := stack.LoadEnv(root, e, environ(nil))
 	got := NewProject(root, env, "").Args("up", "--wait")
 	want := []string{"compose", "--project-name", "dtx-debug", "-f", "docker-compose.debug.yaml", "--env-file", "docker/.env.dev", "--env-file", "docker/.env.dev.local", "up", "--wait"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %q\nwant %q", got, want)
+	}
+	p := NewProject(root, env, "")
+	p.Override = e.EnvOverrideFile()
+	got = p.Args("up")
+	want = []string{"compose", "--project-name", "dtx-debug", "-f", "docker-compose.debug.yaml", "-f", "docker/.env.dev.compose.yaml", "--env-file", "docker/.env.dev", "--env-file", "docker/.env.dev.local", "up"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("with the override got %q\nwant %q", got, want)
 	}
 }
 

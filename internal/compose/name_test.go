@@ -21,7 +21,7 @@ func TestPlainComposeNamesTheToolsProject(t *testing.T) {
 				if prefix != "" {
 					environ = append(environ, "COMPOSE_PROJECT_PREFIX="+prefix)
 				}
-				env, err := stack.LoadEnv(repoRoot, e, lookupIn(nil))
+				env, err := stack.LoadEnv(repoRoot, e, nil)
 				if err != nil {
 					t.Fatal(err)
 				}

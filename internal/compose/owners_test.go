@@ -49,7 +49,7 @@ func TestOwnersOfTheDataFolders(t *testing.T) {
 
 func TestOwnersWantANumericUser(t *testing.T) {
 	e, _ := stack.LookupEnvironment("prod")
-	env, err := stack.LoadEnv(repoRoot, e, lookupIn(map[string]string{"REDIS_USER": "redis"}))
+	env, err := stack.LoadEnv(repoRoot, e, []string{"REDIS_USER=redis"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,39 +3,52 @@ package stack
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 
-	"github.com/joho/godotenv"
+	"github.com/compose-spec/compose-go/v2/dotenv"
+	"github.com/sirupsen/logrus"
 	"golang.org/x/mod/semver"
 )
 
-// Env is the configuration of one environment after precedence is applied:
-// the process environment wins over the .local file, which wins over the
-// committed env file. It is what docker compose itself sees, because the
-// tool passes the same files to it with --env-file in the same order.
+// Env is the configuration of one environment as docker compose computes it
+// from the same files: the process environment wins over the .local file,
+// which wins over the committed env file, and ${…} in the files is
+// interpolated on the way (from the process, then from what the files set
+// before). The values are compose-go's own: the files are read by
+// compose-go's dotenv, the reader docker compose uses for --env-file.
 type Env struct {
 	Environment Environment
 	// Files are the env files that exist, relative to the project root, in
 	// increasing precedence (the committed file, then the .local one).
 	Files []string
 
-	fromFiles map[string]string // merged file values
-	origin    map[string]string // key -> the file it came from
-	lookup    func(string) (string, bool)
-	secrets   []string
+	process   map[string]string // the process environment
+	fromFiles map[string]string // the files' values, merged and interpolated
+	origin    map[string]string // key -> the last file that sets it
+	keysOf    map[string][]string
+	warnings  []string
 }
 
-// LoadEnv reads the env files of e under root. lookup reads the process
-// environment (os.LookupEnv in production, a map in tests).
-func LoadEnv(root string, e Environment, lookup func(string) (string, bool)) (*Env, error) {
-	env := &Env{Environment: e, fromFiles: map[string]string{}, origin: map[string]string{}, lookup: lookup}
+// LoadEnv reads the env files of e under root. environ is the process
+// environment (KEY=value, os.Environ in production): it wins over the files
+// and is what ${…} in them reads first, as in docker compose.
+func LoadEnv(root string, e Environment, environ []string) (*Env, error) {
+	// compose-go's interpolation warns through logrus about each unset
+	// variable, on stderr and without the file's name; an unset variable
+	// is empty, as for compose, and the errors say what matters.
+	logrus.SetOutput(io.Discard)
+	env := &Env{Environment: e, process: environMap(environ), fromFiles: map[string]string{}, origin: map[string]string{}, keysOf: map[string][]string{}}
+	var paths []string
 	for i, rel := range []string{e.EnvFile, e.LocalEnvFile()} {
-		values, err := ReadEnvFile(filepath.Join(root, rel), rel)
+		local := i == 1
+		data, warning, err := readEnvFile(filepath.Join(root, rel), rel, local)
 		if errors.Is(err, fs.ErrNotExist) {
-			if i == 0 {
+			if !local {
 				return nil, fmt.Errorf("%s: env file of environment %q is missing: restore it from git (git checkout -- %s)", rel, e.Name, rel)
 			}
 			continue // the .local file is optional
@@ -43,44 +56,53 @@ func LoadEnv(root string, e Environment, lookup func(string) (string, bool)) (*E
 		if err != nil {
 			return nil, err
 		}
+		if warning != "" {
+			env.warnings = append(env.warnings, warning)
+		}
+		paths = append(paths, filepath.Join(root, rel))
+		// The keys this file sets, each file on its own; the values come from
+		// compose-go reading all the files at once below.
+		keys, err := parseKeys(data, rel, local, env.process, env.fromFiles)
+		if err != nil {
+			return nil, err
+		}
+		merged, err := dotenv.GetEnvFromFile(env.process, paths)
+		if err != nil {
+			// compose-go's message echoes the line; say where instead.
+			return nil, fmt.Errorf("%s: cannot parse: %s", rel, redactedCause(err))
+		}
 		env.Files = append(env.Files, rel)
-		for _, k := range sortedKeys(values) {
-			env.fromFiles[k] = values[k]
+		env.fromFiles = merged
+		set := map[string]bool{}
+		for _, k := range keys {
 			env.origin[k] = rel
-			if i == 1 || IsSecretKey(k) {
-				env.secrets = append(env.secrets, values[k])
+			set[k] = k != ""
+		}
+		for _, k := range sortedKeys(set) {
+			if set[k] {
+				env.keysOf[rel] = append(env.keysOf[rel], k)
 			}
 		}
 	}
 	return env, nil
 }
 
-// ReadEnvFile parses one env file with godotenv. A syntax error names the
-// file (as shown) and the first line that does not parse.
-func ReadEnvFile(path, shown string) (map[string]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	values, err := godotenv.UnmarshalBytes(data)
-	if err == nil {
-		return values, nil
-	}
-	// godotenv does not say where it stopped; the first prefix of lines that
-	// fails to parse ends at the culprit (an unclosed quote fails on the line
-	// that opens it, which is where the user must look).
-	lines := strings.SplitAfter(string(data), "\n")
-	for n := 1; n <= len(lines); n++ {
-		if _, perr := godotenv.Unmarshal(strings.Join(lines[:n], "")); perr != nil {
-			return nil, fmt.Errorf("%s:%d: cannot parse %q: write KEY=value, quote values with spaces or #", shown, n, strings.TrimSpace(lines[n-1]))
+// environMap is the process environment as compose-go reads it: KEY=value
+// entries, the last of a key winning, entries without = left out.
+func environMap(environ []string) map[string]string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
 		}
 	}
-	return nil, fmt.Errorf("%s: cannot parse: %v", shown, err)
+	return m
 }
 
-// Get returns the value of key after precedence, and whether it is set at all.
+// Get returns the value of key after precedence, and whether it is set at
+// all: the process environment's, else the env files'.
 func (e *Env) Get(key string) (string, bool) {
-	if v, ok := e.lookup(key); ok {
+	if v, ok := e.process[key]; ok {
 		return v, true
 	}
 	v, ok := e.fromFiles[key]
@@ -95,7 +117,7 @@ func (e *Env) Value(key string) string {
 
 // Source says where the value of key comes from, for error messages.
 func (e *Env) Source(key string) string {
-	if _, ok := e.lookup(key); ok {
+	if _, ok := e.process[key]; ok {
 		return "the process environment"
 	}
 	if f, ok := e.origin[key]; ok {
@@ -104,14 +126,42 @@ func (e *Env) Source(key string) string {
 	return e.Environment.EnvFile + " (unset)"
 }
 
-// Secrets are the values that must never be printed: every value of a
-// .local file and of keys named like secrets, from files or the process
-// environment (for the keys the files name, and for secret-named keys in
-// environ).
+// Keys are the variables the env files set, sorted: the ones the services
+// get through env_file.
+func (e *Env) Keys() []string {
+	keys := sortedKeys(e.origin)
+	if len(keys) > 0 && keys[0] == "" {
+		keys = keys[1:] // compose-go sets "" for a last line without = or newline; no service can take it
+	}
+	return keys
+}
+
+// KeysOf are the variables the env file rel (one of Files) sets, sorted.
+func (e *Env) KeysOf(rel string) []string { return slices.Clone(e.keysOf[rel]) }
+
+// Warnings are the one-line warnings about the env files (a .local file
+// readable by group or others), for the targets to print and check to report.
+func (e *Env) Warnings() []string { return append([]string(nil), e.warnings...) }
+
+// IsLocalOrSecret tells whether the value of key must not be printed: it is
+// set in a .local file, or its name says it is a secret.
+func (e *Env) IsLocalOrSecret(key string) bool {
+	return IsSecretKey(key) || e.origin[key] == e.Environment.LocalEnvFile()
+}
+
+// Secrets are the values that must never be printed: the value of every key
+// a .local file sets and of keys named like secrets, from the files or the
+// process environment (for the keys the files name, and for secret-named
+// keys in environ).
 func (e *Env) Secrets(environ []string) []string {
-	secrets := append([]string(nil), e.secrets...)
-	for k := range e.fromFiles {
-		if v, ok := e.lookup(k); ok && IsSecretKey(k) {
+	var secrets []string
+	for _, k := range sortedKeys(e.origin) { // "" too: a .local's last word without = or newline
+
+		if !e.IsLocalOrSecret(k) {
+			continue
+		}
+		secrets = append(secrets, e.fromFiles[k])
+		if v, ok := e.process[k]; ok {
 			secrets = append(secrets, v)
 		}
 	}
@@ -142,15 +192,63 @@ func (e *Env) Registry() string {
 	return DefaultRegistry
 }
 
-// Version returns VERSION, checked to be semver (1.2.3, optionally with a
-// leading v, a pre-release or build suffix).
+// Version returns VERSION, checked to be a semantic version usable as an
+// image tag: MAJOR.MINOR.PATCH, optionally with a leading v and a
+// pre-release (1.2.3-rc.1), without build metadata (+build.5: a tag cannot
+// hold a +).
 func (e *Env) Version() (string, error) {
 	v, ok := e.Get("VERSION")
 	if !ok || v == "" {
 		return "", fmt.Errorf("VERSION is not set: set it in %s (for example VERSION=1.2.3)", e.Environment.EnvFile)
 	}
-	if !semver.IsValid("v"+strings.TrimPrefix(v, "v")) || strings.Count(strings.SplitN(strings.SplitN(v, "-", 2)[0], "+", 2)[0], ".") != 2 {
-		return "", fmt.Errorf("VERSION=%q from %s is not a semantic version: use MAJOR.MINOR.PATCH, for example 1.2.3", v, e.Source("VERSION"))
+	if _, build, found := strings.Cut(v, "+"); found && build != "" && semver.IsValid("v"+strings.TrimPrefix(v, "v")) {
+		return "", fmt.Errorf("%s from %s has build metadata (+%s): + is not valid in an image tag; drop it, or make it a pre-release (-%s)", e.shown("VERSION"), e.Source("VERSION"), e.clipUnlessSecret("VERSION", build), e.clipUnlessSecret("VERSION", build))
+	}
+	core, _, _ := strings.Cut(v, "-")
+	if strings.Contains(v, "+") || !semver.IsValid("v"+strings.TrimPrefix(v, "v")) || strings.Count(core, ".") != 2 {
+		return "", fmt.Errorf("%s from %s is not a semantic version: use MAJOR.MINOR.PATCH, for example 1.2.3", e.shown("VERSION"), e.Source("VERSION"))
 	}
 	return v, nil
+}
+
+// shown is KEY="value" for a message, the value clipped; only KEY when the
+// value must not be printed.
+func (e *Env) shown(key string) string {
+	if e.IsLocalOrSecret(key) {
+		return Clip(key)
+	}
+	return fmt.Sprintf("%s=%q", Clip(key), Clip(e.Value(key)))
+}
+
+func (e *Env) clipUnlessSecret(key, s string) string {
+	if e.IsLocalOrSecret(key) {
+		return "…"
+	}
+	return Clip(s)
+}
+
+// MaxShown is how many characters of a value or a name a message shows.
+const MaxShown = 80
+
+// Clip shortens s to MaxShown characters, with an ellipsis when it cut, so a
+// 5 MB value or name never fills the terminal.
+func Clip(s string) string {
+	n := 0
+	for i := range s {
+		if n == MaxShown {
+			return s[:i] + "…"
+		}
+		n++
+	}
+	return s
+}
+
+// sortedKeys is a small helper for deterministic output.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -5,7 +5,6 @@ package stack
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -24,6 +23,12 @@ type Environment struct {
 // personal overrides; it wins over EnvFile and loses to the process environment.
 func (e Environment) LocalEnvFile() string { return e.EnvFile + ".local" }
 
+// EnvOverrideFile is the compose file the tool generates beside EnvFile
+// (git-ignored) so that the services reading the env files through env_file
+// take each of their keys from the project environment: the process
+// environment wins inside the containers too. It holds names only.
+func (e Environment) EnvOverrideFile() string { return e.EnvFile + ".compose.yaml" }
+
 // Environments are the four stacks, in the order they are usually met.
 var Environments = []Environment{
 	{Name: "debug", ComposeFile: "docker-compose.debug.yaml", EnvFile: "docker/.env.dev"},
@@ -39,7 +44,7 @@ func LookupEnvironment(name string) (Environment, error) {
 			return e, nil
 		}
 	}
-	return Environment{}, fmt.Errorf("unknown environment %q: use one of %s", name, strings.Join(EnvironmentNames(), ", "))
+	return Environment{}, fmt.Errorf("unknown environment %q: use one of %s", Clip(name), strings.Join(EnvironmentNames(), ", "))
 }
 
 // EnvironmentNames lists the names of Environments.
@@ -102,7 +107,7 @@ func SelectImages(only string) ([]Image, error) {
 			continue
 		}
 		if !isImage(name) {
-			return nil, fmt.Errorf("unknown image %q: use one or more of %s, separated by commas", name, strings.Join(ImageNames(), ","))
+			return nil, fmt.Errorf("unknown image %q: use one or more of %s, separated by commas", Clip(name), strings.Join(ImageNames(), ","))
 		}
 		wanted[name] = true
 	}
@@ -145,14 +150,4 @@ func ImagesInRefs(registry string, refs []string) []Image {
 		}
 	}
 	return images
-}
-
-// sortedKeys is a small helper for deterministic output.
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

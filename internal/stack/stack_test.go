@@ -17,7 +17,16 @@ func load(t *testing.T, files map[string]string, osEnv map[string]string) (*Env,
 		os.WriteFile(p, []byte(content), 0o644)
 	}
 	e, _ := LookupEnvironment("prod")
-	return LoadEnv(root, e, func(k string) (string, bool) { v, ok := osEnv[k]; return v, ok })
+	return LoadEnv(root, e, environ(osEnv))
+}
+
+// environ is osEnv as KEY=value entries, in a stable order.
+func environ(osEnv map[string]string) []string {
+	var kv []string
+	for _, k := range sortedKeys(osEnv) {
+		kv = append(kv, k+"="+osEnv[k])
+	}
+	return kv
 }
 
 func TestPrecedence(t *testing.T) {
@@ -70,15 +79,6 @@ func TestIsSecretKey(t *testing.T) {
 	}
 }
 
-func TestVersion(t *testing.T) {
-	for v, ok := range map[string]bool{"1.2.3": true, "v1.2.3": true, "1.2.3-rc.1": true, "1.2.3+build.5": true, "1.2": false, "latest": false, "1.2.3.4": false, "": false} {
-		env, _ := load(t, map[string]string{"docker/.env.prod": "VERSION=" + v + "\n"}, nil)
-		if _, err := env.Version(); (err == nil) != ok {
-			t.Errorf("VERSION=%q: err %v", v, err)
-		}
-	}
-}
-
 func TestRegistry(t *testing.T) {
 	env, _ := load(t, map[string]string{"docker/.env.prod": ""}, nil)
 	if env.Registry() != DefaultRegistry {
@@ -110,5 +110,24 @@ func TestSelectImagesAndRefs(t *testing.T) {
 func TestLookupEnvironment(t *testing.T) {
 	if e, err := LookupEnvironment("release"); err != nil || e.ComposeFile != "docker-compose.release.yaml" || e.LocalEnvFile() != "docker/.env.release.local" {
 		t.Fatalf("%+v %v", e, err)
+	}
+}
+
+func TestLongNamesAreClipped(t *testing.T) {
+	long := strings.Repeat("x", 100_000)
+	cases := []struct {
+		name string
+		err  func() error
+	}{
+		{"environment", func() error { _, err := LookupEnvironment(long); return err }},
+		{"image", func() error { _, err := SelectImages("nginx," + long); return err }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.err()
+			if err == nil || len(err.Error()) > 300 || !strings.Contains(err.Error(), strings.Repeat("x", MaxShown)+"…") {
+				t.Fatalf("error of %d bytes: %.200v", len(err.Error()), err)
+			}
+		})
 	}
 }

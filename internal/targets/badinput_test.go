@@ -82,11 +82,11 @@ func TestBadInput(t *testing.T) {
 		{name: "env file does not parse", prepare: func(t *testing.T, root string) {
 			writeFile(t, root, "docker/.env.prod", "DOMAIN=example.com\nthis line is wrong\nX=1\n")
 		}, run: func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) },
-			want: `docker/.env.prod:2: cannot parse "this line is wrong": write KEY=value`},
+			want: `docker/.env.prod:2: cannot parse "this": a variable name cannot contain a space: write KEY=value`},
 		{name: "local env file does not parse", prepare: func(t *testing.T, root string) {
 			writeFile(t, root, "docker/.env.release.local", "OK=1\nBAD='unclosed\n")
 		}, run: func(c context.Context, o Options) error { return Build(c, o, "") },
-			want: `docker/.env.release.local:2: cannot parse "BAD='unclosed"`},
+			want: `docker/.env.release.local:2: cannot parse the line: the quoted value that starts here is not closed`},
 		{name: "VERSION missing for build", prepare: func(t *testing.T, root string) { writeFile(t, root, "docker/.env.release", "DOMAIN=x.example\n") },
 			run:  func(c context.Context, o Options) error { return Build(c, o, "") },
 			want: "VERSION is not set: set it in docker/.env.release (for example VERSION=1.2.3)"},

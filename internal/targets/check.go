@@ -215,14 +215,19 @@ func Check(ctx context.Context, o Options) error {
 	report(cause(st.serverErr, o.engineDown()), "engine %s answers at %s", st.server, o.dockerHost())
 
 	for _, e := range stack.Environments {
-		env, err := stack.LoadEnv(o.Root, e, o.Lookup)
+		env, err := stack.LoadEnv(o.Root, e, o.Environ)
 		if err != nil {
 			report(err, "")
 			line("skip", "%s: not loaded until its env file loads", e.ComposeFile)
 			continue
 		}
 		report(nil, "%s: env files %s", e.Name, strings.Join(env.Files, " + "))
-		s, err := o.open(e.Name)
+		for _, w := range env.Warnings() {
+			line("warn", "%s", w)
+		}
+		quiet := o
+		quiet.Stderr = io.Discard // open says the warnings again: once is enough
+		s, err := quiet.open(e.Name)
 		if err == nil {
 			_, err = s.validate(ctx)
 		}

@@ -75,7 +75,7 @@ func TestCheckReportsEachProblem(t *testing.T) {
 		{name: "env file does not parse: its compose file is skipped", prepare: func(t *testing.T, root string) {
 			writeFile(t, root, "docker/.env.test", "BROKEN LINE\n")
 		}, want: []string{
-			`FAIL  docker/.env.test:1: cannot parse "BROKEN LINE"`,
+			`FAIL  docker/.env.test:1: cannot parse "BROKEN": a variable name cannot contain a space`,
 			"skip  docker-compose.test.yaml: not loaded until its env file loads",
 			"ok    prod: docker-compose.prod.yaml loads with them",
 		}, problems: 1},

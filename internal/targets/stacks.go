@@ -59,6 +59,9 @@ func Up(ctx context.Context, o Options, name string, source Source, attached boo
 	if err := s.prepareFolders(ctx); err != nil {
 		return err
 	}
+	if err := s.useEnvOverride(ctx); err != nil {
+		return err
+	}
 	if attached {
 		// Said before the logs start, where the user still sees it.
 		s.Say("the site will be at %s (a self-signed certificate: the browser warns once); Ctrl-C stops the stack", s.siteURL())
@@ -116,6 +119,26 @@ func Exec(ctx context.Context, o Options, name, service, command string) error {
 	cmd := s.project.Command(args...)
 	cmd.Interactive = true
 	return s.docker(ctx, cmd)
+}
+
+// useEnvOverride writes the env override (names only) that makes the process
+// environment win inside the containers too, and passes it to compose; a
+// dry run prints what it would write.
+func (s *session) useEnvOverride(ctx context.Context) error {
+	o, err := s.project.EnvOverride(ctx, s.Environ)
+	if err != nil {
+		return err
+	}
+	if len(o.Services) == 0 {
+		return nil
+	}
+	if s.DryRun {
+		s.Say("[dry-run] write %s: %s", o.Path, o.Summary())
+	} else if err := o.Write(s.Root); err != nil {
+		return err
+	}
+	s.project.Override = o.Path
+	return nil
 }
 
 func composeVerb(ctx context.Context, o Options, name string, args ...string) error {

@@ -109,9 +109,12 @@ func (o Options) open(name string) (*session, error) {
 	if _, err := os.Stat(filepath.Join(o.Root, e.ComposeFile)); err != nil {
 		return nil, fmt.Errorf("%s: compose file of environment %q is missing in %s: run the tool from the project root", e.ComposeFile, name, o.Root)
 	}
-	env, err := stack.LoadEnv(o.Root, e, o.Lookup)
+	env, err := stack.LoadEnv(o.Root, e, o.Environ)
 	if err != nil {
 		return nil, err
+	}
+	for _, w := range env.Warnings() {
+		o.Say("warning: %s", w)
 	}
 	prefix, _ := o.Lookup("COMPOSE_PROJECT_PREFIX")
 	secrets := env.Secrets(o.Environ)

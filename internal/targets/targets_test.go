@@ -3,6 +3,7 @@ package targets
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -90,7 +91,18 @@ const (
 	folders     = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf backend/.redis_data"
 	redisOwner  = "[dry-run] chown -R 999:999 backend/.redis_data (the user redis runs as) where it is not theirs"
 	certbotDirs = "--config-dir nginx/data/certbot/conf --work-dir nginx/data/certbot/work --logs-dir nginx/data/certbot/logs"
+	// up passes the env override (names only) after the compose file.
+	override = "[dry-run] write docker/.env.%s.compose.yaml: backend, frontend take %s from the project environment (the process over the env files), names only"
+	devKeys  = "DEBUG, DOMAIN, HTTPS_PORT, HTTP_PORT, PUBLISH_ADDRESS"
+	prodKeys = "CERTBOT_EMAIL, DEBUG, DOMAIN, HTTPS_PORT, HTTP_PORT, PUBLISH_ADDRESS, STAGING"
 )
+
+// withOverride is base (a compose command line) with the env override of
+// env file suffix after the compose file.
+func withOverride(base, suffix string) string {
+	i := strings.Index(base, " --env-file ")
+	return base[:i] + " -f docker/.env." + suffix + ".compose.yaml" + base[i:]
+}
 
 // commandLines keeps the printed commands of a dry run ([dry-run] lines),
 // dropping the indented build definition.
@@ -119,23 +131,28 @@ func TestDryRunPlans(t *testing.T) {
 			"[dry-run] docker pull " + reg + "/backend-dev:0.1.0", "[dry-run] docker pull " + reg + "/backend-dev:latest"}},
 		{"dev:debug", func(c context.Context, o Options) error { return Up(c, o, "debug", Built, true) }, []string{
 			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
-			"[dry-run] " + debug + " up --remove-orphans --menu=false"}},
+			fmt.Sprintf(override, "dev", devKeys),
+			"[dry-run] " + withOverride(debug, "dev") + " up --remove-orphans --menu=false"}},
 		{"dev:test", func(c context.Context, o Options) error { return Up(c, o, "test", Built, false) }, []string{
 			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
-			"[dry-run] " + test + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
+			fmt.Sprintf(override, "test", devKeys),
+			"[dry-run] " + withOverride(test, "test") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		{"dev:prod", func(c context.Context, o Options) error { return Up(c, o, "prod", Built, false) }, []string{
 			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			redisOwner,
-			"[dry-run] " + prod + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
+			fmt.Sprintf(override, "prod", prodKeys),
+			"[dry-run] " + withOverride(prod, "prod") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		{"dev:release", func(c context.Context, o Options) error { return Up(c, o, "release", Pulled, false) }, []string{
 			"[dry-run] docker pull " + reg + "/frontend:0.1.0", "[dry-run] docker pull " + reg + "/backend:0.1.0", "[dry-run] docker pull " + reg + "/nginx:0.1.0",
 			folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			redisOwner,
-			"[dry-run] " + release + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
+			fmt.Sprintf(override, "release", prodKeys+", VERSION"),
+			"[dry-run] " + withOverride(release, "release") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		{"stack:up", func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) }, []string{
 			folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			redisOwner,
-			"[dry-run] " + prod + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
+			fmt.Sprintf(override, "prod", prodKeys),
+			"[dry-run] " + withOverride(prod, "prod") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		{"stack:down", func(c context.Context, o Options) error { return Down(c, o, "test") }, []string{"[dry-run] " + test + " down --remove-orphans"}},
 		{"stack:logs", func(c context.Context, o Options) error { return Logs(c, o, "debug") }, []string{"[dry-run] " + debug + " logs --follow --tail 200"}},
 		{"stack:ps", func(c context.Context, o Options) error { return Ps(c, o, "release") }, []string{"[dry-run] " + release + " ps"}},
