@@ -9,8 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"syscall"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
