@@ -36,8 +36,9 @@ const types = {
   ".ico": "image/x-icon",
 };
 
-// file returns the path under staticDir that url names, or index.html when
-// it names nothing there (client-side routes).
+// file returns the path under staticDir that url names; index.html when it
+// names nothing there and looks like a client-side route (no extension); and
+// null for a missing asset (/logo.png), which is a 404.
 async function file(url) {
   const path = normalize(decodeURIComponent(url.split("?")[0])).replace(/^(\.\.[/\\])+/, "");
   const candidate = join(staticDir, path);
@@ -46,7 +47,7 @@ async function file(url) {
       if ((await stat(candidate)).isFile()) return candidate;
     } catch {}
   }
-  return join(staticDir, "index.html");
+  return extname(path) ? null : join(staticDir, "index.html");
 }
 
 function serve() {
@@ -60,6 +61,13 @@ function serve() {
     const started = Date.now();
     try {
       const path = await file(req.url);
+      if (path === null) {
+        res.statusCode = 404;
+        res.setHeader("Content-Type", "text/plain; charset=utf-8");
+        res.end("not found\n");
+        console.log(`frontend: ${req.method} ${req.url} 404`);
+        return;
+      }
       const body = await readFile(path);
       res.setHeader("Content-Type", types[extname(path)] || "application/octet-stream");
       res.setHeader("Cache-Control", dev ? "no-store" : "public, max-age=60");

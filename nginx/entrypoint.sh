@@ -10,7 +10,16 @@
 # Environment (defaults in brackets):
 #   DOMAIN [localhost], FRONTEND_UPSTREAM [frontend:3000],
 #   BACKEND_UPSTREAM [backend:8000], HSTS_HEADER [empty: no header],
-#   PUBLIC_HTTPS_PORT [443: the port the HTTP redirect points browsers to]
+#   PUBLIC_HTTPS_PORT [443: the port the HTTP redirect points browsers to],
+#   the security headers on every HTTPS answer (unset: the default; set
+#   and empty: no such header):
+#     CONTENT_TYPE_OPTIONS_HEADER [nosniff], FRAME_OPTIONS_HEADER [DENY],
+#     CSP_HEADER [frame-ancestors 'none'],
+#     REFERRER_POLICY_HEADER [strict-origin-when-cross-origin],
+#   the limits per client address on the backend's paths (never on the
+#   ACME challenge), answered 429 beyond them:
+#     BACKEND_RATE_LIMIT [20r/s], BACKEND_RATE_BURST [40],
+#     BACKEND_CONN_LIMIT [40]
 # render checks each before it substitutes it (no control characters, DOMAIN
 # a DNS name, PUBLIC_HTTPS_PORT 1 to 65535) and stops with one line if not.
 # The DTX_* paths below exist so the script can be tested outside the image.
@@ -67,6 +76,33 @@ check_domain() {
     done
 }
 
+# check_header NAME VALUE: a header value that cannot break out of the
+# double-quoted add_header argument: no control character, '"', '\' or '$'.
+check_header() {
+    plain "$1" "$2"
+    case $2 in
+        *[\"\\\$]*) die "$1 must not contain '\"', '\\' or '\$'" ;;
+    esac
+}
+
+# check_count NAME VALUE: a whole number from 1 to 99999.
+check_count() {
+    check "$1" "$2" '0-9'
+    case $2 in
+        0*) die "$1='$2' is not a count: use a whole number from 1 to 99999" ;;
+    esac
+    [ ${#2} -le 5 ] || die "$1='$2' is not a count: use a whole number from 1 to 99999"
+}
+
+# check_rate NAME VALUE: an nginx rate, N requests a second or a minute.
+check_rate() {
+    plain "$1" "$2"
+    case $2 in
+        [1-9]*r/s | [1-9]*r/m) check_count "$1" "${2%r/?}" ;;
+        *) die "$1='$2' is not a rate: use Nr/s or Nr/m, for example 20r/s" ;;
+    esac
+}
+
 # check_port NAME VALUE: a TCP port, 1 to 65535.
 check_port() {
     check "$1" "$2" '0-9'
@@ -82,16 +118,28 @@ render() {
     BACKEND_UPSTREAM=${BACKEND_UPSTREAM:-backend:8000}
     HSTS_HEADER=${HSTS_HEADER:-}
     PUBLIC_HTTPS_PORT=${PUBLIC_HTTPS_PORT:-443}
+    CONTENT_TYPE_OPTIONS_HEADER=${CONTENT_TYPE_OPTIONS_HEADER-nosniff}
+    FRAME_OPTIONS_HEADER=${FRAME_OPTIONS_HEADER-DENY}
+    csp_default="frame-ancestors 'none'" # quotes kept: a variable, not a word
+    CSP_HEADER=${CSP_HEADER-$csp_default}
+    REFERRER_POLICY_HEADER=${REFERRER_POLICY_HEADER-strict-origin-when-cross-origin}
+    BACKEND_RATE_LIMIT=${BACKEND_RATE_LIMIT:-20r/s}
+    BACKEND_RATE_BURST=${BACKEND_RATE_BURST:-40}
+    BACKEND_CONN_LIMIT=${BACKEND_CONN_LIMIT:-40}
     check_domain "$DOMAIN"
     check FRONTEND_UPSTREAM "$FRONTEND_UPSTREAM" 'A-Za-z0-9.:_-'
     check BACKEND_UPSTREAM "$BACKEND_UPSTREAM" 'A-Za-z0-9.:_-'
     check_port PUBLIC_HTTPS_PORT "$PUBLIC_HTTPS_PORT"
-    plain HSTS_HEADER "$HSTS_HEADER"
+    check_header HSTS_HEADER "$HSTS_HEADER"
+    check_header CONTENT_TYPE_OPTIONS_HEADER "$CONTENT_TYPE_OPTIONS_HEADER"
+    check_header FRAME_OPTIONS_HEADER "$FRAME_OPTIONS_HEADER"
+    check_header CSP_HEADER "$CSP_HEADER"
+    check_header REFERRER_POLICY_HEADER "$REFERRER_POLICY_HEADER"
+    check_rate BACKEND_RATE_LIMIT "$BACKEND_RATE_LIMIT"
+    check_count BACKEND_RATE_BURST "$BACKEND_RATE_BURST"
+    check_count BACKEND_CONN_LIMIT "$BACKEND_CONN_LIMIT"
     HTTPS_PORT_SUFFIX=
     [ "$PUBLIC_HTTPS_PORT" = 443 ] || HTTPS_PORT_SUFFIX=:$PUBLIC_HTTPS_PORT
-    case $HSTS_HEADER in
-        *[\"\\\$]*) die "HSTS_HEADER must not contain '\"', '\\' or '\$'" ;;
-    esac
 
     le_cert=$letsencrypt_dir/$DOMAIN/fullchain.pem
     le_key=$letsencrypt_dir/$DOMAIN/privkey.pem
@@ -106,10 +154,14 @@ render() {
     fi
     [ -r "$template" ] || die "template $template is missing"
 
-    export DOMAIN FRONTEND_UPSTREAM BACKEND_UPSTREAM HSTS_HEADER HTTPS_PORT_SUFFIX SSL_CERTIFICATE SSL_CERTIFICATE_KEY
+    export DOMAIN FRONTEND_UPSTREAM BACKEND_UPSTREAM HSTS_HEADER HTTPS_PORT_SUFFIX SSL_CERTIFICATE SSL_CERTIFICATE_KEY \
+        CONTENT_TYPE_OPTIONS_HEADER FRAME_OPTIONS_HEADER CSP_HEADER REFERRER_POLICY_HEADER \
+        BACKEND_RATE_LIMIT BACKEND_RATE_BURST BACKEND_CONN_LIMIT
     tmp=$site_conf.tmp
     # shellcheck disable=SC2016 # the list is for envsubst, not the shell
-    envsubst '${DOMAIN} ${FRONTEND_UPSTREAM} ${BACKEND_UPSTREAM} ${SSL_CERTIFICATE} ${SSL_CERTIFICATE_KEY} ${HSTS_HEADER} ${HTTPS_PORT_SUFFIX}' \
+    envsubst '${DOMAIN} ${FRONTEND_UPSTREAM} ${BACKEND_UPSTREAM} ${SSL_CERTIFICATE} ${SSL_CERTIFICATE_KEY} ${HSTS_HEADER} ${HTTPS_PORT_SUFFIX}
+        ${CONTENT_TYPE_OPTIONS_HEADER} ${FRAME_OPTIONS_HEADER} ${CSP_HEADER} ${REFERRER_POLICY_HEADER}
+        ${BACKEND_RATE_LIMIT} ${BACKEND_RATE_BURST} ${BACKEND_CONN_LIMIT}' \
         <"$template" >"$tmp" || { rm -f "$tmp"; die "could not render $template"; }
     mv -f "$tmp" "$site_conf"
     say "using certificate $SSL_CERTIFICATE (key $SSL_CERTIFICATE_KEY) for $DOMAIN; wrote $site_conf"

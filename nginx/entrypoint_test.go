@@ -138,6 +138,14 @@ func TestRenderRejectsInjection(t *testing.T) {
 			{"port out of range", "PUBLIC_HTTPS_PORT=99999999", "PUBLIC_HTTPS_PORT='99999999' is not a port: use a number from 1 to 65535"},
 			{"port 65536", "PUBLIC_HTTPS_PORT=65536", "is not a port"},
 			{"port 0", "PUBLIC_HTTPS_PORT=0", "is not a port"},
+			{"CR LF in a security header", "FRAME_OPTIONS_HEADER=DENY\r\nSet-Cookie: pwned=1", "FRAME_OPTIONS_HEADER contains a control character"},
+			{"quote in CSP_HEADER", `CSP_HEADER=a" always; add_header X "y`, "CSP_HEADER must not contain"},
+			{"$ in REFERRER_POLICY_HEADER", "REFERRER_POLICY_HEADER=$host", "REFERRER_POLICY_HEADER must not contain"},
+			{"rate without unit", "BACKEND_RATE_LIMIT=20", "BACKEND_RATE_LIMIT='20' is not a rate"},
+			{"rate with nginx syntax", "BACKEND_RATE_LIMIT=20r/s; x", "BACKEND_RATE_LIMIT"},
+			{"rate zero", "BACKEND_RATE_LIMIT=0r/s", "is not a rate"},
+			{"burst not a number", "BACKEND_RATE_BURST=many", "BACKEND_RATE_BURST"},
+			{"connections zero", "BACKEND_CONN_LIMIT=0", "BACKEND_CONN_LIMIT='0' is not a count"},
 		} {
 			t.Run(c.name, func(t *testing.T) {
 				_, err := render(t, sh, "DOMAIN=example.com", c.env)
@@ -301,4 +309,55 @@ func writeFile(t *testing.T, path, data string) {
 	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Every HTTPS answer carries the security headers, each overridable, and
+// an empty one is no header at all; the backend's paths get the limits,
+// the ACME challenge none.
+func TestRenderSecurityHeadersAndLimits(t *testing.T) {
+	eachShell(t, func(t *testing.T, sh []string) {
+		for _, c := range []struct {
+			name      string
+			env       []string
+			want, not []string
+		}{
+			{"defaults", nil, []string{
+				`add_header X-Content-Type-Options "nosniff" always;`,
+				`add_header X-Frame-Options "DENY" always;`,
+				`add_header Content-Security-Policy "frame-ancestors 'none'" always;`,
+				`add_header Referrer-Policy "strict-origin-when-cross-origin" always;`,
+				"limit_req_zone $binary_remote_addr zone=dtx_backend:10m rate=20r/s;",
+				"limit_req zone=dtx_backend burst=40 nodelay;",
+				"limit_conn dtx_backend_conn 40;",
+			}, nil},
+			{"a site framed elsewhere", []string{"FRAME_OPTIONS_HEADER=", "CSP_HEADER=frame-ancestors https://partner.example"}, []string{
+				`add_header X-Frame-Options "" always;`,
+				`add_header Content-Security-Policy "frame-ancestors https://partner.example" always;`,
+			}, []string{`"DENY"`}},
+			{"other limits", []string{"BACKEND_RATE_LIMIT=600r/m", "BACKEND_RATE_BURST=5", "BACKEND_CONN_LIMIT=3"}, []string{
+				"rate=600r/m;", "burst=5 nodelay;", "limit_conn dtx_backend_conn 3;",
+			}, nil},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				conf, err := render(t, sh, append([]string{"DOMAIN=example.com"}, c.env...)...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, w := range c.want {
+					if !strings.Contains(conf, w) {
+						t.Errorf("no %q in the rendered config", w)
+					}
+				}
+				for _, n := range c.not {
+					if strings.Contains(conf, n) {
+						t.Errorf("%q in the rendered config", n)
+					}
+				}
+				acme := conf[strings.Index(conf, "listen 80;"):strings.Index(conf, "listen 443")]
+				if strings.Contains(acme, "limit_") {
+					t.Errorf("the port-80 server (ACME challenge) is limited:\n%s", acme)
+				}
+			})
+		}
+	})
 }

@@ -119,6 +119,26 @@ func Port(v string) error {
 	return nil
 }
 
+// Count checks a whole number from 1 to 99999 (a burst, a connection or
+// PIDs limit, CPU shares), written plainly.
+func Count(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 99999 || strings.HasPrefix(v, "+") || strings.HasPrefix(v, "0") {
+		return errors.New("is not a count: use a whole number from 1 to 99999")
+	}
+	return nil
+}
+
+// Rate checks an nginx request rate: N requests a second (20r/s) or a
+// minute (600r/m).
+func Rate(v string) error {
+	n, unit, ok := strings.Cut(v, "r/")
+	if !ok || (unit != "s" && unit != "m") || Count(n) != nil {
+		return errors.New("is not a rate: use Nr/s or Nr/m, for example 20r/s")
+	}
+	return nil
+}
+
 // Registry checks a registry and repository prefix (ghcr.io/owner/project,
 // 127.0.0.1:5000/dtx) as the distribution reference grammar allows it in
 // front of an image name, without a tag or digest.

@@ -140,3 +140,32 @@ func TestRules(t *testing.T) {
 		})
 	}
 }
+
+func TestCountAndRate(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		rule func(string) error
+		v    string
+		ok   bool
+	}{
+		{"count", Count, "40", true},
+		{"count 99999", Count, "99999", true},
+		{"count zero", Count, "0", false},
+		{"count leading zero", Count, "040", false},
+		{"count too big", Count, "100000", false},
+		{"count with a sign", Count, "+4", false},
+		{"count with syntax", Count, "4; x", false},
+		{"rate per second", Rate, "20r/s", true},
+		{"rate per minute", Rate, "600r/m", true},
+		{"rate without unit", Rate, "20", false},
+		{"rate per hour", Rate, "20r/h", false},
+		{"rate zero", Rate, "0r/s", false},
+		{"rate with syntax", Rate, "20r/s;", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.rule(c.v); (err == nil) != c.ok {
+				t.Errorf("%q: error %v, want ok=%v", c.v, err, c.ok)
+			}
+		})
+	}
+}

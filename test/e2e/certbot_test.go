@@ -30,6 +30,7 @@ func TestCertbot(t *testing.T) {
 	// A fresh server: no certificate yet, nginx still starts, on the
 	// temporary self-signed certificate the tool makes.
 	s.mustMage(ports, "dev:prod")
+	checkHardened(t, s.prefix+"-prod")
 	selfSigned := x509Pool(t, filepath.Join(s.root, "nginx/data/ssl/fullchain.pem"))
 	served(t, httpsPort, "dtx.test", selfSigned)
 

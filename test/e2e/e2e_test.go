@@ -154,6 +154,26 @@ func testRelease(t *testing.T, s *site) {
 		t.Errorf("ACME path: %d %q", code, body)
 	}
 
+	// Hardened as a security audit wants it, and still serving: the security
+	// headers on the page, the API, a 404 and a 502; limits on the API.
+	checkHardened(t, project)
+	checkHeaders(t, c, "https://dtx.test/", 200)
+	checkHeaders(t, c, "https://dtx.test/api/things", 200)
+	checkHeaders(t, c, "https://dtx.test/missing.png", 404)
+	checkRateLimit(t, c, "dtx.test")
+	backend := docker(t, "ps", "-q", "--filter", "label=com.docker.compose.project="+project, "--filter", "label=com.docker.compose.service=backend")
+	docker(t, "stop", backend)
+	// nginx answers 504 while it still has the stopped container's address
+	// (resolver valid=10s), then 502: the name no longer resolves.
+	eventually(t, 30*time.Second, "502 with the backend stopped", func() error {
+		if code, _, _ := get(t, c, "https://dtx.test/api/things"); code != http.StatusBadGateway {
+			return fmt.Errorf("status %d", code)
+		}
+		return nil
+	})
+	checkHeaders(t, c, "https://dtx.test/api/things", 502)
+	docker(t, "start", backend)
+
 	// Redis data survives a down and an up.
 	s.mustMage(ports, "stack:exec", "release", "redis", "redis-cli set e2e-key survived")
 	s.mustMage(ports, "stack:down", "release")

@@ -1,0 +1,165 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// inspected is what `docker inspect` says of a container, as far as the
+// hardening goes.
+type inspected struct {
+	Name   string
+	Config struct {
+		User   string
+		Labels map[string]string
+	}
+	HostConfig struct {
+		Memory         int64
+		CpuShares      int64
+		PidsLimit      *int64
+		ReadonlyRootfs bool
+		SecurityOpt    []string
+		CapDrop        []string
+		CapAdd         []string
+		LogConfig      struct {
+			Type   string
+			Config map[string]string
+		}
+	}
+}
+
+// checkHardened asserts, through docker inspect, what the CIS Docker
+// Benchmark's checks 4.1, 5.11, 5.12, 5.13, 5.26 and 5.29 look at, and
+// bounded logs, on every running container of a prod or release project.
+func checkHardened(t *testing.T, project string) {
+	t.Helper()
+	ids := containers(t, project, false)
+	if len(ids) != 4 {
+		t.Fatalf("%s: %d containers running, want 4", project, len(ids))
+	}
+	var all []inspected
+	if err := json.Unmarshal([]byte(docker(t, append([]string{"inspect"}, ids...)...)), &all); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range all {
+		service := c.Config.Labels["com.docker.compose.service"]
+		h := c.HostConfig
+		var problems []string
+		if h.Memory <= 0 {
+			problems = append(problems, "no memory limit (5.11)")
+		}
+		if h.CpuShares == 0 || h.CpuShares == 1024 {
+			problems = append(problems, fmt.Sprintf("CPU shares %d (5.12)", h.CpuShares))
+		}
+		if !h.ReadonlyRootfs {
+			problems = append(problems, "writable root filesystem (5.13)")
+		}
+		if !slices.Contains(h.SecurityOpt, "no-new-privileges:true") {
+			problems = append(problems, fmt.Sprintf("security options %v, no no-new-privileges (5.26)", h.SecurityOpt))
+		}
+		if h.PidsLimit == nil || *h.PidsLimit <= 0 {
+			problems = append(problems, "no PIDs limit (5.29)")
+		}
+		if !slices.Contains(h.CapDrop, "ALL") {
+			problems = append(problems, fmt.Sprintf("capabilities dropped %v, not ALL", h.CapDrop))
+		}
+		if h.LogConfig.Type != "json-file" || h.LogConfig.Config["max-size"] == "" || h.LogConfig.Config["max-file"] == "" {
+			problems = append(problems, fmt.Sprintf("unbounded logs %+v", h.LogConfig))
+		}
+		switch service {
+		case "nginx":
+			// The master reads the root-owned keys; the README says why.
+			want := []string{"CAP_CHOWN", "CAP_NET_BIND_SERVICE", "CAP_SETGID", "CAP_SETUID"}
+			got := normalizeCaps(h.CapAdd)
+			if !slices.Equal(got, want) {
+				problems = append(problems, fmt.Sprintf("capabilities added %v, want %v", got, want))
+			}
+		default:
+			if len(h.CapAdd) > 0 {
+				problems = append(problems, fmt.Sprintf("capabilities added %v", h.CapAdd))
+			}
+			if u := c.Config.User; u == "" || u == "0" || u == "root" || strings.HasPrefix(u, "0:") {
+				problems = append(problems, fmt.Sprintf("runs as %q, root (4.1)", u))
+			}
+		}
+		if len(problems) > 0 {
+			t.Errorf("%s %s: %s", project, service, strings.Join(problems, "; "))
+		}
+	}
+}
+
+// normalizeCaps sorts capability names with their CAP_ prefix (the engine
+// reports them as given).
+func normalizeCaps(caps []string) []string {
+	var out []string
+	for _, c := range caps {
+		if !strings.HasPrefix(c, "CAP_") {
+			c = "CAP_" + c
+		}
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// securityHeaders are the headers every HTTPS answer of nginx carries.
+var securityHeaders = map[string]string{
+	"X-Content-Type-Options":  "nosniff",
+	"X-Frame-Options":         "DENY",
+	"Content-Security-Policy": "frame-ancestors 'none'",
+	"Referrer-Policy":         "strict-origin-when-cross-origin",
+}
+
+// checkHeaders asserts the security headers (and HSTS) on an answer of the
+// status wanted.
+func checkHeaders(t *testing.T, c *http.Client, url string, status int) {
+	t.Helper()
+	code, h, _ := get(t, c, url)
+	if code != status {
+		t.Errorf("GET %s: %d, want %d", url, code, status)
+	}
+	for name, want := range securityHeaders {
+		if got := h.Values(name); len(got) != 1 || got[0] != want {
+			t.Errorf("GET %s (%d): %s %q, want one %q", url, code, name, got, want)
+		}
+	}
+	if !strings.HasPrefix(h.Get("Strict-Transport-Security"), "max-age=") {
+		t.Errorf("GET %s (%d): no HSTS", url, code)
+	}
+}
+
+// checkRateLimit sends a bounded burst to a backend path, which nginx
+// answers 429 beyond its rate and burst, and to the ACME path, which is
+// never limited; then a normal visitor's pace, which always passes.
+func checkRateLimit(t *testing.T, c *http.Client, host string) {
+	t.Helper()
+	statuses := func(url string, n int, gap time.Duration) map[int]int {
+		seen := map[int]int{}
+		for range n {
+			resp, err := c.Get(url)
+			if err != nil {
+				t.Fatalf("GET %s: %v", url, err)
+			}
+			resp.Body.Close()
+			seen[resp.StatusCode]++
+			time.Sleep(gap)
+		}
+		return seen
+	}
+	burst := statuses("https://"+host+"/api/burst", 150, 0)
+	if burst[429] == 0 || burst[200]+burst[429] != 150 {
+		t.Errorf("150 requests at once to /api: %v, want 200s then 429s", burst)
+	}
+	if acme := statuses("http://"+host+"/.well-known/acme-challenge/e2e-token", 150, 0); acme[200] != 150 {
+		t.Errorf("150 requests at once to the ACME path: %v, want 150 × 200 (never limited)", acme)
+	}
+	time.Sleep(3 * time.Second) // the bucket refills at 20 a second
+	if pace := statuses("https://"+host+"/api/pace", 15, 200*time.Millisecond); pace[200] != 15 {
+		t.Errorf("15 requests at 5 a second: %v, want all 200", pace)
+	}
+}
