@@ -119,7 +119,26 @@ func testRelease(t *testing.T, s *site) {
 	project := s.prefix + "-release"
 	volumesBefore := docker(t, "volume", "ls", "-q")
 
-	s.mustMage(ports, "dev:release")
+	// Precedence inside the containers: committed file < .local < process,
+	// for what every service sees, and no secret printed on the way.
+	local := filepath.Join(s.root, "docker/.env.release.local")
+	if err := os.WriteFile(local, []byte("DB_PASSWORD=from-local\nLOCAL_ONLY=from-local-only\nDOMAIN=local.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(local)
+	secret := "pa'ss $HOME w0rd"
+	out := s.mustMage(append(ports, "DB_PASSWORD="+secret), "dev:release")
+	if strings.Contains(out, "pa'ss") || strings.Contains(out, "from-local") {
+		t.Errorf("dev:release printed a secret:\n%s", out)
+	}
+	checkContainerEnv(t, project, map[string]map[string]string{
+		"backend":  {"DOMAIN": "dtx.test", "DB_PASSWORD": secret, "LOCAL_ONLY": "from-local-only", "DEBUG": "0"},
+		"frontend": {"DOMAIN": "dtx.test", "DB_PASSWORD": secret, "LOCAL_ONLY": "from-local-only", "DEBUG": "0"},
+		"nginx":    {"DOMAIN": "dtx.test"},
+	})
+	if data, err := os.ReadFile(filepath.Join(s.root, "docker/.env.release.compose.yaml")); err != nil || strings.Contains(string(data), "pa'ss") || strings.Contains(string(data), "from-local") {
+		t.Errorf("the env override is missing or holds a value (%v):\n%s", err, data)
+	}
 	for _, c := range containers(t, project, false) {
 		image := docker(t, "inspect", "--format", "{{.Config.Image}}", c)
 		if strings.HasPrefix(image, s.vars["REGISTRY"]) && !strings.HasSuffix(image, ":"+s.vars["VERSION"]) {
@@ -395,6 +414,29 @@ func testEngineUnreachable(t *testing.T, s *site) {
 	for _, env := range stack.EnvironmentNames() {
 		if ids := containers(t, s.prefix+"-"+env, false); len(ids) > 0 {
 			t.Errorf("%s has running containers: %v", env, ids)
+		}
+	}
+}
+
+// checkContainerEnv asserts variables in the environment of each service's
+// running container, as docker inspect shows it.
+func checkContainerEnv(t *testing.T, project string, want map[string]map[string]string) {
+	t.Helper()
+	for service, vars := range want {
+		id := docker(t, "ps", "-q", "--filter", "label=com.docker.compose.project="+project, "--filter", "label=com.docker.compose.service="+service)
+		var env []string
+		if err := json.Unmarshal([]byte(docker(t, "inspect", "--format", "{{json .Config.Env}}", id)), &env); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, kv := range env {
+			k, v, _ := strings.Cut(kv, "=")
+			got[k] = v
+		}
+		for k, v := range vars {
+			if got[k] != v {
+				t.Errorf("%s sees %s=%q, want %q", service, k, got[k], v)
+			}
 		}
 	}
 }
