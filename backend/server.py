@@ -87,7 +87,9 @@ def main():
     if "--healthcheck" in sys.argv[1:]:
         sys.exit(healthcheck())
     server = ThreadingHTTPServer(("0.0.0.0", PORT), Handler)
-    server.daemon_threads = True
+    # On SIGTERM the requests under way finish (server_close waits for
+    # their threads): a deploy drains an old container without dropping one.
+    server.daemon_threads = False
 
     # PID 1 in a container gets no default signal handling: stop on purpose.
     def stop(signum, _frame):

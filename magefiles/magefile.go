@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/magefile/mage/mg"
 
@@ -44,6 +45,13 @@ func do(fn func(targets.Options) error) error {
 		return mg.Fatal(mg.ExitStatus(err), err)
 	}
 	return nil
+}
+
+func derefDuration(d *time.Duration) time.Duration {
+	if d == nil {
+		return 0
+	}
+	return *d
 }
 
 func deref(s *string) string {

@@ -4,13 +4,14 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/magefile/mage/mg"
 
 	"github.com/kettleofketchup/dtx_website/internal/targets"
 )
 
-// Prod manages the production server's certificates.
+// Prod deploys the release stack on the production server and manages its certificates.
 type Prod mg.Namespace
 
 // Certbot gets the Let's Encrypt certificate for DOMAIN and www.DOMAIN, then reloads nginx.
@@ -45,4 +46,37 @@ func (Prod) Certbot(ctx context.Context) error {
 // HTTPS_PORT; DOCKER_HOST, DRY_RUN=1.
 func (Prod) Renew(ctx context.Context) error {
 	return do(func(o targets.Options) error { return targets.Renew(ctx, o) })
+}
+
+// Deploy deploys a version of the release stack without dropping a request (-version=X.Y.Z, -wait=2m).
+//
+// The version is VERSION of docker/.env.release unless -version names one.
+// Every image is pulled first; PRE_DEPLOY (e.g. "python manage.py migrate")
+// runs once in a one-off container of the new backend; then frontend and
+// backend are replaced beside the old containers, nginx moving to the new
+// ones once healthy and the old ones draining; nginx itself is recreated
+// only when its image changed. A new container not healthy within -wait
+// (default 2m) is removed and the old version keeps serving. Each deploy
+// is recorded in .dtx/deploys.jsonl.
+//
+// Variables, from docker/.env.release, its .local file, then the process:
+// VERSION, REGISTRY, PRE_DEPLOY, and those of the release stack; DOCKER_HOST,
+// DRY_RUN=1.
+func (Prod) Deploy(ctx context.Context, version *string, wait *time.Duration) error {
+	return do(func(o targets.Options) error { return targets.Deploy(ctx, o, deref(version), derefDuration(wait)) })
+}
+
+// Status prints the version and health of each service of the release stack, and the last deploys.
+//
+// Reads docker/.env.release (with its .local file and the process) for the
+// project's name: COMPOSE_PROJECT_PREFIX; also DOCKER_HOST.
+func (Prod) Status(ctx context.Context) error {
+	return do(func(o targets.Options) error { return targets.Status(ctx, o) })
+}
+
+// Rollback deploys the previous good version (from .dtx/deploys.jsonl) the way prod:deploy does (-wait=2m).
+//
+// The variables are prod:deploy's; DRY_RUN=1 prints the plan.
+func (Prod) Rollback(ctx context.Context, wait *time.Duration) error {
+	return do(func(o targets.Options) error { return targets.Rollback(ctx, o, derefDuration(wait)) })
 }

@@ -8,6 +8,10 @@ import (
 	"strings"
 )
 
+// DeployLog is where the server keeps its deploys of the release stack
+// (JSON, one a line), relative to the project root; git ignores .dtx/.
+const DeployLog = ".dtx/deploys.jsonl"
+
 // DefaultRegistry is where the images live unless REGISTRY says otherwise.
 const DefaultRegistry = "ghcr.io/kettleofketchup/dtx_website"
 

@@ -31,6 +31,13 @@ var Usages = []Usage{
 	{Target: "stack:exec", Args: []string{"ENV", "SERVICE", `"CMD"`}},
 	{Target: "prod:certbot"},
 	{Target: "prod:renew"},
+	{Target: "prod:deploy", Options: []string{"version", "wait"}},
+	{Target: "prod:status"},
+	{Target: "prod:rollback", Options: []string{"wait"}},
+	{Target: "version:show"},
+	{Target: "version:set", Args: []string{"X.Y.Z"}},
+	{Target: "version:bump", Args: []string{"PART"}},
+	{Target: "version:tag", Options: []string{"push"}},
 }
 
 func (u Usage) String() string {

@@ -98,6 +98,9 @@ type session struct {
 	services []string
 	// owners are the folders services write to as a non-root user.
 	owners []compose.Owner
+	// nginxEnv is nginx's environment as compose resolves it (its
+	// upstreams), once validate loaded the project.
+	nginxEnv map[string]string
 }
 
 // open loads environment name. It reads files only; nothing runs.
@@ -160,6 +163,14 @@ func (s *session) validate(ctx context.Context) ([]string, error) {
 		return nil, err
 	}
 	s.services = project.ServiceNames()
+	s.nginxEnv = map[string]string{}
+	if nginx, ok := project.Services["nginx"]; ok {
+		for k, v := range nginx.Environment {
+			if v != nil {
+				s.nginxEnv[k] = *v
+			}
+		}
+	}
 	if s.owners, err = compose.Owners(project, s.Root); err != nil {
 		return nil, fmt.Errorf("%s: %w", s.env.Environment.ComposeFile, err)
 	}
