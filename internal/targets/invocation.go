@@ -31,6 +31,7 @@ var Usages = []Usage{
 	{Target: "stack:exec", Args: []string{"ENV", "SERVICE", `"CMD"`}},
 	{Target: "prod:certbot"},
 	{Target: "prod:renew"},
+	{Target: "test:e2e"},
 }
 
 func (u Usage) String() string {
