@@ -25,13 +25,12 @@ const results = path.resolve(process.env.E2E_RESULTS || "results");
 const screenshots = path.join(results, "screenshots");
 const specTimeout = Number(process.env.E2E_SPEC_TIMEOUT_MS || 30000);
 
-let browser;
 // Ctrl-C on test:e2e reaches this process (docker start --attach proxies
-// the signal, docker's init passes it on): close Chromium and stop.
+// the signal, docker's init passes it on): stop at once. The init then ends
+// the container, Chromium with it.
 for (const sig of ["SIGINT", "SIGTERM"]) {
-  process.on(sig, async () => {
+  process.on(sig, () => {
     console.log(`runner: ${sig}: stopping`);
-    try { await browser?.close(); } catch {}
     process.exit(130);
   });
 }
@@ -63,7 +62,11 @@ if (specs.length === 0) {
 }
 await mkdir(screenshots, { recursive: true });
 
-browser = await chromium.launch({
+const browser = await chromium.launch({
+  // The signals are ours (above), not playwright's.
+  handleSIGINT: false,
+  handleSIGTERM: false,
+  handleSIGHUP: false,
   executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium",
   headless: true,
   args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
