@@ -13,7 +13,7 @@ import (
 // Test runs the website's tests against its stacks.
 type Test mg.Namespace
 
-// E2E runs the browser tests in a runner container against the test stack, then removes the stack.
+// E2e runs the browser tests in a runner container against the test stack, then removes the stack.
 //
 // Builds the dev images, starts the test stack (waiting until healthy),
 // creates the runner container on the stack's network (it reaches the site
@@ -28,6 +28,8 @@ type Test mg.Namespace
 // the image's own), E2E_SPECS (default frontend/tests/cypress), KEEP=1
 // (leave the stack running), and those of dev:test; COMPOSE_PROJECT_PREFIX
 // (project dtx-test), DOCKER_HOST, DRY_RUN=1.
-func (Test) E2E(ctx context.Context) error {
+func (Test) E2e(ctx context.Context) error {
+	// E2e, not E2E: mage lists a method as its name with the first letter
+	// lowered, and "test:e2E" is not what users type.
 	return do(func(o targets.Options) error { return targets.E2E(ctx, o) })
 }

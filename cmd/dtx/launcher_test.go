@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/kettleofketchup/dtx_website/internal/browsertest"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
@@ -282,6 +283,9 @@ func TestHelp(t *testing.T) {
 		"stack:logs":   append([]string{"COMPOSE_PROJECT_PREFIX", "DRY_RUN"}, envs...),
 		"stack:ps":     append([]string{"COMPOSE_PROJECT_PREFIX", "DRY_RUN"}, envs...),
 		"stack:exec":   append([]string{"SERVICE", "COMMAND", "DRY_RUN"}, envs...),
+		// The defaults from internal/browsertest, so that -h cannot drift from them.
+		"test:e2e": {"E2E_RUNNER_IMAGE", browsertest.DefaultImage, "E2E_RUNNER_COMMAND", "E2E_SPECS", browsertest.DefaultSpecs,
+			"KEEP=1", browsertest.ArtifactsDir, browsertest.BaseURL, "docker/.env.test", "DRY_RUN"},
 	}
 	listed := 0
 	for _, line := range strings.Split(list, "\n") {
