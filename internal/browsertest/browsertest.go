@@ -114,10 +114,11 @@ func checkSpecs(root, specs string) error {
 	if err := validate.Plain(specs); err != nil {
 		return err
 	}
-	info, err := os.Stat(filepath.Join(root, specs))
-	if filepath.IsAbs(specs) {
-		info, err = os.Stat(specs)
+	path := specs
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(root, specs)
 	}
+	info, err := os.Stat(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("the specs folder is missing: create it, or set %s to the folder of the end-to-end specs (default %s)", SpecsVar, DefaultSpecs)
