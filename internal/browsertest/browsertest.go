@@ -153,6 +153,26 @@ func (c Config) Leftover() runner.Command {
 	return docker("ps", "--all", "--quiet", "--filter", "name=^/"+c.ContainerName()+"$")
 }
 
+// HasImage asks whether the engine has the runner image (a read-only
+// probe: it fails when the engine does not).
+func (c Config) HasImage() runner.Command {
+	return docker("image", "inspect", "--format", "{{.Id}}", c.Image)
+}
+
+// Pull pulls the runner image. It runs before anything starts, so that a
+// misspelt or unreachable image stops the run before the build and the
+// stack, not after them.
+func (c Config) Pull() runner.Command { return docker("pull", c.Image) }
+
+// PullFailed is the error of a runner image the engine neither has nor can
+// pull; err is the pull's failure.
+func (c Config) PullFailed(err error) error {
+	if c.Image == DefaultImage {
+		return fmt.Errorf("%s=%q (the default): the engine does not have this image and cannot pull it: let the engine reach its registry, or set %s to a runner it has (test/browser builds one) (%w)", ImageVar, c.Image, ImageVar, err)
+	}
+	return fmt.Errorf("%s=%q: the engine does not have this image and cannot pull it: check the name, build it first, or unset %s for %s (%w)", ImageVar, c.Image, ImageVar, DefaultImage, err)
+}
+
 // Create creates the runner container on the stack's network. It carries
 // the stack's compose project label, so that what lists the stack's
 // containers lists it too. --init gives it an init that passes Ctrl-C on

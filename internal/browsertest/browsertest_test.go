@@ -113,6 +113,8 @@ func TestCommands(t *testing.T) {
 		want string
 		dir  string
 	}{
+		{"has the image", c.HasImage(), "docker image inspect --format '{{.Id}}' dtx-browser-runner", ""},
+		{"pull", c.Pull(), "docker pull dtx-browser-runner", ""},
 		{"leftover", c.Leftover(), "docker ps --all --quiet --filter 'name=^/dtx-test-e2e-runner$'", ""},
 		{"create", c.Create(), "docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx --env E2E_RESULTS=results dtx-browser-runner", ""},
 		{"create with a command", withCommand.Create(), "docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx --env E2E_RESULTS=results cypress/included:15.3.0 cypress run --browser chrome", ""},
@@ -185,5 +187,27 @@ func TestFailedKeepsTheRunnersStatus(t *testing.T) {
 	other := errors.New("docker: not installed")
 	if Failed(other, false) != other {
 		t.Fatal("other errors pass through unchanged")
+	}
+}
+
+// The hint of a failed pull fits the image: the default cannot be unset.
+func TestPullFailed(t *testing.T) {
+	pull := &runner.ExitError{Command: "docker pull x", Code: 1}
+	cases := []struct {
+		name, image, want string
+	}{
+		{"the default", DefaultImage, `E2E_RUNNER_IMAGE="cypress/included:15.3.0" (the default): the engine does not have this image and cannot pull it: let the engine reach its registry, or set E2E_RUNNER_IMAGE to a runner it has (test/browser builds one) (docker pull x: exit status 1)`},
+		{"another image", "cypress/includd:15", `E2E_RUNNER_IMAGE="cypress/includd:15": the engine does not have this image and cannot pull it: check the name, build it first, or unset E2E_RUNNER_IMAGE for cypress/included:15.3.0 (docker pull x: exit status 1)`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := Config{Image: c.image}.PullFailed(pull)
+			if err.Error() != c.want {
+				t.Fatalf("got  %s\nwant %s", err, c.want)
+			}
+			if !errors.Is(err, pull) {
+				t.Fatal("the pull's error is not wrapped")
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/browsertest"
+	"github.com/kettleofketchup/dtx_website/internal/runner"
 )
 
 // testEnvironment is the stack the browser tests run against.
@@ -36,6 +37,10 @@ func E2E(ctx context.Context, o Options) (err error) {
 	}
 	cfg.Project = s.project.Name
 	if cfg.Network, err = s.networkOf(ctx, browsertest.Service); err != nil {
+		return err
+	}
+
+	if err := s.ensureRunnerImage(ctx, cfg); err != nil {
 		return err
 	}
 
@@ -108,6 +113,26 @@ func (s *session) networkOf(ctx context.Context, service string) (string, error)
 		return n.Name, nil
 	}
 	return s.project.Name + "_" + keys[0], nil
+}
+
+// ensureRunnerImage pulls the runner image unless the engine has it, before
+// anything starts. A dry run (which needs no engine) prints the pull.
+func (s *session) ensureRunnerImage(ctx context.Context, cfg browsertest.Config) error {
+	if s.DryRun {
+		s.Say("[dry-run] unless the engine has %s:", cfg.Image)
+		s.run.Print(cfg.Pull())
+		return nil
+	}
+	if _, err := s.run.Query(ctx, cfg.HasImage()); err == nil {
+		return nil
+	}
+	err := s.docker(ctx, cfg.Pull())
+	var exit *runner.ExitError
+	var why *explained
+	if errors.As(err, &exit) && !errors.As(err, &why) {
+		return cfg.PullFailed(err)
+	}
+	return err
 }
 
 // removeLeftover removes the runner container a killed run left behind,

@@ -34,6 +34,8 @@ func TestE2EDryRun(t *testing.T) {
 		want    []string
 	}{
 		{"defaults: Cypress", nil, []string{
+			"[dry-run] unless the engine has cypress/included:15.3.0:",
+			"[dry-run] docker pull cypress/included:15.3.0",
 			e2eBuild, folders, e2eCert,
 			"[dry-run] " + test + " up --detach --wait --wait-timeout 120 --remove-orphans",
 			"[dry-run] " + e2eCreate + "cypress/included:15.3.0",
@@ -45,6 +47,8 @@ func TestE2EDryRun(t *testing.T) {
 			"[dry-run] " + test + " down --remove-orphans",
 		}},
 		{"the Chromium runner, KEEP=1", []string{"E2E_RUNNER_IMAGE=dtx-browser-runner:1", "E2E_SPECS=frontend/tests/browser", "E2E_RUNNER_COMMAND=node /opt/runner/run.mjs", "KEEP=1"}, []string{
+			"[dry-run] unless the engine has dtx-browser-runner:1:",
+			"[dry-run] docker pull dtx-browser-runner:1",
 			e2eBuild, folders, e2eCert,
 			"[dry-run] " + test + " up --detach --wait --wait-timeout 120 --remove-orphans",
 			"[dry-run] " + e2eCreate + "dtx-browser-runner:1 node /opt/runner/run.mjs",
@@ -55,6 +59,8 @@ func TestE2EDryRun(t *testing.T) {
 			"[dry-run] docker rm --force dtx-test-e2e-runner",
 		}},
 		{"another project prefix", []string{"COMPOSE_PROJECT_PREFIX=ci7"}, []string{
+			"[dry-run] unless the engine has cypress/included:15.3.0:",
+			"[dry-run] docker pull cypress/included:15.3.0",
 			e2eBuild, folders, e2eCert,
 			"[dry-run] docker compose --project-name ci7-test -f docker-compose.test.yaml --env-file docker/.env.test up --detach --wait --wait-timeout 120 --remove-orphans",
 			"[dry-run] docker create --name ci7-test-e2e-runner --label com.docker.compose.project=ci7-test --network ci7-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx --env E2E_RESULTS=results cypress/included:15.3.0",
@@ -133,7 +139,8 @@ func TestE2EBadInput(t *testing.T) {
 	}
 }
 
-// runnerDocker is a docker whose runner container exits with status: it
+// runnerDocker is a docker whose runner container exits with status (99:
+// the engine has no runner image and cannot pull it): it
 // records the calls, answers the build summary's inspect, and "copies" a
 // screenshot out of the container. The end-to-end suite runs the real one.
 func runnerDocker(t *testing.T, status string) (calls string) {
@@ -144,6 +151,10 @@ func runnerDocker(t *testing.T, status string) (calls string) {
 echo "docker $*" >> "` + calls + `"
 [ "$1" = --log-level ] && shift 2
 case "$1 $2" in
+  "image inspect") [ "$3" = --format ] && [ "$4" = "{{.Id}}" ] && [ ` + status + ` = 99 ] && { echo "Error: No such image: $5" >&2; exit 1; } ;;
+esac
+case "$1 $2" in
+  "pull "*) [ ` + status + ` = 99 ] && { echo "Error response from daemon: pull access denied for $2" >&2; exit 1; } ;;
   "version --format") echo 20.10.24 ;;
   "compose version") echo 2.40.3 ;;
   "image inspect") shift 4; for r in "$@"; do echo "1000 2020-01-01T00:00:00Z"; done ;;
@@ -223,5 +234,24 @@ func TestE2ERunsTearsDownAndExitsWithTheRunnersStatus(t *testing.T) {
 				t.Errorf("KEEP=1 does not say the stack runs:\n%s", log)
 			}
 		})
+	}
+}
+
+// A runner image the engine neither has nor can pull stops the run before
+// the build and the stack, in one line.
+func TestE2EUnknownRunnerImage(t *testing.T) {
+	calls := runnerDocker(t, "99")
+	root := e2eProject(t)
+	o, _, log := options(root, false, "E2E_RUNNER_IMAGE=cypress/includd:15.3.0")
+	err := o.Do(func(o Options) error { return E2E(context.Background(), o) })
+	want := `E2E_RUNNER_IMAGE="cypress/includd:15.3.0": the engine does not have this image and cannot pull it: check the name, build it first, or unset E2E_RUNNER_IMAGE for cypress/included:15.3.0 (docker pull cypress/includd:15.3.0: exit status 1)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error:\n  %v\nwant:\n  %s\n%s", err, want, log)
+	}
+	data, _ := os.ReadFile(calls)
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if strings.Contains(l, " --project-name ") || strings.Contains(l, " create ") {
+			t.Errorf("ran %q after the pull failed", l)
+		}
 	}
 }
