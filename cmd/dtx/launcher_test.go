@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/kettleofketchup/dtx_website/internal/browsertest"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
@@ -289,6 +290,9 @@ func TestHelp(t *testing.T) {
 		"version:set":   {"X.Y.Z", "docker/.env.release", "DRY_RUN"},
 		"version:bump":  {"major", "minor", "patch", "DRY_RUN"},
 		"version:tag":   {"-push", "DRY_RUN"},
+		// The defaults from internal/browsertest, so that -h cannot drift from them.
+		"test:e2e": {"E2E_RUNNER_IMAGE", browsertest.DefaultImage, "E2E_RUNNER_COMMAND", "E2E_SPECS", browsertest.DefaultSpecs,
+			"KEEP=1", browsertest.ArtifactsDir, browsertest.BaseURL, "docker/.env.test", "DRY_RUN"},
 	}
 	listed := 0
 	for _, line := range strings.Split(list, "\n") {

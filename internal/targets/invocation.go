@@ -38,6 +38,7 @@ var Usages = []Usage{
 	{Target: "version:set", Args: []string{"X.Y.Z"}},
 	{Target: "version:bump", Args: []string{"PART"}},
 	{Target: "version:tag", Options: []string{"push"}},
+	{Target: "test:e2e"},
 }
 
 func (u Usage) String() string {

@@ -280,9 +280,12 @@ func (s *site) cleanup() {
 			s.t.Logf("cleanup: stack:down %s: %v\n%s", env, err, out)
 		}
 	}
-	refs, _ := exec.Command("docker", "images", "-q", "--filter", "reference="+s.vars["REGISTRY"]+"/*").Output()
-	if ids := strings.Fields(string(refs)); len(ids) > 0 {
-		if out, err := exec.Command("docker", append([]string{"rmi", "-f"}, ids...)...).CombinedOutput(); err != nil {
+	// By reference, not by ID: `rmi -f ID` would also untag every other
+	// name of that image (a parallel run's, the user's ghcr.io tags), and
+	// the site's images share IDs with them when the builds hit the cache.
+	refs, _ := exec.Command("docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", "reference="+s.vars["REGISTRY"]+"/*").Output()
+	if names := strings.Fields(string(refs)); len(names) > 0 {
+		if out, err := exec.Command("docker", append([]string{"rmi"}, names...)...).CombinedOutput(); err != nil {
 			s.t.Logf("cleanup: rmi: %v\n%s", err, out)
 		}
 	}
@@ -303,7 +306,7 @@ func sweepStale(t *testing.T) {
 		}
 	}
 	nets, _ := exec.Command("docker", "network", "ls", "--format", `{{.ID}} {{.Label "com.docker.compose.project"}}`).Output()
-	imgs, _ := exec.Command("docker", "images", "--format", "{{.ID}} {{.Repository}}").Output()
+	imgs, _ := exec.Command("docker", "images", "--format", "{{.Repository}}:{{.Tag}} {{.Repository}}").Output()
 	for prefix, ids := range stale {
 		t.Logf("removing leftovers of an earlier run: %s", prefix)
 		exec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
@@ -313,8 +316,8 @@ func sweepStale(t *testing.T) {
 			}
 		}
 		for _, line := range strings.Split(string(imgs), "\n") {
-			if id, repo, ok := strings.Cut(line, " "); ok && strings.HasPrefix(repo, registryAddr()+"/"+prefix+"/") {
-				exec.Command("docker", "rmi", "-f", id).Run()
+			if ref, repo, ok := strings.Cut(line, " "); ok && strings.HasPrefix(repo, registryAddr()+"/"+prefix+"/") {
+				exec.Command("docker", "rmi", ref).Run() // by reference: see cleanup
 			}
 		}
 	}

@@ -1,0 +1,181 @@
+package targets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/browsertest"
+	"github.com/kettleofketchup/dtx_website/internal/runner"
+)
+
+// testEnvironment is the stack the browser tests run against.
+const testEnvironment = "test"
+
+// teardownTimeout bounds the removal of the runner and the stack once the
+// run is over; after Ctrl-C, mage itself exits 5 s later whatever runs.
+const teardownTimeout = 2 * time.Minute
+
+// E2E runs the browser tests: it builds the dev images, starts the test
+// stack healthy, runs the runner image as a one-off container on the
+// stack's network against https://nginx, copies its results to
+// test-results/e2e/, removes the runner and (unless KEEP=1) the stack, and
+// returns the runner's failure with its exit status.
+func E2E(ctx context.Context, o Options) (err error) {
+	s, _, err := o.ready(ctx, testEnvironment)
+	if err != nil {
+		return err
+	}
+	cfg, err := browsertest.FromEnv(s.env, s.Root, splitWords)
+	if err != nil {
+		return err
+	}
+	cfg.Project = s.project.Name
+	if cfg.Network, err = s.networkOf(ctx, browsertest.Service); err != nil {
+		return err
+	}
+
+	if err := s.ensureRunnerImage(ctx, cfg); err != nil {
+		return err
+	}
+
+	// Teardown runs however the run ends, on a context Ctrl-C does not
+	// cancel, and its own error never hides the run's.
+	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
+	defer cancel()
+	defer func() {
+		if !cfg.Teardown(ctx.Err() != nil) {
+			s.Say("KEEP=1: the test stack keeps running (the site is at %s); ./dtx stack:down test removes it", s.siteURL())
+			return
+		}
+		if derr := s.compose(stop, "down", "--remove-orphans"); derr != nil {
+			if err == nil {
+				err = derr
+			} else {
+				s.Say("removing the test stack failed too: %v", derr)
+			}
+		}
+	}()
+
+	if err := Up(ctx, s.Options, testEnvironment, Built, false); err != nil {
+		return err
+	}
+	if err := s.removeLeftover(ctx, cfg); err != nil {
+		return err
+	}
+	if err := s.docker(ctx, cfg.Create()); err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := s.docker(stop, cfg.Remove()); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	if err := s.docker(ctx, cfg.CopySpecs(s.Root)); err != nil {
+		return err
+	}
+	runErr := s.docker(ctx, cfg.Start())
+	artifacts := false
+	if browsertest.CopyAfter(runErr, ctx.Err() != nil) {
+		artifacts = s.copyResults(stop, cfg)
+	}
+	if runErr == nil && !s.DryRun {
+		s.Say("the browser tests passed; screenshots and reports are in %s/", browsertest.ArtifactsDir)
+	}
+	return browsertest.Failed(runErr, artifacts)
+}
+
+// networkOf is the network the runner joins to reach service by name: the
+// compose network of service, as the engine names it (<project>_test-network).
+func (s *session) networkOf(ctx context.Context, service string) (string, error) {
+	p, err := s.project.Load(ctx, s.Environ)
+	if err != nil {
+		return "", err
+	}
+	svc, ok := p.Services[service]
+	if !ok {
+		return "", fmt.Errorf("%s has no service %q: the browser tests open the site through it", s.env.Environment.ComposeFile, service)
+	}
+	var keys []string
+	for k := range svc.Networks {
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return s.project.Name + "_default", nil
+	}
+	sort.Strings(keys)
+	if n, ok := p.Networks[keys[0]]; ok && n.Name != "" {
+		return n.Name, nil
+	}
+	return s.project.Name + "_" + keys[0], nil
+}
+
+// ensureRunnerImage pulls the runner image unless the engine has it, before
+// anything starts. A dry run (which needs no engine) prints the pull.
+func (s *session) ensureRunnerImage(ctx context.Context, cfg browsertest.Config) error {
+	if s.DryRun {
+		s.Say("[dry-run] unless the engine has %s:", cfg.Image)
+		s.run.Print(cfg.Pull())
+		return nil
+	}
+	if _, err := s.run.Query(ctx, cfg.HasImage()); err == nil {
+		return nil
+	}
+	err := s.docker(ctx, cfg.Pull())
+	var exit *runner.ExitError
+	var why *explained
+	if errors.As(err, &exit) && !errors.As(err, &why) {
+		return cfg.PullFailed(err)
+	}
+	return err
+}
+
+// removeLeftover removes the runner container a killed run left behind,
+// which would keep the name taken. The probe only reads, so a dry run
+// (which needs no engine) skips it.
+func (s *session) removeLeftover(ctx context.Context, cfg browsertest.Config) error {
+	if s.DryRun {
+		return nil
+	}
+	out, err := s.run.Query(ctx, cfg.Leftover())
+	if err != nil {
+		return s.explain(ctx, cfg.Leftover(), err)
+	}
+	if strings.TrimSpace(out) == "" {
+		return nil
+	}
+	s.Say("removing the runner container %s left by an earlier run", cfg.ContainerName())
+	return s.docker(ctx, cfg.Remove())
+}
+
+// copyResults replaces test-results/e2e/ with the runner's results and
+// says whether there are any; a runner that wrote none is not an error of
+// its own (its exit status tells).
+func (s *session) copyResults(ctx context.Context, cfg browsertest.Config) bool {
+	dir := filepath.Join(s.Root, browsertest.ArtifactsDir)
+	if s.DryRun {
+		s.Say("[dry-run] remove %s/ (the previous run's results)", browsertest.ArtifactsDir)
+		s.run.Print(cfg.CopyResults(s.Root))
+		return true
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		s.Say("the previous results stay in %s/: %v", browsertest.ArtifactsDir, err)
+		return false
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		s.Say("no results copied: %v", err)
+		return false
+	}
+	if err := s.docker(ctx, cfg.CopyResults(s.Root)); err != nil {
+		if !errors.Is(err, context.Canceled) {
+			s.Say("the runner left no %s/%s folder: no screenshots or reports to keep", browsertest.Workdir, browsertest.ResultsDir)
+		}
+		return false
+	}
+	return true
+}
