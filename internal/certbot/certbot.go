@@ -24,10 +24,10 @@ import (
 // Folders of certbot's state, relative to the project root. nginx mounts
 // Config (read-only) and Webroot.
 const (
-	ConfigDir  = "nginx/data/certbot/conf"
-	WorkDir    = "nginx/data/certbot/work"
-	LogsDir    = "nginx/data/certbot/logs"
-	WebrootDir = "nginx/data/certbot/www"
+	ConfigDir  = stack.CertbotConfig
+	WorkDir    = stack.CertbotWork
+	LogsDir    = stack.CertbotLogs
+	WebrootDir = stack.CertbotWebroot
 )
 
 // StagingServer is Let's Encrypt's staging directory, for STAGING=1.

@@ -8,6 +8,21 @@ import (
 	"strings"
 )
 
+// The folders the stacks mount that the tool makes and fills, relative to
+// the project root (git ignores them all). The compose files name the same.
+const (
+	SSLDir         = "nginx/data/ssl"          // the tool's self-signed certificate
+	CertbotConfig  = "nginx/data/certbot/conf" // certbot's state; nginx mounts it read-only
+	CertbotWork    = "nginx/data/certbot/work"
+	CertbotLogs    = "nginx/data/certbot/logs"
+	CertbotWebroot = "nginx/data/certbot/www" // the ACME challenge nginx serves
+	RedisData      = "backend/.redis_data"
+)
+
+// DataFolders are made before a stack starts, so that docker does not
+// create them owned by root.
+var DataFolders = []string{SSLDir, CertbotWebroot, CertbotConfig, RedisData}
+
 // DeployLog is where the server keeps its deploys of the release stack
 // (JSON, one a line), relative to the project root; git ignores .dtx/.
 const DeployLog = ".dtx/deploys.jsonl"

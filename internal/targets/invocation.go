@@ -72,7 +72,7 @@ func CheckInvocation(words []string) error {
 		u, ok := lookupUsage(word)
 		if !ok {
 			if i == 0 {
-				return fmt.Errorf("unknown target %s: nothing was run; list the targets with 'go tool mage -l'", shown(word))
+				return fmt.Errorf("unknown target %s: nothing was run; list the targets with './dtx -l'", shown(word))
 			}
 			return strayWord(words, i)
 		}
@@ -115,7 +115,7 @@ func strayWord(words []string, i int) error {
 	if u.Target == "stack:exec" {
 		// The command was not quoted. The hint does not repeat it (it may
 		// hold a password), only its first word.
-		return fmt.Errorf("stack:exec takes the command as one argument, and more words follow it: quote the command, e.g. go tool mage %s \"%s …\"; nothing was run",
+		return fmt.Errorf("stack:exec takes the command as one argument, and more words follow it: quote the command, e.g. ./dtx %s \"%s …\"; nothing was run",
 			strings.Join(words[owner:i-1], " "), firstField(words[i-1]))
 	}
 	return fmt.Errorf("%s is not a target, and %s takes %d argument(s) (usage %s): remove it; nothing was run", shown(words[i]), shown(given), len(u.Args), u)

@@ -27,7 +27,7 @@ func TestCheckInvocation(t *testing.T) {
 		{"quoted exec command", "stack:exec debug backend|python manage.py migrate", ""},
 		{"no target", "", ""},
 		{"forgotten quotes", "stack:exec prod backend python manage.py migrate",
-			`stack:exec takes the command as one argument, and more words follow it: quote the command, e.g. go tool mage stack:exec prod backend "python …"; nothing was run`},
+			`stack:exec takes the command as one argument, and more words follow it: quote the command, e.g. ./dtx stack:exec prod backend "python …"; nothing was run`},
 		{"stray word after down", "stack:down prod now",
 			`"now" is not a target, and "stack:down prod" takes 1 argument(s) (usage stack:down ENV): remove it; nothing was run`},
 		{"stray word after a later target", "docker:build stack:up prod now", `"now" is not a target`},

@@ -188,12 +188,12 @@ func (s *session) compose(ctx context.Context, args ...string) error {
 // is none: the development certificate in debug and test, the temporary one
 // in prod and release until certbot's exists.
 func (s *session) prepareFolders(ctx context.Context) error {
-	dirs := []string{"nginx/data/ssl", "nginx/data/certbot/www", "nginx/data/certbot/conf", "backend/.redis_data"}
-	sslDir := filepath.Join(s.Root, "nginx/data/ssl")
+	dirs := stack.DataFolders
+	sslDir := filepath.Join(s.Root, stack.SSLDir)
 	names := certNames(s.env.Value("DOMAIN"))
 	if s.DryRun {
 		s.Say("[dry-run] mkdir -p %s", strings.Join(dirs, " "))
-		s.Say("[dry-run] generate a self-signed certificate for %s in nginx/data/ssl/ if none is valid there", strings.Join(names, ", "))
+		s.Say("[dry-run] generate a self-signed certificate for %s in %s/ if none is valid there", strings.Join(names, ", "), stack.SSLDir)
 		for _, o := range s.owners {
 			s.Say("[dry-run] chown -R %s (the user %s runs as) where it is not theirs", o, o.Service)
 		}
@@ -206,10 +206,10 @@ func (s *session) prepareFolders(ctx context.Context) error {
 	}
 	wrote, err := certs.EnsureSelfSigned(sslDir, names, s.now())
 	if err != nil {
-		return fmt.Errorf("nginx/data/ssl: %w", err)
+		return fmt.Errorf("%s: %w", stack.SSLDir, err)
 	}
 	if wrote {
-		s.Say("generated a self-signed certificate for %s in nginx/data/ssl/ (key mode 0600)", strings.Join(names, ", "))
+		s.Say("generated a self-signed certificate for %s in %s/ (key mode 0600)", strings.Join(names, ", "), stack.SSLDir)
 	}
 	for _, o := range s.owners {
 		if err := s.giveFolder(ctx, o); err != nil {
