@@ -184,6 +184,8 @@ func TestBadInput(t *testing.T) {
 			want: `CERTBOT_EMAIL="Foo <a@x.example>" (from the process environment) has a display name or angle brackets`},
 		{name: "-only selects nothing", run: func(c context.Context, o Options) error { return Push(c, o, ",") },
 			want: `-only="," names no image: use one or more of frontend,frontend-dev,backend,backend-dev,nginx`},
+		{name: "CACHE_FROM not registry", environ: []string{"CACHE_FROM=gha"}, run: func(c context.Context, o Options) error { return Build(c, o, "") },
+			want: `CACHE_FROM="gha" (from the process environment): use CACHE_FROM=registry to take the build cache from the registry's latest images, or leave it unset`},
 		{name: "bad STACK", environ: []string{"STACK=debug"}, run: Renew, want: `STACK="debug": certificates are for the prod or release stack`},
 	}
 	for _, c := range cases {

@@ -184,6 +184,41 @@ func TestDryRunBuildShowsDefinition(t *testing.T) {
 	}
 }
 
+// CACHE_FROM=registry, from the env file as from the process, makes the
+// build take its cache from the registry's latest images; every build
+// exports its cache inline.
+func TestDryRunBuildCache(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		envFile  string
+		environ  []string
+		wantFrom bool
+	}{
+		{name: "unset: inline cache only"},
+		{name: "from the process", environ: []string{"CACHE_FROM=registry"}, wantFrom: true},
+		{name: "from docker/.env.release.local", envFile: "CACHE_FROM=registry\n", wantFrom: true},
+		{name: "the process wins over the file", envFile: "CACHE_FROM=registry\n", environ: []string{"CACHE_FROM="}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := project(t)
+			if c.envFile != "" {
+				writeFile(t, root, "docker/.env.release.local", c.envFile)
+			}
+			o, _, log := options(root, true, append([]string{"REGISTRY=127.0.0.1:5000/dtx"}, c.environ...)...)
+			if err := Build(context.Background(), o, "nginx"); err != nil {
+				t.Fatal(err)
+			}
+			def := strings.Join(strings.Fields(log.String()), "")
+			if !strings.Contains(def, `"cache_to":["type=inline"]`) {
+				t.Errorf("the definition exports no inline cache:\n%s", log)
+			}
+			if got := strings.Contains(def, `"cache_from":["127.0.0.1:5000/dtx/nginx:latest"]`); got != c.wantFrom {
+				t.Errorf("cache_from in the definition: %v, want %v:\n%s", got, c.wantFrom, log)
+			}
+		})
+	}
+}
+
 // Secrets never reach the printed plan: values of .local files and of
 // secret-named variables are masked.
 func TestDryRunMasksSecrets(t *testing.T) {
