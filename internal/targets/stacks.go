@@ -2,9 +2,11 @@ package targets
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/term"
 
@@ -66,7 +68,89 @@ func Up(ctx context.Context, o Options, name string, source Source, attached boo
 		// group, and Ctrl-C reaches it through us.
 		return s.compose(ctx, "up", "--remove-orphans", "--menu=false")
 	}
-	return s.compose(ctx, "up", "--detach", "--wait", "--wait-timeout", waitTimeoutSeconds, "--remove-orphans")
+	err = s.compose(ctx, "up", "--detach", "--wait", "--wait-timeout", waitTimeoutSeconds, "--remove-orphans")
+	var exit *runner.ExitError
+	var why *explained
+	if err == nil || ctx.Err() != nil || errors.As(err, &why) || !errors.As(err, &exit) {
+		return err
+	}
+	return s.notHealthy(ctx, err)
+}
+
+// serviceState is one container of `docker compose ps --format json`.
+type serviceState struct {
+	Service  string
+	State    string // running, exited, created…
+	Health   string // healthy, unhealthy, starting, or empty without a HEALTHCHECK
+	ExitCode int
+}
+
+// healthy tells a container that `up --wait` would accept.
+func (c serviceState) healthy() bool {
+	return c.State == "running" && (c.Health == "" || c.Health == "healthy")
+}
+
+func (c serviceState) String() string {
+	switch {
+	case c.State == "exited":
+		return fmt.Sprintf("%s (exited with %d)", c.Service, c.ExitCode)
+	case c.State == "running" && c.Health != "":
+		return fmt.Sprintf("%s (%s)", c.Service, c.Health)
+	default:
+		return fmt.Sprintf("%s (%s)", c.Service, c.State)
+	}
+}
+
+// parseServiceStates reads `docker compose ps --format json`: one object
+// per line (compose 2.21 and later) or one array (before).
+func parseServiceStates(out string) ([]serviceState, error) {
+	out = strings.TrimSpace(out)
+	var states []serviceState
+	if strings.HasPrefix(out, "[") {
+		err := json.Unmarshal([]byte(out), &states)
+		return states, err
+	}
+	for _, line := range splitLines(out) {
+		var st serviceState
+		if err := json.Unmarshal([]byte(line), &st); err != nil {
+			return nil, err
+		}
+		states = append(states, st)
+	}
+	return states, nil
+}
+
+// notHealthy explains a failed `up --wait`: it names the services that are
+// not healthy, shows the last lines of their logs, and says what to run
+// next. The returned error wraps upErr, so the exit status stays compose's.
+func (s *session) notHealthy(ctx context.Context, upErr error) error {
+	name := s.env.Environment.Name
+	next := fmt.Sprintf("./dtx stack:logs %s follows its logs, ./dtx stack:down %s stops it", name, name)
+	out, err := s.run.Query(ctx, s.project.Command("ps", "--all", "--format", "json"))
+	if err != nil {
+		return &explained{reason: fmt.Sprintf("%s; %s", upErr, next), errs: []error{upErr}}
+	}
+	states, err := parseServiceStates(out)
+	if err != nil {
+		return &explained{reason: fmt.Sprintf("%s; %s", upErr, next), errs: []error{upErr}}
+	}
+	var bad []string
+	for _, st := range states {
+		if st.healthy() {
+			continue
+		}
+		bad = append(bad, st.String())
+		s.Say("not healthy: %s; the last lines of its log:", st)
+		// Its log is the container's output, passed on as it is.
+		_ = s.run.Run(ctx, s.project.Command("logs", "--no-color", "--tail", "20", st.Service))
+	}
+	if len(bad) == 0 {
+		return &explained{reason: fmt.Sprintf("%s; %s", upErr, next), errs: []error{upErr}}
+	}
+	return &explained{
+		reason: fmt.Sprintf("the %s stack did not become healthy: %s; %s", name, strings.Join(bad, ", "), next),
+		errs:   []error{upErr},
+	}
 }
 
 // Down stops and removes environment name's containers and networks. Data in
