@@ -101,6 +101,13 @@ func TestBadInput(t *testing.T) {
 		{name: "VERSION missing for release", prepare: func(t *testing.T, root string) { writeFile(t, root, "docker/.env.release", "DOMAIN=x.example\n") },
 			run:  func(c context.Context, o Options) error { return Up(c, o, "release", Pulled, false) },
 			want: "docker-compose.release.yaml: error while interpolating services.backend.image: required variable VERSION is missing a value: VERSION is not set - set it in docker/.env.release"},
+		// ps, logs and down leave the file to compose, and explain its failure.
+		{name: "VERSION missing for stack:ps release", mode: "fails", prepare: func(t *testing.T, root string) { writeFile(t, root, "docker/.env.release", "DOMAIN=x.example\n") },
+			run:  func(c context.Context, o Options) error { return Ps(c, o, "release") },
+			want: "docker-compose.release.yaml: error while interpolating services.backend.image: required variable VERSION is missing a value"},
+		{name: "VERSION missing for stack:down release", mode: "fails", prepare: func(t *testing.T, root string) { writeFile(t, root, "docker/.env.release", "DOMAIN=x.example\n") },
+			run:  func(c context.Context, o Options) error { return Down(c, o, "release") },
+			want: "docker-compose.release.yaml: error while interpolating services.backend.image: required variable VERSION is missing a value"},
 		{name: "DOMAIN empty for certbot", environ: []string{"DOMAIN="},
 			run:  Certbot,
 			want: "DOMAIN is empty: set DOMAIN in docker/.env.prod to the name this server answers to"},

@@ -257,3 +257,29 @@ func TestDevDebugSaysWhereTheSiteIs(t *testing.T) {
 		})
 	}
 }
+
+// A dry run of ps, logs or down runs nothing, so it checks the compose
+// file itself: a missing variable is said, not printed past.
+func TestDryRunReadOnlyVerbsCheckTheComposeFile(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		run  func(context.Context, Options) error
+	}{
+		{"stack:ps", func(c context.Context, o Options) error { return Ps(c, o, "release") }},
+		{"stack:down", func(c context.Context, o Options) error { return Down(c, o, "release") }},
+		{"stack:logs", func(c context.Context, o Options) error { return Logs(c, o, "release") }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := project(t)
+			writeFile(t, root, "docker/.env.release", "DOMAIN=x.example\n")
+			o, _, log := options(root, true)
+			err := c.run(context.Background(), o)
+			if err == nil || !strings.Contains(err.Error(), "required variable VERSION is missing a value") {
+				t.Fatalf("err = %v", err)
+			}
+			if strings.Contains(log.String(), "[dry-run] docker") {
+				t.Fatalf("printed a command despite the bad file:\n%s", log)
+			}
+		})
+	}
+}

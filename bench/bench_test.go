@@ -1,0 +1,72 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestMedian(t *testing.T) {
+	ms := func(v ...int) []time.Duration {
+		var d []time.Duration
+		for _, x := range v {
+			d = append(d, time.Duration(x)*time.Millisecond)
+		}
+		return d
+	}
+	for _, c := range []struct {
+		name    string
+		samples []time.Duration
+		want    time.Duration
+	}{
+		{"none", nil, 0},
+		{"odd count, unsorted", ms(30, 10, 20), 20 * time.Millisecond},
+		{"even count: the mean of the middle two", ms(40, 10, 30, 20), 25 * time.Millisecond},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := median(c.samples); got != c.want {
+				t.Fatalf("median %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+// The CI figure rests on reading which RUN steps came from a cache.
+func TestRunSteps(t *testing.T) {
+	progress := `#9 [nginx 2/5] COPY nginx.conf /etc/nginx/nginx.conf
+#9 CACHED
+#10 [nginx 5/5] RUN chmod 0755 /usr/local/bin/dtx-nginx
+#10 pulling sha256:cac30f706a69 0.0s done
+#10 CACHED
+#14 [backend base 2/3] RUN pip install -r requirements.txt
+#14 DONE 12.1s
+`
+	for _, c := range []struct {
+		name     string
+		progress string
+		want     stepCount
+	}{
+		{"one RUN from the cache, one run", progress, stepCount{total: 2, cached: 1}},
+		{"a cached COPY is no RUN", "#9 [nginx 2/5] COPY a b\n#9 CACHED\n", stepCount{}},
+		{"no progress", "", stepCount{}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := runSteps(c.progress); got != c.want {
+				t.Fatalf("got %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestParseRecords(t *testing.T) {
+	out := `[{"ID":"abc*","InUse":"true"},{"ID":"def","InUse":"false"}]`
+	got, err := parseRecords(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !got["abc"] || got["def"] {
+		t.Fatalf("got %v", got)
+	}
+	if got, err := parseRecords("null\n"); err != nil || len(got) != 0 {
+		t.Fatalf("no records: %v %v", got, err)
+	}
+}
