@@ -152,6 +152,10 @@ func (b *bench) preflight(ctx context.Context) error {
 	r.cores = runtime.NumCPU()
 	r.cpu = firstMatch("/proc/cpuinfo", "model name")
 	r.memory = firstMatch("/proc/meminfo", "MemTotal")
+	var kb float64
+	if _, err := fmt.Sscanf(r.memory, "%f kB", &kb); err == nil {
+		r.memory = fmt.Sprintf("%.1f GiB", kb/(1<<20))
+	}
 	if k, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		r.kernel = strings.TrimSpace(string(k))
 	}
