@@ -2,7 +2,7 @@
 // runs, on a real engine, and writes bench/RESULTS.md. Run it from the
 // repository root:
 //
-//	go run ./bench            # about 6 minutes on 2 cores
+//	go run ./bench            # about 3 minutes on 2 cores
 //	go run ./bench -n 3       # fewer rounds
 //
 // It copies the project as git has it into a work folder, with a compose
@@ -44,8 +44,8 @@ type config struct {
 
 func main() {
 	var c config
-	flag.IntVar(&c.rounds, "n", 5, "rounds of the build measurements (each: every variant cold, then warm)")
-	flag.IntVar(&c.psRuns, "ps", 20, "runs of each stack:ps measurement")
+	flag.IntVar(&c.rounds, "n", 7, "rounds of the build measurements (each: every variant cold, then warm)")
+	flag.IntVar(&c.psRuns, "ps", 30, "runs of each stack:ps measurement")
 	flag.IntVar(&c.ciRounds, "ci", 3, "rounds of the CI cache measurement (0 skips it: it removes build-cache records, see bench/README.md)")
 	flag.StringVar(&c.out, "out", "bench/RESULTS.md", "where to write the results")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work folder and its log")
