@@ -70,3 +70,19 @@ func TestParseRecords(t *testing.T) {
 		t.Fatalf("no records: %v %v", got, err)
 	}
 }
+
+func TestParseInitTrace(t *testing.T) {
+	out := `init internal/bytealg @0.003 ms, 0 ms clock, 0 bytes, 0 allocs
+init github.com/santhosh-tekuri/jsonschema/v6 @2.1 ms, 5.5 ms clock, 1700496 bytes, 20153 allocs
+init github.com/distribution/reference @1.0 ms, 0.94 ms clock, 414456 bytes, 3000 allocs
+Targets:
+  check    runs the doctor
+`
+	c := parseInitTrace(out)
+	if c.total != 6440*time.Microsecond {
+		t.Errorf("total %v, want 6.44ms", c.total)
+	}
+	if len(c.top) != 3 || c.top[0].pkg != "github.com/santhosh-tekuri/jsonschema/v6" {
+		t.Errorf("top %+v", c.top)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -166,7 +167,8 @@ func (b *bench) builds(ctx context.Context) error {
 
 // ps measures `./dtx stack:ps debug` against the `docker compose … ps` it
 // prints and runs, replayed verbatim, with the debug stack up; and, for
-// where the time goes, the tool's dry run of it (everything but compose).
+// where the time goes, `./dtx -l`: the way in alone (the script, the
+// launcher, the tool's start), no target.
 func (b *bench) ps(ctx context.Context) error {
 	if _, err := b.must(ctx, b.dtx("stack:up", "debug")); err != nil {
 		return err
@@ -197,7 +199,7 @@ func (b *bench) ps(ctx context.Context) error {
 	}{
 		{"ps-tool", b.dtx("stack:ps", "debug"), nil},
 		{"ps-raw", rawCmd, nil},
-		{"ps-dry", b.dtx("stack:ps", "debug"), []string{"DRY_RUN=1"}},
+		{"ps-way-in", b.dtx("-l"), nil},
 	}
 	for round := 0; round < b.psRuns; round++ {
 		for i := range vs {
@@ -209,13 +211,18 @@ func (b *bench) ps(ctx context.Context) error {
 			b.results.add(v.key, took)
 		}
 	}
+	out, err = b.must(ctx, b.dtx("-l"), "GODEBUG=inittrace=1")
+	if err != nil {
+		return err
+	}
+	b.results.inits = parseInitTrace(out)
 	say("stack:ps: tool %s, raw %s (medians)", fmtDur(median(b.results.samples["ps-tool"])), fmtDur(median(b.results.samples["ps-raw"])))
 	_, err = b.must(ctx, b.dtx("stack:down", "debug"))
 	return err
 }
 
-// cleanup takes down the stack and removes the images, by name; the
-// registry keeps what the CI measurement pushed (see bench/README.md).
+// cleanup takes down the stack, removes the images by name, and deletes
+// what the CI measurement pushed from the registry.
 func (b *bench) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -225,4 +232,42 @@ func (b *bench) cleanup() {
 		}
 	}
 	b.removeImages(ctx)
+	if b.ciRounds > 0 && b.pushed {
+		b.deletePushed(ctx)
+	}
+}
+
+// initCost is the package initialisation of the tool's start, from
+// GODEBUG=inittrace=1: the total and the costliest packages.
+type initCost struct {
+	total time.Duration
+	top   []pkgInit
+}
+
+type pkgInit struct {
+	pkg  string
+	took time.Duration
+}
+
+// parseInitTrace reads lines like
+// "init github.com/x/y @1.2 ms, 5.5 ms clock, 1700496 bytes, 20 allocs".
+func parseInitTrace(out string) initCost {
+	var c initCost
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 || f[0] != "init" || f[6] != "clock," {
+			continue
+		}
+		ms, err := time.ParseDuration(f[4] + "ms")
+		if err != nil {
+			continue
+		}
+		c.total += ms
+		c.top = append(c.top, pkgInit{f[1], ms})
+	}
+	sort.Slice(c.top, func(i, j int) bool { return c.top[i].took > c.top[j].took })
+	if len(c.top) > 3 {
+		c.top = c.top[:3]
+	}
+	return c
 }

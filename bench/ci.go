@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 )
@@ -40,6 +42,7 @@ func (b *bench) ciCache(ctx context.Context) error {
 		if _, err := b.must(ctx, b.dtx("docker:build")); err != nil {
 			return err
 		}
+		b.pushed = true
 		if _, err := b.must(ctx, b.dtx("docker:push")); err != nil {
 			return err
 		}
@@ -162,6 +165,41 @@ func (b *bench) emptyBuilder(ctx context.Context, before map[string]bool) error 
 			if pass == 0 {
 				b.results.pruned++
 			}
+		}
+	}
+}
+
+// deletePushed deletes the manifests the CI measurement pushed from the
+// registry (plain HTTP: the engine's own registry on 127.0.0.1, which
+// .ci/engine.sh starts with deletes enabled), so that no tag of the
+// benchmark stays there. The layers stay until the registry's garbage
+// collection. A registry that refuses deletes is said, not an error.
+func (b *bench) deletePushed(ctx context.Context) {
+	host, path, _ := strings.Cut(b.vars["REGISTRY"], "/")
+	client := &http.Client{Timeout: 10 * time.Second}
+	for _, img := range b.plan.Images {
+		repo := path + "/" + img.Name
+		req, _ := http.NewRequestWithContext(ctx, http.MethodHead, "http://"+host+"/v2/"+repo+"/manifests/latest", nil)
+		req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json")
+		resp, err := client.Do(req)
+		if err != nil {
+			say("cleanup: registry %s: %v", host, err)
+			return
+		}
+		resp.Body.Close()
+		digest := resp.Header.Get("Docker-Content-Digest")
+		if resp.StatusCode == http.StatusNotFound || digest == "" {
+			continue
+		}
+		req, _ = http.NewRequestWithContext(ctx, http.MethodDelete, "http://"+host+"/v2/"+repo+"/manifests/"+digest, nil)
+		resp, err = client.Do(req)
+		if err != nil {
+			say("cleanup: registry %s: %v", host, err)
+			return
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			say("cleanup: the registry kept %s (DELETE answered %s)", repo, resp.Status)
 		}
 	}
 }

@@ -70,6 +70,7 @@ type bench struct {
 	prefix     string // compose project prefix and registry path: dtxbench<pid>
 	vars       map[string]string
 	plan       images.Plan // the build definition the tool builds
+	pushed     bool        // the CI measurement pushed to the registry
 	log        io.Writer   // every command, its output, into the work folder
 	started    time.Time
 	results    results

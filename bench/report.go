@@ -19,6 +19,7 @@ type results struct {
 	samples                            map[string][]time.Duration
 	ciSteps                            map[string][]stepCount
 	pruned                             int
+	inits                              initCost
 	total                              time.Duration
 }
 
@@ -184,10 +185,10 @@ func (b *bench) report() string {
 	p("|---|---|---|---|---|")
 	p("%s", r.row("ps-tool", "`./dtx stack:ps debug`"))
 	p("%s", r.row("ps-raw", "`docker compose … ps` (the command above)"))
-	p("%s", r.row("ps-dry", "`DRY_RUN=1 ./dtx stack:ps debug` (the tool without compose)"))
+	p("%s", r.row("ps-way-in", "`./dtx -l` (the way in alone: no target, no compose)"))
 	p("")
-	p("The tool adds %s per call (median minus median). The dry run is everything but compose: the launcher (`./dtx`, a shell script, then the launcher binary hashing the sources, then the compiled magefiles), reading the env files and loading the compose file through compose-go.",
-		signed(median(r.samples["ps-tool"])-median(r.samples["ps-raw"])))
+	p("The tool adds %s per call (median minus median), of which the way in alone takes %s: `./dtx` (a shell script that runs `cksum` on the launcher's source), the launcher (hashing the Go sources, then exec), and the start of the compiled magefiles, whose package initialisation took %s in one `GODEBUG=inittrace=1 ./dtx -l` (costliest: %s), for every target, whether it loads a compose file or not. The target itself reads the env files and runs compose: stack:ps loads the compose file through compose-go only to explain a failure.",
+		signed(median(r.samples["ps-tool"])-median(r.samples["ps-raw"])), fmtDur(median(r.samples["ps-way-in"])), fmtDur(r.inits.total), r.inits.topList())
 	if b.ciRounds > 0 {
 		p("")
 		p("## CI: a build on an empty builder, with and without the registry's cache")
@@ -210,7 +211,7 @@ func (b *bench) report() string {
 	p("")
 	p("| measurement | samples |")
 	p("|---|---|")
-	for _, k := range []string{"cold-tool", "cold-raw", "warm-tool", "warm-raw", "ps-tool", "ps-raw", "ps-dry", "ci-cache", "ci-nocache"} {
+	for _, k := range []string{"cold-tool", "cold-raw", "warm-tool", "warm-raw", "ps-tool", "ps-raw", "ps-way-in", "ci-cache", "ci-nocache"} {
 		if len(r.samples[k]) > 0 {
 			p("| %s | %s |", k, r.raw(k))
 		}
@@ -237,4 +238,15 @@ func ciVerdict(counts []stepCount) string {
 		}
 	}
 	return "meets"
+}
+
+func (c initCost) topList() string {
+	var parts []string
+	for _, p := range c.top {
+		parts = append(parts, fmt.Sprintf("%s %s", p.pkg, fmtDur(p.took)))
+	}
+	if len(parts) == 0 {
+		return "none reported"
+	}
+	return strings.Join(parts, ", ")
 }
