@@ -79,6 +79,7 @@ func Up(ctx context.Context, o Options, name string, source Source, attached boo
 
 // serviceState is one container of `docker compose ps --format json`.
 type serviceState struct {
+	ID       string
 	Service  string
 	State    string // running, exited, created…
 	Health   string // healthy, unhealthy, starting, or empty without a HEALTHCHECK
@@ -120,6 +121,23 @@ func parseServiceStates(out string) ([]serviceState, error) {
 	return states, nil
 }
 
+// lastHealthCheck is the last line the container's health check printed,
+// which its log does not show; empty when there is none.
+func (s *session) lastHealthCheck(ctx context.Context, st serviceState) string {
+	if st.ID == "" || st.Health == "" {
+		return ""
+	}
+	out, err := s.run.Query(ctx, runner.Command{Name: "docker", Args: []string{"inspect", "--format", "{{range .State.Health.Log}}{{println .Output}}{{end}}", st.ID}})
+	if err != nil {
+		return ""
+	}
+	lines := splitLines(out)
+	if len(lines) == 0 {
+		return ""
+	}
+	return lines[len(lines)-1]
+}
+
 // notHealthy explains a failed `up --wait`: it names the services that are
 // not healthy, shows the last lines of their logs, and says what to run
 // next. The returned error wraps upErr, so the exit status stays compose's.
@@ -143,6 +161,9 @@ func (s *session) notHealthy(ctx context.Context, upErr error) error {
 		s.Say("not healthy: %s; the last lines of its log:", st)
 		// Its log is the container's output, passed on as it is.
 		_ = s.run.Run(ctx, s.project.Command("logs", "--no-color", "--tail", "20", st.Service))
+		if said := s.lastHealthCheck(ctx, st); said != "" {
+			s.Say("%s: its last health check said: %s", st.Service, said)
+		}
 	}
 	if len(bad) == 0 {
 		return &explained{reason: fmt.Sprintf("%s; %s", upErr, next), errs: []error{upErr}}

@@ -28,6 +28,7 @@ case "$*" in
   *" up --detach --wait "*) echo "dependency failed to start: container dtx-prod-backend-1 is unhealthy" >&2; exit 1 ;;
   *" ps --all --format json") cat "` + filepath.Join(bin, "ps.json") + `" ;;
   *" logs --no-color --tail 20 "*) for a; do svc=$a; done; echo "$svc-1  | the last words of $svc" ;;
+  "inspect --format {{range .State.Health.Log}}{{println .Output}}{{end}} c0ffee") printf 'redis: connection refused\n\nbackend: redis does not answer\n' ;;
   "version --format {{.Server.Version}}") echo 20.10.24 ;;
   "compose version --short") echo 2.40.3 ;;
   --version) echo "Docker version 28.2.2, build e6534b4" ;;
@@ -45,7 +46,7 @@ esac
 // with compose's status.
 func TestUpWaitFailureNamesTheServices(t *testing.T) {
 	const (
-		backendUnhealthy = `{"Service":"backend","State":"running","Health":"unhealthy","ExitCode":0}`
+		backendUnhealthy = `{"ID":"c0ffee","Service":"backend","State":"running","Health":"unhealthy","ExitCode":0}`
 		frontendExited   = `{"Service":"frontend","State":"exited","Health":"","ExitCode":3}`
 		nginxCreated     = `{"Service":"nginx","State":"created","Health":"","ExitCode":0}`
 		redisHealthy     = `{"Service":"redis","State":"running","Health":"healthy","ExitCode":0}`
@@ -56,12 +57,14 @@ func TestUpWaitFailureNamesTheServices(t *testing.T) {
 		want     string   // the error line
 		logs     []string // services whose logs are shown
 		notShown []string // services whose logs are not
+		health   string   // the health check's last line, shown
 	}{
 		{name: "one unhealthy, one exited, one never started",
 			ps:       strings.Join([]string{backendUnhealthy, frontendExited, nginxCreated, redisHealthy}, "\n") + "\n",
 			want:     "the prod stack did not become healthy: backend (unhealthy), frontend (exited with 3), nginx (created); ./dtx stack:logs prod follows its logs, ./dtx stack:down prod stops it",
 			logs:     []string{"backend", "frontend", "nginx"},
-			notShown: []string{"redis"}},
+			notShown: []string{"redis"},
+			health:   "backend: its last health check said: backend: redis does not answer"},
 		{name: "compose before 2.21 answers one array",
 			ps:       "[" + backendUnhealthy + "," + redisHealthy + "]\n",
 			want:     "the prod stack did not become healthy: backend (unhealthy); ./dtx stack:logs prod",
@@ -97,6 +100,9 @@ func TestUpWaitFailureNamesTheServices(t *testing.T) {
 				if !strings.Contains(log.String(), "+ docker compose --project-name dtx-prod -f docker-compose.prod.yaml --env-file docker/.env.prod logs --no-color --tail 20 "+svc) {
 					t.Errorf("the logs command of %s is not printed:\n%s", svc, log)
 				}
+			}
+			if c.health != "" && !strings.Contains(log.String(), c.health+"\n") {
+				t.Errorf("the health check's last line is not shown, want %q:\n%s", c.health, log)
 			}
 			for _, svc := range c.notShown {
 				if strings.Contains(string(data), "--tail 20 "+svc) {
