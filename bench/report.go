@@ -163,7 +163,7 @@ func (b *bench) report() string {
 	p("")
 	p("    %s", r.buildCommand)
 	p("")
-	p("Cold: before each cold run the images were removed (by tag) and a new comment line was appended to the first file each Dockerfile copies (`frontend/server.mjs`, `backend/server.py`, `nginx/nginx.conf`), so that every step after `FROM` missed the cache; the engine's build cache is shared and was not pruned (see README.md). After each run the images' creation times showed all %d images rebuilt by every cold run and none by every warm run. Warm: the same command again right away, nothing changed.", len(b.plan.Images))
+	p("Cold: before each cold run the images were removed (by tag) and a new comment line was appended to the first file each Dockerfile copies (`frontend/server.mjs`, `backend/server.py`, `nginx/nginx.conf`), so that every step after `FROM` missed the cache; the engine's build cache is shared and was not pruned (see README.md). After each run the benchmark checked that every cold run rebuilt all %d images (their creation times) and every warm run none (their IDs unchanged); it stops otherwise. Warm: the same command again right away, nothing changed.", len(b.plan.Images))
 	p("")
 	p("| measurement | N | median | min | max |")
 	p("|---|---|---|---|---|")
