@@ -131,6 +131,7 @@ func run(ctx context.Context, c config) error {
 		}
 	}
 	b.results.total = time.Since(b.started)
+	b.results.loadEnd = loadAverage()
 	out := c.out
 	if !filepath.IsAbs(out) {
 		out = filepath.Join(repo, out)
@@ -151,6 +152,7 @@ func say(format string, args ...any) {
 func (b *bench) preflight(ctx context.Context) error {
 	r := &b.results
 	r.cores = runtime.NumCPU()
+	r.loadStart = loadAverage()
 	r.cpu = firstMatch("/proc/cpuinfo", "model name")
 	r.memory = firstMatch("/proc/meminfo", "MemTotal")
 	var kb float64
@@ -186,6 +188,15 @@ func (b *bench) preflight(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// loadAverage is the first three fields of /proc/loadavg.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], ", ")
+	}
+	return "unknown"
 }
 
 // firstMatch is the value of the first "key : value" line of a /proc file.

@@ -19,6 +19,7 @@ type results struct {
 	samples                            map[string][]time.Duration
 	ciSteps                            map[string][]stepCount
 	pruned                             int
+	loadStart, loadEnd                 string // /proc/loadavg
 	inits                              initCost
 	total                              time.Duration
 }
@@ -137,6 +138,7 @@ func (b *bench) report() string {
 	p("")
 	p("- Machine: %d cores (%s), %s of memory, Linux %s.", r.cores, r.cpu, r.memory, r.kernel)
 	p("- Versions: Docker %s (storage driver %s), compose %s, %s; %s.", r.engine, r.driver, r.compose, r.goVersion, buildx)
+	p("- Load average (1, 5, 15 min) at the start: %s; at the end: %s. Other work on the machine shows in the ranges below.", r.loadStart, r.loadEnd)
 	p("- Runs: N=%d rounds of the build measurements (each round: every variant cold, then warm, rotating which goes first); N=%d of each stack:ps measurement, interleaved; N=%d rounds of the CI cache measurement. Every baseline ran in the same invocation. Whole benchmark: %s.",
 		b.rounds, b.psRuns, b.ciRounds, r.total.Round(time.Second))
 	if b.note != "" {
@@ -187,7 +189,7 @@ func (b *bench) report() string {
 	p("%s", r.row("ps-raw", "`docker compose … ps` (the command above)"))
 	p("%s", r.row("ps-way-in", "`./dtx -l` (the way in alone: no target, no compose)"))
 	p("")
-	p("The tool adds %s per call (median minus median), of which the way in alone takes %s: `./dtx` (a shell script that runs `cksum` on the launcher's source), the launcher (hashing the Go sources, then exec), and the start of the compiled magefiles, whose package initialisation took %s in one `GODEBUG=inittrace=1 ./dtx -l` (costliest: %s), for every target, whether it loads a compose file or not. The target itself reads the env files and runs compose: stack:ps loads the compose file through compose-go only to explain a failure.",
+	p("The tool adds %s per call (median minus median). The way in alone takes %s: `./dtx` (a shell script that runs `cksum` on the launcher's source), the launcher (hashing the Go sources, then exec), and the start of the compiled magefiles, whose package initialisation took %s in one `GODEBUG=inittrace=1 ./dtx -l` (costliest: %s), for every target, whether it loads a compose file or not. The target itself reads the env files and runs compose: stack:ps loads the compose file through compose-go only to explain a failure.",
 		signed(median(r.samples["ps-tool"])-median(r.samples["ps-raw"])), fmtDur(median(r.samples["ps-way-in"])), fmtDur(r.inits.total), r.inits.topList())
 	if b.ciRounds > 0 {
 		p("")
