@@ -86,3 +86,18 @@ Targets:
 		t.Errorf("top %+v", c.top)
 	}
 }
+
+func TestPairedRatio(t *testing.T) {
+	ms := time.Millisecond
+	r := results{samples: map[string][]time.Duration{
+		// Pairs by round: 1.1, 1.1, 3.0, 1.1; their median is 1.1.
+		"tool": {110 * ms, 220 * ms, 600 * ms, 330 * ms},
+		"raw":  {100 * ms, 200 * ms, 200 * ms, 300 * ms},
+	}}
+	if got := r.pairedRatio("tool", "raw"); got < 1.099 || got > 1.101 {
+		t.Errorf("paired ratio %.3f, want 1.10", got)
+	}
+	if got := r.pairedRatio("tool", "none"); got != 0 {
+		t.Errorf("no pairs: %v", got)
+	}
+}
