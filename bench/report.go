@@ -186,7 +186,7 @@ func (b *bench) report() string {
 	p("")
 	p("    %s", r.buildCommand)
 	p("")
-	p("Cold: before each cold run the images were removed (by tag) and a new comment line was appended to the first file each Dockerfile copies (`frontend/server.mjs`, `backend/server.py`, `nginx/nginx.conf`), so that every step after `FROM` missed the cache; the engine's build cache is shared and was not pruned (see README.md). After each run the benchmark checked that every cold run rebuilt all %d images (their creation times) and every warm run none (their IDs unchanged); it stops otherwise. Warm: the same command again right away, nothing changed.", len(b.plan.Images))
+	p("Cold: before each cold run the images were removed (by tag) and a new comment line was appended to the first file each Dockerfile copies (`frontend/server.mjs`, `backend/server.py`, `nginx/nginx.conf`), so that every step after `FROM` missed the cache; the engine's build cache is shared and was not pruned (see [README.md](README.md)). After each run the benchmark checked that every cold run rebuilt all %d images (their creation times) and every warm run none (their IDs unchanged); it stops otherwise. Warm: the same command again right away, nothing changed.", len(b.plan.Images))
 	p("")
 	p("| measurement | N | median | min | max |")
 	p("|---|---|---|---|---|")
@@ -195,7 +195,7 @@ func (b *bench) report() string {
 	p("%s", r.row("warm-tool", "warm: `./dtx docker:build`"))
 	p("%s", r.row("warm-raw", "warm: raw `docker compose build`"))
 	p("")
-	p("Cold, the tool adds %s (median minus median); warm, %s. The tool's part of a build: reading the env files, loading nothing through compose-go (docker:build needs no compose file), checking each Dockerfile's stages, and one `docker image inspect` of the five images for its summary.",
+	p("The tool minus the raw build (median minus median): cold %s, warm %s. The tool's part of a build: reading the env files, loading nothing through compose-go (docker:build needs no compose file), checking each Dockerfile's stages, and one `docker image inspect` of the five images for its summary.",
 		signed(median(r.samples["cold-tool"])-median(r.samples["cold-raw"])), signed(median(r.samples["warm-tool"])-median(r.samples["warm-raw"])))
 	p("")
 	p("## A cheap target: `stack:ps debug`")
@@ -223,7 +223,7 @@ func (b *bench) report() string {
 		p("%s %s |", r.row("ci-cache", "`CACHE_FROM=registry ./dtx docker:build`"), r.steps("ci-cache"))
 		p("%s %s |", r.row("ci-nocache", "`./dtx docker:build`, no cache"), r.steps("ci-nocache"))
 		p("")
-		p("The starters have one RUN step (nginx's `chmod`/`mkdir`); the website's apps add theirs (`npm ci`, `pip install`), which is where the cache saves minutes. Inline cache covers the layers of the image built (mode=min): the steps of a stage the image does not contain, such as a build stage's `npm ci`, are not in it (see README.md).")
+		p("The starters have one RUN step (nginx's `chmod`/`mkdir`); the website's apps add theirs (`npm ci`, `pip install`), and there a step that comes from the cache saves what the step costs, less pulling its layer. Inline cache covers the layers of the image built (mode=min): the steps of a stage the image does not contain, such as a build stage's `npm ci`, are not in it (see [Build cache in CI](../README.md#build-cache-in-ci)).")
 	}
 	p("")
 	p("## How to read these figures")
