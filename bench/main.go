@@ -48,7 +48,7 @@ func main() {
 	flag.IntVar(&c.psRuns, "ps", 30, "runs of each stack:ps measurement")
 	flag.IntVar(&c.ciRounds, "ci", 3, "rounds of the CI cache measurement (0 skips it: it removes build-cache records, see bench/README.md)")
 	flag.StringVar(&c.out, "out", "bench/RESULTS.md", "where to write the results")
-	flag.BoolVar(&c.keep, "keep", false, "keep the work folder and its log")
+	flag.BoolVar(&c.keep, "keep", false, "keep the work folder and its log (a failed run always keeps them)")
 	flag.StringVar(&c.note, "note", "", "a sentence added to the results (about the machine, say)")
 	flag.Parse()
 	if c.rounds < 1 || c.psRuns < 1 || c.ciRounds < 0 {
@@ -76,7 +76,7 @@ type bench struct {
 	results    results
 }
 
-func run(ctx context.Context, c config) error {
+func run(ctx context.Context, c config) (err error) {
 	repo, err := os.Getwd()
 	if err != nil {
 		return err
@@ -104,7 +104,7 @@ func run(ctx context.Context, c config) error {
 	}
 	defer func() {
 		b.cleanup()
-		if c.keep {
+		if c.keep || err != nil { // a failure keeps its log
 			fmt.Fprintf(os.Stderr, "bench: kept %s (log: bench.log)\n", work)
 		} else {
 			os.RemoveAll(work)
