@@ -20,8 +20,9 @@ type Docker mg.Namespace
 //
 // Variables, from docker/.env.release, docker/.env.release.local, then the
 // process: VERSION (MAJOR.MINOR.PATCH), REGISTRY (default
-// ghcr.io/kettleofketchup/dtx_website), NGINX_BASE_IMAGE; DOCKER_HOST,
-// DRY_RUN=1.
+// ghcr.io/kettleofketchup/dtx_website), NGINX_BASE_IMAGE, CACHE_FROM=registry
+// (take the build cache from REGISTRY's latest images: for an empty
+// builder, as in CI); DOCKER_HOST, DRY_RUN=1.
 func (Docker) Build(ctx context.Context, only *string) error {
 	return do(func(o targets.Options) error { return targets.Build(ctx, o, deref(only)) })
 }

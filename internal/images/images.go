@@ -36,7 +36,26 @@ type Plan struct {
 	// runs at log level error, since its definition is generated and
 	// resolved (there is no other warning it could hide).
 	Bake bool
+	// CacheFrom says the build may take its cache from the registry's
+	// latest images (CACHE_FROM=registry): what a builder with an empty
+	// cache, a CI runner, needs to skip the steps whose inputs did not
+	// change since the last push.
+	CacheFrom bool
 }
+
+// CacheFromValue is the value of CACHE_FROM that turns CacheFrom on.
+const CacheFromValue = "registry"
+
+// InlineCache is the cache export every build asks for: the cache goes
+// into the image itself, so a push publishes it and a later build's
+// cache_from finds it. Inline is the export the engine's own builder (the
+// docker driver, which compose uses without buildx, and buildx's default
+// builder) supports; registry or local cache exports need a
+// docker-container builder or the containerd image store. Inline is
+// mode=min: it covers the layers of the image built, not those of other
+// stages (a build stage's npm ci is cached only where the final stage
+// holds its result).
+const InlineCache = "type=inline"
 
 // SystemPluginDirs are where the docker CLI looks for plugins besides
 // $DOCKER_CONFIG/cli-plugins (default ~/.docker/cli-plugins). A variable so
@@ -92,10 +111,14 @@ type build struct {
 	Target     string            `json:"target,omitempty"`
 	Tags       []string          `json:"tags,omitempty"`
 	Args       map[string]string `json:"args,omitempty"`
+	CacheFrom  []string          `json:"cache_from,omitempty"`
+	CacheTo    []string          `json:"cache_to,omitempty"`
 }
 
 // Definition is the compose file (JSON, which compose reads as YAML) that
-// builds the plan's images.
+// builds the plan's images. Each image carries its cache (InlineCache);
+// with CacheFrom, each build also looks for cache in REGISTRY/<image>:latest,
+// and goes on without it when the registry has none.
 func (p Plan) Definition() []byte {
 	services := map[string]service{}
 	for _, img := range p.Images {
@@ -106,10 +129,11 @@ func (p Plan) Definition() []byte {
 				args[name] = escape(v)
 			}
 		}
-		services[img.Name] = service{
-			Image: escape(refs[0]),
-			Build: build{Context: img.Context, Dockerfile: img.Dockerfile, Target: img.Target, Tags: escapeAll(refs[1:]), Args: args},
+		b := build{Context: img.Context, Dockerfile: img.Dockerfile, Target: img.Target, Tags: escapeAll(refs[1:]), Args: args, CacheTo: []string{InlineCache}}
+		if p.CacheFrom {
+			b.CacheFrom = []string{escape(img.Ref(p.Registry, "latest"))}
 		}
+		services[img.Name] = service{Image: escape(refs[0]), Build: b}
 	}
 	data, _ := json.MarshalIndent(map[string]any{"name": BuildProject, "services": services}, "", "  ")
 	return append(data, '\n')

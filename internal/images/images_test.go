@@ -29,12 +29,13 @@ func TestDefinitionBuildsEveryImageWithBothTags(t *testing.T) {
 	if err := json.Unmarshal(plan(t, "").Definition(), &def); err != nil {
 		t.Fatal(err)
 	}
+	inline := []string{"type=inline"}
 	want := map[string]service{
-		"frontend":     {Image: "127.0.0.1:5000/dtx/frontend:1.2.3", Build: build{Context: "frontend", Dockerfile: "Dockerfile", Target: "runtime", Tags: []string{"127.0.0.1:5000/dtx/frontend:latest"}}},
-		"frontend-dev": {Image: "127.0.0.1:5000/dtx/frontend-dev:1.2.3", Build: build{Context: "frontend", Dockerfile: "Dockerfile", Target: "runtime-dev", Tags: []string{"127.0.0.1:5000/dtx/frontend-dev:latest"}}},
-		"backend":      {Image: "127.0.0.1:5000/dtx/backend:1.2.3", Build: build{Context: "backend", Dockerfile: "Dockerfile", Target: "runtime", Tags: []string{"127.0.0.1:5000/dtx/backend:latest"}}},
-		"backend-dev":  {Image: "127.0.0.1:5000/dtx/backend-dev:1.2.3", Build: build{Context: "backend", Dockerfile: "Dockerfile", Target: "runtime-dev", Tags: []string{"127.0.0.1:5000/dtx/backend-dev:latest"}}},
-		"nginx":        {Image: "127.0.0.1:5000/dtx/nginx:1.2.3", Build: build{Context: "nginx", Dockerfile: "Dockerfile", Tags: []string{"127.0.0.1:5000/dtx/nginx:latest"}, Args: map[string]string{"NGINX_BASE_IMAGE": "base:$$x"}}},
+		"frontend":     {Image: "127.0.0.1:5000/dtx/frontend:1.2.3", Build: build{Context: "frontend", Dockerfile: "Dockerfile", Target: "runtime", Tags: []string{"127.0.0.1:5000/dtx/frontend:latest"}, CacheTo: inline}},
+		"frontend-dev": {Image: "127.0.0.1:5000/dtx/frontend-dev:1.2.3", Build: build{Context: "frontend", Dockerfile: "Dockerfile", Target: "runtime-dev", Tags: []string{"127.0.0.1:5000/dtx/frontend-dev:latest"}, CacheTo: inline}},
+		"backend":      {Image: "127.0.0.1:5000/dtx/backend:1.2.3", Build: build{Context: "backend", Dockerfile: "Dockerfile", Target: "runtime", Tags: []string{"127.0.0.1:5000/dtx/backend:latest"}, CacheTo: inline}},
+		"backend-dev":  {Image: "127.0.0.1:5000/dtx/backend-dev:1.2.3", Build: build{Context: "backend", Dockerfile: "Dockerfile", Target: "runtime-dev", Tags: []string{"127.0.0.1:5000/dtx/backend-dev:latest"}, CacheTo: inline}},
+		"nginx":        {Image: "127.0.0.1:5000/dtx/nginx:1.2.3", Build: build{Context: "nginx", Dockerfile: "Dockerfile", Tags: []string{"127.0.0.1:5000/dtx/nginx:latest"}, Args: map[string]string{"NGINX_BASE_IMAGE": "base:$$x"}, CacheTo: inline}},
 	}
 	if def.Name != BuildProject || len(def.Services) != len(want) {
 		t.Fatalf("definition %+v", def)
@@ -146,5 +147,41 @@ func TestDevelopmentBuildTagsLatestOnly(t *testing.T) {
 	}
 	if cmds := p.PushCommands(); len(cmds) != 1 || cmds[0].String() != "docker push 127.0.0.1:5000/dtx/frontend-dev:latest" {
 		t.Fatalf("%v", cmds)
+	}
+}
+
+// Every image carries its cache; CACHE_FROM=registry adds the registry's
+// latest image of each as a cache source, and nothing else.
+func TestDefinitionCache(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		cacheFrom bool
+		registry  string
+		wantFrom  map[string][]string
+	}{
+		{name: "without CACHE_FROM: inline cache only", registry: "127.0.0.1:5000/dtx",
+			wantFrom: map[string][]string{"frontend": nil, "nginx": nil}},
+		{name: "CACHE_FROM=registry: each image's latest in the registry", cacheFrom: true, registry: "ghcr.io/o/site/",
+			wantFrom: map[string][]string{"frontend": {"ghcr.io/o/site/frontend:latest"}, "nginx": {"ghcr.io/o/site/nginx:latest"}}},
+		{name: "a $ in the registry is escaped for compose", cacheFrom: true, registry: "reg/a$b",
+			wantFrom: map[string][]string{"frontend": {"reg/a$$b/frontend:latest"}, "nginx": {"reg/a$$b/nginx:latest"}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := plan(t, "frontend,nginx")
+			p.Registry, p.CacheFrom = c.registry, c.cacheFrom
+			var def struct{ Services map[string]service }
+			if err := json.Unmarshal(p.Definition(), &def); err != nil {
+				t.Fatal(err)
+			}
+			for name, from := range c.wantFrom {
+				got := def.Services[name].Build
+				if strings.Join(got.CacheTo, "|") != "type=inline" {
+					t.Errorf("%s: cache_to %q, want [type=inline]", name, got.CacheTo)
+				}
+				if strings.Join(got.CacheFrom, "|") != strings.Join(from, "|") {
+					t.Errorf("%s: cache_from %q, want %q", name, got.CacheFrom, from)
+				}
+			}
+		})
 	}
 }

@@ -101,6 +101,13 @@ func TestBadInput(t *testing.T) {
 		{name: "VERSION missing for release", prepare: func(t *testing.T, root string) { writeFile(t, root, "docker/.env.release", "DOMAIN=x.example\n") },
 			run:  func(c context.Context, o Options) error { return Up(c, o, "release", Pulled, false) },
 			want: "docker-compose.release.yaml: error while interpolating services.backend.image: required variable VERSION is missing a value: VERSION is not set - set it in docker/.env.release"},
+		// ps, logs and down leave the file to compose, and explain its failure.
+		{name: "VERSION missing for stack:ps release", mode: "fails", prepare: func(t *testing.T, root string) { writeFile(t, root, "docker/.env.release", "DOMAIN=x.example\n") },
+			run:  func(c context.Context, o Options) error { return Ps(c, o, "release") },
+			want: "docker-compose.release.yaml: error while interpolating services.backend.image: required variable VERSION is missing a value"},
+		{name: "VERSION missing for stack:down release", mode: "fails", prepare: func(t *testing.T, root string) { writeFile(t, root, "docker/.env.release", "DOMAIN=x.example\n") },
+			run:  func(c context.Context, o Options) error { return Down(c, o, "release") },
+			want: "docker-compose.release.yaml: error while interpolating services.backend.image: required variable VERSION is missing a value"},
 		{name: "DOMAIN empty for certbot", environ: []string{"DOMAIN="},
 			run:  Certbot,
 			want: "DOMAIN is empty: set DOMAIN in docker/.env.prod to the name this server answers to"},
@@ -184,6 +191,8 @@ func TestBadInput(t *testing.T) {
 			want: `CERTBOT_EMAIL="Foo <a@x.example>" (from the process environment) has a display name or angle brackets`},
 		{name: "-only selects nothing", run: func(c context.Context, o Options) error { return Push(c, o, ",") },
 			want: `-only="," names no image: use one or more of frontend,frontend-dev,backend,backend-dev,nginx`},
+		{name: "CACHE_FROM not registry", environ: []string{"CACHE_FROM=gha"}, run: func(c context.Context, o Options) error { return Build(c, o, "") },
+			want: `CACHE_FROM="gha" (from the process environment): use CACHE_FROM=registry to take the build cache from the registry's latest images, or leave it unset`},
 		{name: "bad STACK", environ: []string{"STACK=debug"}, run: Renew, want: `STACK="debug": certificates are for the prod or release stack`},
 	}
 	for _, c := range cases {

@@ -42,6 +42,13 @@ func (s *session) planFor(imgs []stack.Image, withVersion bool) (images.Plan, er
 		}
 		p.Version = v
 	}
+	switch v, _ := s.env.Get("CACHE_FROM"); v {
+	case "":
+	case images.CacheFromValue:
+		p.CacheFrom = true
+	default:
+		return p, fmt.Errorf("%s: use CACHE_FROM=%s to take the build cache from the registry's latest images, or leave it unset", s.label("CACHE_FROM"), images.CacheFromValue)
+	}
 	for _, img := range imgs {
 		for _, arg := range img.BuildArgs {
 			if v, ok := s.env.Get(arg); ok && v != "" {

@@ -2,9 +2,11 @@ package targets
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"golang.org/x/term"
 
@@ -69,7 +71,110 @@ func Up(ctx context.Context, o Options, name string, source Source, attached boo
 		// group, and Ctrl-C reaches it through us.
 		return s.compose(ctx, "up", "--remove-orphans", "--menu=false")
 	}
-	return s.compose(ctx, "up", "--detach", "--wait", "--wait-timeout", waitTimeoutSeconds, "--remove-orphans")
+	err = s.compose(ctx, "up", "--detach", "--wait", "--wait-timeout", waitTimeoutSeconds, "--remove-orphans")
+	var exit *runner.ExitError
+	var why *explained
+	if err == nil || ctx.Err() != nil || errors.As(err, &why) || !errors.As(err, &exit) {
+		return err
+	}
+	return s.notHealthy(ctx, err)
+}
+
+// serviceState is one container of `docker compose ps --format json`.
+type serviceState struct {
+	ID       string
+	Service  string
+	State    string // running, exited, created…
+	Health   string // healthy, unhealthy, starting, or empty without a HEALTHCHECK
+	ExitCode int
+}
+
+// healthy tells a container that `up --wait` would accept.
+func (c serviceState) healthy() bool {
+	return c.State == "running" && (c.Health == "" || c.Health == "healthy")
+}
+
+func (c serviceState) String() string {
+	switch {
+	case c.State == "exited":
+		return fmt.Sprintf("%s (exited with %d)", c.Service, c.ExitCode)
+	case c.State == "running" && c.Health != "":
+		return fmt.Sprintf("%s (%s)", c.Service, c.Health)
+	default:
+		return fmt.Sprintf("%s (%s)", c.Service, c.State)
+	}
+}
+
+// parseServiceStates reads `docker compose ps --format json`: one object
+// per line (compose 2.21 and later) or one array (before).
+func parseServiceStates(out string) ([]serviceState, error) {
+	out = strings.TrimSpace(out)
+	var states []serviceState
+	if strings.HasPrefix(out, "[") {
+		err := json.Unmarshal([]byte(out), &states)
+		return states, err
+	}
+	for _, line := range splitLines(out) {
+		var st serviceState
+		if err := json.Unmarshal([]byte(line), &st); err != nil {
+			return nil, err
+		}
+		states = append(states, st)
+	}
+	return states, nil
+}
+
+// lastHealthCheck is the last line the container's health check printed,
+// which its log does not show; empty when there is none.
+func (s *session) lastHealthCheck(ctx context.Context, st serviceState) string {
+	if st.ID == "" || st.Health == "" {
+		return ""
+	}
+	out, err := s.run.Query(ctx, runner.Command{Name: "docker", Args: []string{"inspect", "--format", "{{range .State.Health.Log}}{{println .Output}}{{end}}", st.ID}})
+	if err != nil {
+		return ""
+	}
+	lines := splitLines(out)
+	if len(lines) == 0 {
+		return ""
+	}
+	return lines[len(lines)-1]
+}
+
+// notHealthy explains a failed `up --wait`: it names the services that are
+// not healthy, shows the last lines of their logs, and says what to run
+// next. The returned error wraps upErr, so the exit status stays compose's.
+func (s *session) notHealthy(ctx context.Context, upErr error) error {
+	name := s.env.Environment.Name
+	next := fmt.Sprintf("./dtx stack:logs %s follows its logs, ./dtx stack:down %s stops it", name, name)
+	out, err := s.run.Query(ctx, s.project.Command("ps", "--all", "--format", "json"))
+	if err != nil {
+		return &explained{reason: fmt.Sprintf("%s; %s", upErr, next), errs: []error{upErr}}
+	}
+	states, err := parseServiceStates(out)
+	if err != nil {
+		return &explained{reason: fmt.Sprintf("%s; %s", upErr, next), errs: []error{upErr}}
+	}
+	var bad []string
+	for _, st := range states {
+		if st.healthy() {
+			continue
+		}
+		bad = append(bad, st.String())
+		s.Say("not healthy: %s; the last lines of its log:", st)
+		// Its log is the container's output, passed on as it is.
+		_ = s.run.Run(ctx, s.project.Command("logs", "--no-color", "--tail", "20", st.Service))
+		if said := s.lastHealthCheck(ctx, st); said != "" {
+			s.Say("%s: its last health check said: %s", st.Service, said)
+		}
+	}
+	if len(bad) == 0 {
+		return &explained{reason: fmt.Sprintf("%s; %s", upErr, next), errs: []error{upErr}}
+	}
+	return &explained{
+		reason: fmt.Sprintf("the %s stack did not become healthy: %s; %s", name, strings.Join(bad, ", "), next),
+		errs:   []error{upErr},
+	}
 }
 
 // Down stops and removes environment name's containers and networks. Data in
@@ -141,12 +246,31 @@ func (s *session) useEnvOverride(ctx context.Context) error {
 	return nil
 }
 
+// composeVerb runs a compose command that needs nothing from the compose
+// file but compose itself (ps, logs, down). Compose loads and checks the
+// file anyway, so the tool's own load through compose-go (about a fifth of
+// a cheap target's time) only explains a failure, as the engine probes do:
+// a bad file or a missing variable still ends in one line naming it. A dry
+// run runs nothing, so it checks first.
 func composeVerb(ctx context.Context, o Options, name string, args ...string) error {
-	s, _, err := o.ready(ctx, name)
+	s, err := o.open(name)
 	if err != nil {
 		return err
 	}
-	return s.compose(ctx, args...)
+	if s.DryRun {
+		if _, err := s.validate(ctx); err != nil {
+			return err
+		}
+	}
+	c := s.project.Command(args...)
+	err = s.run.Run(ctx, c)
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	if _, verr := s.validate(ctx); verr != nil {
+		return verr
+	}
+	return s.explain(ctx, c, err)
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

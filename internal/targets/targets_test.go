@@ -207,6 +207,41 @@ func TestDryRunBuildShowsDefinition(t *testing.T) {
 	}
 }
 
+// CACHE_FROM=registry, from the env file as from the process, makes the
+// build take its cache from the registry's latest images; every build
+// exports its cache inline.
+func TestDryRunBuildCache(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		envFile  string
+		environ  []string
+		wantFrom bool
+	}{
+		{name: "unset: inline cache only"},
+		{name: "from the process", environ: []string{"CACHE_FROM=registry"}, wantFrom: true},
+		{name: "from docker/.env.release.local", envFile: "CACHE_FROM=registry\n", wantFrom: true},
+		{name: "the process wins over the file", envFile: "CACHE_FROM=registry\n", environ: []string{"CACHE_FROM="}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := project(t)
+			if c.envFile != "" {
+				writeFile(t, root, "docker/.env.release.local", c.envFile)
+			}
+			o, _, log := options(root, true, append([]string{"REGISTRY=127.0.0.1:5000/dtx"}, c.environ...)...)
+			if err := Build(context.Background(), o, "nginx"); err != nil {
+				t.Fatal(err)
+			}
+			def := strings.Join(strings.Fields(log.String()), "")
+			if !strings.Contains(def, `"cache_to":["type=inline"]`) {
+				t.Errorf("the definition exports no inline cache:\n%s", log)
+			}
+			if got := strings.Contains(def, `"cache_from":["127.0.0.1:5000/dtx/nginx:latest"]`); got != c.wantFrom {
+				t.Errorf("cache_from in the definition: %v, want %v:\n%s", got, c.wantFrom, log)
+			}
+		})
+	}
+}
+
 // Secrets never reach the printed plan: values of .local files and of
 // secret-named variables are masked.
 func TestDryRunMasksSecrets(t *testing.T) {
@@ -268,5 +303,31 @@ func TestGiveFolderMakesTheDataTheServicesUsers(t *testing.T) {
 	})
 	if !strings.Contains(log.String(), "made backend/.redis_data 999:998's, the user redis runs as") {
 		t.Errorf("not said: %q", log)
+	}
+}
+
+// A dry run of ps, logs or down runs nothing, so it checks the compose
+// file itself: a missing variable is said, not printed past.
+func TestDryRunReadOnlyVerbsCheckTheComposeFile(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		run  func(context.Context, Options) error
+	}{
+		{"stack:ps", func(c context.Context, o Options) error { return Ps(c, o, "release") }},
+		{"stack:down", func(c context.Context, o Options) error { return Down(c, o, "release") }},
+		{"stack:logs", func(c context.Context, o Options) error { return Logs(c, o, "release") }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := project(t)
+			writeFile(t, root, "docker/.env.release", "DOMAIN=x.example\n")
+			o, _, log := options(root, true)
+			err := c.run(context.Background(), o)
+			if err == nil || !strings.Contains(err.Error(), "required variable VERSION is missing a value") {
+				t.Fatalf("err = %v", err)
+			}
+			if strings.Contains(log.String(), "[dry-run] docker") {
+				t.Fatalf("printed a command despite the bad file:\n%s", log)
+			}
+		})
 	}
 }

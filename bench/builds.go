@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/images"
+	"github.com/kettleofketchup/dtx_website/internal/runner"
+	"github.com/kettleofketchup/dtx_website/internal/stack"
+)
+
+// nonceFiles are, for each build context, a file its Dockerfile copies in
+// its first stage after FROM, and how a comment starts in it. A new
+// comment line in each makes every step after FROM miss the cache: a cold
+// build without clearing the engine's build cache, which is shared (see
+// bench/README.md). The check after each cold run (all images rebuilt)
+// says when a change of the apps makes this list wrong.
+var nonceFiles = map[string]struct{ file, comment string }{
+	"frontend": {"server.mjs", "// "},
+	"backend":  {"server.py", "# "},
+	"nginx":    {"nginx.conf", "# "},
+}
+
+// freshInputs appends a new comment line to each context's nonce file.
+func (b *bench) freshInputs(tag string) error {
+	for _, ctxDir := range contexts() {
+		n, ok := nonceFiles[ctxDir]
+		if !ok {
+			return fmt.Errorf("no nonce file for the build context %s: add one to nonceFiles in bench/builds.go", ctxDir)
+		}
+		f, err := os.OpenFile(filepath.Join(b.root, ctxDir, n.file), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(f, "\n%sdtxbench nonce %s %d\n", n.comment, tag, time.Now().UnixNano())
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// contexts are the build contexts of stack.Images, each once.
+func contexts() []string {
+	var dirs []string
+	for _, img := range stack.Images {
+		if !contains(dirs, img.Context) {
+			dirs = append(dirs, img.Context)
+		}
+	}
+	return dirs
+}
+
+// refs are every tag of every image of the plan.
+func (b *bench) refs() []string {
+	var refs []string
+	for _, img := range b.plan.Images {
+		refs = append(refs, b.plan.Refs(img)...)
+	}
+	return refs
+}
+
+// removeImages removes the plan's images by tag (never by ID): what a
+// cold build starts without. A missing image is no error.
+func (b *bench) removeImages(ctx context.Context) {
+	for _, ref := range b.refs() {
+		_ = b.runner(nil, io.Discard).Run(ctx, runner.Command{Name: "docker", Args: []string{"image", "rm", ref}})
+	}
+}
+
+// rebuilt counts the plan's images created after since.
+func (b *bench) rebuilt(ctx context.Context, since time.Time) (int, error) {
+	var refs []string
+	for _, img := range b.plan.Images {
+		refs = append(refs, b.plan.Refs(img)[0])
+	}
+	out, err := b.runner(nil, io.Discard).Query(ctx, images.InspectCommand(refs...))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		_, created, err := images.ParseInspect(line)
+		if err != nil {
+			return 0, err
+		}
+		if !created.Before(since.Add(-time.Second)) { // the engine's clock rounds
+			n++
+		}
+	}
+	return n, nil
+}
+
+// imageIDs are the IDs of the plan's images, in order: a warm build that
+// rebuilt nothing leaves them as they were.
+func (b *bench) imageIDs(ctx context.Context) (string, error) {
+	var refs []string
+	for _, img := range b.plan.Images {
+		refs = append(refs, b.plan.Refs(img)[0])
+	}
+	return b.runner(nil, io.Discard).Query(ctx, runner.Command{Name: "docker", Args: append([]string{"image", "inspect", "--format", "{{.Id}}"}, refs...)})
+}
+
+// variant is one way of building the five images.
+type variant struct {
+	key, label string
+	cmd        func() runner.Command
+}
+
+func (b *bench) buildVariants() []variant {
+	return []variant{
+		{"tool", "`./dtx docker:build`", func() runner.Command { return b.dtx("docker:build") }},
+		{"raw", "`docker compose build` of the same definition", func() runner.Command { return b.plan.BuildCommand(b.root) }},
+	}
+}
+
+// builds measures every variant cold and warm, N rounds, rotating which
+// variant goes first, and checks that a cold run built all five images (from
+// their creation times) and a warm run none (their IDs stay).
+func (b *bench) builds(ctx context.Context) error {
+	vs := b.buildVariants()
+	for round := 0; round < b.rounds; round++ {
+		for i := range vs {
+			v := vs[(round+i)%len(vs)]
+			for attempt := 1; ; attempt++ {
+				cold, warm, err := b.coldWarm(ctx, v, fmt.Sprintf("%s-%d-%d", v.key, round, attempt))
+				if errors.Is(err, errWarmRebuilt) && attempt < 3 {
+					// On a shared engine a cache record of the cold
+					// build may go before the warm one (another
+					// client's prune, BuildKit's garbage collection):
+					// that warm run measured a rebuild, so the pair
+					// is done again.
+					b.results.retried++
+					say("round %d/%d %s: %v; again", round+1, b.rounds, v.key, err)
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				b.results.add("cold-"+v.key, cold)
+				b.results.add("warm-"+v.key, warm)
+				say("round %d/%d %s: cold %s, warm %s", round+1, b.rounds, v.key, fmtDur(cold), fmtDur(warm))
+				break
+			}
+		}
+	}
+	return nil
+}
+
+var errWarmRebuilt = errors.New("the warm build changed the images")
+
+// coldWarm builds with v from fresh inputs (cold), then again (warm).
+func (b *bench) coldWarm(ctx context.Context, v variant, nonce string) (cold, warm time.Duration, err error) {
+	b.removeImages(ctx)
+	if err := b.freshInputs(nonce); err != nil {
+		return 0, 0, err
+	}
+	start := time.Now()
+	if cold, _, err = b.timed(ctx, v.cmd()); err != nil {
+		return 0, 0, err
+	}
+	n := len(b.plan.Images)
+	if got, err := b.rebuilt(ctx, start); err != nil || got != n {
+		return 0, 0, fmt.Errorf("cold %s: %d of %d images rebuilt (%v): the nonce files no longer reach every image", v.key, got, n, err)
+	}
+	ids, err := b.imageIDs(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	if warm, _, err = b.timed(ctx, v.cmd()); err != nil {
+		return 0, 0, err
+	}
+	again, err := b.imageIDs(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	if again != ids {
+		return 0, 0, errWarmRebuilt
+	}
+	return cold, warm, nil
+}
+
+// ps measures `./dtx stack:ps debug` against the `docker compose … ps` it
+// prints and runs, replayed verbatim, with the debug stack up; and, for
+// where the time goes, `./dtx -l`: the way in alone (the script, the
+// launcher, the tool's start), no target.
+func (b *bench) ps(ctx context.Context) error {
+	if _, err := b.must(ctx, b.dtx("stack:up", "debug")); err != nil {
+		return err
+	}
+	out, err := b.must(ctx, b.dtx("stack:ps", "debug"))
+	if err != nil {
+		return err
+	}
+	var raw []string
+	for _, line := range strings.Split(out, "\n") {
+		if cmd, ok := strings.CutPrefix(line, "+ "); ok {
+			if strings.ContainsAny(cmd, `'"\`) {
+				return fmt.Errorf("cannot replay %q: it has quotes", cmd)
+			}
+			raw = strings.Fields(cmd)
+		}
+	}
+	if len(raw) < 2 || raw[0] != "docker" {
+		return fmt.Errorf("stack:ps printed no docker command:\n%s", out)
+	}
+	b.results.psCommand = strings.Join(raw, " ")
+	b.results.psContainers = strings.Count(out, "Up ")
+	rawCmd := runner.Command{Name: raw[0], Args: raw[1:], Dir: b.root}
+	vs := []struct {
+		key   string
+		cmd   runner.Command
+		extra []string
+	}{
+		{"ps-tool", b.dtx("stack:ps", "debug"), nil},
+		{"ps-raw", rawCmd, nil},
+		{"ps-way-in", b.dtx("-l"), nil},
+	}
+	for round := 0; round < b.psRuns; round++ {
+		for i := range vs {
+			v := vs[(round+i)%len(vs)]
+			took, _, err := b.timed(ctx, v.cmd, v.extra...)
+			if err != nil {
+				return err
+			}
+			b.results.add(v.key, took)
+		}
+	}
+	out, err = b.must(ctx, b.dtx("-l"), "GODEBUG=inittrace=1")
+	if err != nil {
+		return err
+	}
+	b.results.inits = parseInitTrace(out)
+	say("stack:ps: tool %s, raw %s (medians)", fmtDur(median(b.results.samples["ps-tool"])), fmtDur(median(b.results.samples["ps-raw"])))
+	_, err = b.must(ctx, b.dtx("stack:down", "debug"))
+	return err
+}
+
+// cleanup takes down the stack, removes the images by name, and deletes
+// what the CI measurement pushed from the registry.
+func (b *bench) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := os.Stat(b.root); err == nil {
+		if _, err := b.must(ctx, b.dtx("stack:down", "debug")); err != nil && !errors.Is(err, context.Canceled) {
+			say("cleanup: %v", err)
+		}
+	}
+	b.removeImages(ctx)
+	if b.ciRounds > 0 && b.pushed {
+		b.deletePushed(ctx)
+	}
+}
+
+// initCost is the package initialisation of the tool's start, from
+// GODEBUG=inittrace=1: the total and the costliest packages.
+type initCost struct {
+	total time.Duration
+	top   []pkgInit
+}
+
+type pkgInit struct {
+	pkg  string
+	took time.Duration
+}
+
+// parseInitTrace reads lines like
+// "init github.com/x/y @1.2 ms, 5.5 ms clock, 1700496 bytes, 20 allocs".
+func parseInitTrace(out string) initCost {
+	var c initCost
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 7 || f[0] != "init" || f[6] != "clock," {
+			continue
+		}
+		ms, err := time.ParseDuration(f[4] + "ms")
+		if err != nil {
+			continue
+		}
+		c.total += ms
+		c.top = append(c.top, pkgInit{f[1], ms})
+	}
+	sort.Slice(c.top, func(i, j int) bool { return c.top[i].took > c.top[j].took })
+	if len(c.top) > 3 {
+		c.top = c.top[:3]
+	}
+	return c
+}

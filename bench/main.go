@@ -1,0 +1,395 @@
+// Command bench measures the tool against the docker compose commands it
+// runs, on a real engine, and writes bench/RESULTS.md. Run it from the
+// repository root:
+//
+//	go run ./bench            # about 3 minutes on 2 cores
+//	go run ./bench -n 3       # fewer rounds
+//
+// It copies the project as git has it into a work folder, with a compose
+// project prefix and registry path of its own (dtxbench<pid>) and free ports,
+// and runs `./dtx` there: the README's way in. The images, environments,
+// Dockerfiles and the build definition come from internal/stack and
+// internal/images, the ports from internal/freeport; every command runs
+// through internal/runner. See bench/README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/freeport"
+	"github.com/kettleofketchup/dtx_website/internal/images"
+	"github.com/kettleofketchup/dtx_website/internal/runner"
+	"github.com/kettleofketchup/dtx_website/internal/stack"
+)
+
+// config is what the flags set.
+type config struct {
+	rounds, psRuns, ciRounds int
+	out                      string
+	keep                     bool
+	note                     string
+}
+
+func main() {
+	var c config
+	flag.IntVar(&c.rounds, "n", 7, "rounds of the build measurements (each: every variant cold, then warm)")
+	flag.IntVar(&c.psRuns, "ps", 30, "runs of each stack:ps measurement")
+	flag.IntVar(&c.ciRounds, "ci", 3, "rounds of the CI cache measurement (0 skips it: it removes build-cache records, see bench/README.md)")
+	flag.StringVar(&c.out, "out", "bench/RESULTS.md", "where to write the results")
+	flag.BoolVar(&c.keep, "keep", false, "keep the work folder and its log (a failed run always keeps them)")
+	flag.StringVar(&c.note, "note", "", "a sentence added to the results (about the machine, say)")
+	flag.Parse()
+	if c.rounds < 1 || c.psRuns < 1 || c.ciRounds < 0 {
+		fmt.Fprintln(os.Stderr, "bench: -n and -ps take a positive number, -ci zero or more")
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, c); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// bench is one benchmark run: its site, its environment and its samples.
+type bench struct {
+	config
+	repo, root string // the repository, and the site copy where ./dtx runs
+	prefix     string // compose project prefix and registry path: dtxbench<pid>
+	vars       map[string]string
+	plan       images.Plan // the build definition the tool builds
+	pushed     bool        // the CI measurement pushed to the registry
+	log        io.Writer   // every command, its output, into the work folder
+	started    time.Time
+	results    results
+}
+
+func run(ctx context.Context, c config) (err error) {
+	repo, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(repo, "dtx")); err != nil {
+		return errors.New("run it from the repository root: go run ./bench")
+	}
+	b := &bench{config: c, repo: repo, prefix: fmt.Sprintf("dtxbench%d", os.Getpid()), started: time.Now()}
+	work, err := os.MkdirTemp("", b.prefix+".")
+	if err != nil {
+		return err
+	}
+	logFile, err := os.Create(filepath.Join(work, "bench.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	b.log = logFile
+	b.root = filepath.Join(work, "site")
+	if err := b.preflight(ctx); err != nil {
+		return err
+	}
+	if err := b.makeSite(); err != nil {
+		return err
+	}
+	defer func() {
+		b.cleanup()
+		if c.keep || err != nil { // a failure keeps its log
+			fmt.Fprintf(os.Stderr, "bench: kept %s (log: bench.log)\n", work)
+		} else {
+			os.RemoveAll(work)
+		}
+	}()
+	say("site %s, compose project prefix and registry path %s", b.root, b.prefix)
+	steps := []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"the tool's first build (not measured)", b.warmUp},
+		{"the same definition", b.checkDefinition},
+		{"builds, cold and warm", b.builds},
+		{"stack:ps", b.ps},
+		{"CI cache", b.ciCache},
+	}
+	for _, s := range steps {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		say("%s…", s.name)
+		if err := s.fn(ctx); err != nil {
+			return fmt.Errorf("%s: %w (log: %s)", s.name, err, filepath.Join(work, "bench.log"))
+		}
+	}
+	b.results.total = time.Since(b.started)
+	b.results.loadEnd = loadAverage()
+	out := c.out
+	if !filepath.IsAbs(out) {
+		out = filepath.Join(repo, out)
+	}
+	if err := os.WriteFile(out, []byte(b.report()), 0o644); err != nil {
+		return err
+	}
+	say("wrote %s", out)
+	return nil
+}
+
+func say(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[bench %s] %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+// preflight reads the machine and the versions, and fails with one line
+// when the engine, compose or the base images are not there.
+func (b *bench) preflight(ctx context.Context) error {
+	r := &b.results
+	r.cores = runtime.NumCPU()
+	r.loadStart = loadAverage()
+	r.cpu = firstMatch("/proc/cpuinfo", "model name")
+	r.memory = firstMatch("/proc/meminfo", "MemTotal")
+	var kb float64
+	if _, err := fmt.Sscanf(r.memory, "%f kB", &kb); err == nil {
+		r.memory = fmt.Sprintf("%.1f GiB", kb/(1<<20))
+	}
+	if k, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		r.kernel = strings.TrimSpace(string(k))
+	}
+	q := func(name string, args ...string) (string, error) {
+		out, err := b.runner(nil, io.Discard).Query(ctx, runner.Command{Name: name, Args: args})
+		return strings.TrimSpace(out), err
+	}
+	var err error
+	if r.engine, err = q("docker", "version", "--format", "client {{.Client.Version}}, engine {{.Server.Version}}"); err != nil {
+		return fmt.Errorf("no Docker engine answers (source /tmp/dtx-engine/env.sh, or set DOCKER_HOST): %w", err)
+	}
+	if r.driver, err = q("docker", "info", "--format", "{{.Driver}}"); err != nil {
+		return err
+	}
+	if r.compose, err = q("docker", "compose", "version", "--short"); err != nil {
+		return fmt.Errorf("the docker compose plugin is missing: %w", err)
+	}
+	if r.goVersion, err = q("go", "env", "GOVERSION"); err != nil {
+		return fmt.Errorf("go is not on PATH: %w", err)
+	}
+	r.buildx = images.BuildxInstalled(os.LookupEnv)
+	for _, ref := range baseImages() {
+		if _, err := q("docker", "image", "inspect", "--format", "{{.Id}}", ref); err != nil {
+			if _, perr := q("docker", "pull", "-q", ref); perr != nil {
+				return fmt.Errorf("base image %s: not on the engine and not pullable (.ci/engine.sh up makes dtx-base:bookworm): %w", ref, perr)
+			}
+		}
+	}
+	return nil
+}
+
+// loadAverage is the first three fields of /proc/loadavg.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(data)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], ", ")
+	}
+	return "unknown"
+}
+
+// firstMatch is the value of the first "key : value" line of a /proc file.
+func firstMatch(path, key string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "unknown"
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
+}
+
+// baseImageVars are the variables naming a base image: each image's build
+// arguments and the compose files' REDIS_IMAGE.
+func baseImageVars() []string {
+	vars := []string{"REDIS_IMAGE"}
+	for _, img := range stack.Images {
+		for _, arg := range img.BuildArgs {
+			if !contains(vars, arg) {
+				vars = append(vars, arg)
+			}
+		}
+	}
+	return vars
+}
+
+// baseImages are the base images set in the process environment (an
+// engine that cannot pull: .ci/engine.sh's env.sh sets them), by variable.
+func baseImages() map[string]string {
+	m := map[string]string{}
+	for _, k := range baseImageVars() {
+		if v := os.Getenv(k); v != "" {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// makeSite copies the project as git has it (a fresh clone plus the
+// working tree's changes) and sets the site's variables: its own registry
+// path, project prefix and free ports, and the base images of the process.
+func (b *bench) makeSite() error {
+	out, err := exec.Command("git", "-C", b.repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
+	if err != nil {
+		return fmt.Errorf("git ls-files: %w", err)
+	}
+	for _, rel := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+		src := filepath.Join(b.repo, rel)
+		info, err := os.Stat(src)
+		if err != nil || !info.Mode().IsRegular() {
+			continue // deleted in the working tree
+		}
+		data, err := os.ReadFile(src)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(b.root, rel)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(dst, data, info.Mode().Perm()); err != nil {
+			return err
+		}
+	}
+	registryHost := os.Getenv("DTX_REGISTRY")
+	if registryHost == "" {
+		registryHost = "127.0.0.1:5000"
+	}
+	b.vars = map[string]string{
+		"COMPOSE_PROJECT_PREFIX": b.prefix,
+		"REGISTRY":               registryHost + "/" + b.prefix,
+		"VERSION":                fmt.Sprintf("0.0.%d", os.Getpid()),
+		"PUBLISH_ADDRESS":        "127.0.0.1",
+		// Compose's plain progress, for every build alike: it shows which
+		// steps ran and which came from a cache.
+		"BUILDKIT_PROGRESS": "plain",
+		// Whatever the caller's shell has: each run says what it wants.
+		"CACHE_FROM": "",
+		"DRY_RUN":    "",
+	}
+	for _, k := range []string{"HTTP_PORT", "HTTPS_PORT"} {
+		p, err := freeport.Take()
+		if err != nil {
+			return err
+		}
+		b.vars[k] = fmt.Sprint(p)
+	}
+	for k, v := range baseImages() {
+		b.vars[k] = v
+	}
+	// The definition docker:build generates for these variables; checked
+	// against the tool's own dry run before anything is measured.
+	b.plan = images.Plan{Images: stack.Images, Registry: b.vars["REGISTRY"], Version: b.vars["VERSION"],
+		BuildArgs: map[string]string{}, Bake: b.results.buildx}
+	for _, img := range stack.Images {
+		for _, arg := range img.BuildArgs {
+			if v, ok := b.vars[arg]; ok {
+				b.plan.BuildArgs[arg] = v
+			}
+		}
+	}
+	return nil
+}
+
+// environ is the process environment of every command: ours plus the
+// site's variables plus extra.
+func (b *bench) environ(extra ...string) []string {
+	env := os.Environ()
+	for k, v := range b.vars {
+		env = append(env, k+"="+v)
+	}
+	return append(env, extra...)
+}
+
+// runner runs commands with the site's environment, their output to out
+// and to the log.
+func (b *bench) runner(extra []string, out io.Writer) *runner.Runner {
+	w := io.MultiWriter(out, b.log)
+	return &runner.Runner{Log: b.log, Stdout: w, Stderr: w, Environ: b.environ(extra...)}
+}
+
+// dtx is `./dtx args…` in the site.
+func (b *bench) dtx(args ...string) runner.Command {
+	return runner.Command{Name: "./dtx", Args: args, Dir: b.root}
+}
+
+// timed runs c and returns its wall time and its output.
+func (b *bench) timed(ctx context.Context, c runner.Command, extra ...string) (time.Duration, string, error) {
+	var out strings.Builder
+	start := time.Now()
+	err := b.runner(extra, &out).Run(ctx, c)
+	took := time.Since(start)
+	if err != nil {
+		return took, out.String(), fmt.Errorf("%s: %w\n%s", c, err, tail(out.String(), 15))
+	}
+	return took, out.String(), nil
+}
+
+// must runs c for its effect, not measured.
+func (b *bench) must(ctx context.Context, c runner.Command, extra ...string) (string, error) {
+	_, out, err := b.timed(ctx, c, extra...)
+	return out, err
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// warmUp builds the tool in the site (./dtx's first run) and the images
+// once, so that every measured run finds the tool compiled and the base
+// stages cached, as on a developer's machine.
+func (b *bench) warmUp(ctx context.Context) error {
+	if _, err := b.must(ctx, b.dtx("-l")); err != nil {
+		return err
+	}
+	_, err := b.must(ctx, b.dtx("docker:build"))
+	return err
+}
+
+// checkDefinition makes sure the raw baseline builds what the tool builds:
+// the definition of b.plan is the one the tool's dry run prints, and the
+// command is the one it runs.
+func (b *bench) checkDefinition(ctx context.Context) error {
+	out, err := b.must(ctx, b.dtx("docker:build"), "DRY_RUN=1")
+	if err != nil {
+		return err
+	}
+	cmd := b.plan.BuildCommand(b.root)
+	wantLine := "[dry-run] " + cmd.String()
+	if !strings.Contains(out, wantLine+"\n") {
+		return fmt.Errorf("the tool's dry run does not run %q:\n%s", wantLine, out)
+	}
+	squeeze := func(s string) string { return strings.Join(strings.Fields(s), "") }
+	if !strings.Contains(squeeze(out), squeeze(string(b.plan.Definition()))) {
+		return fmt.Errorf("the tool's build definition differs from images.Plan's:\n%s\nwant\n%s", out, b.plan.Definition())
+	}
+	b.results.buildCommand = cmd.String()
+	return nil
+}
