@@ -44,7 +44,7 @@ func TestWorkflowShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	wf := string(data)
-	for _, want := range []string{"run: bash .ci/run", "path: ~/.cache/dtx-ci", "run: ./dtx docker:build", "if: startsWith(github.ref, 'refs/tags/v')\n        run: ./dtx docker:push", "password: ${{ secrets.GITHUB_TOKEN }}", "registry: ghcr.io"} {
+	for _, want := range []string{"run: bash .ci/run", "path: ~/.cache/dtx-ci", "CACHE_FROM: registry\n        run: ./dtx docker:build", "if: startsWith(github.ref, 'refs/tags/v')\n        run: ./dtx docker:push", "password: ${{ secrets.GITHUB_TOKEN }}", "registry: ghcr.io"} {
 		if !strings.Contains(wf, want) {
 			t.Errorf("ci.yml lacks %q", want)
 		}
