@@ -31,6 +31,10 @@ var Usages = []Usage{
 	{Target: "stack:exec", Args: []string{"ENV", "SERVICE", `"CMD"`}},
 	{Target: "prod:certbot"},
 	{Target: "prod:renew"},
+	{Target: "swarm:deploy"},
+	{Target: "swarm:ps"},
+	{Target: "swarm:rollback"},
+	{Target: "swarm:rm"},
 }
 
 func (u Usage) String() string {
