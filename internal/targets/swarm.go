@@ -420,7 +420,13 @@ func SwarmRm(ctx context.Context, o Options) error {
 		if err != nil {
 			return err
 		}
-		if strings.TrimSpace(svcs+nets) == "" {
+		// The manager's own task containers too (on one node: all of them),
+		// so that the volumes are free when this returns.
+		ctrs, err := s.query(ctx, "ps", "-aq", "--filter", "label=com.docker.stack.namespace="+s.stack)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(svcs+nets+ctrs) == "" {
 			break
 		}
 		if time.Now().After(deadline) {
