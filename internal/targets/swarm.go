@@ -202,14 +202,14 @@ func SwarmDeploy(ctx context.Context, o Options) error {
 			continue // named by content: it holds these bytes already
 		}
 		c := dockerCmd(kind, "create", "--label", "com.dtx.stack="+s.stack, obj.Name, "-")
-		c.Stdin, c.StdinNote = bytes.NewReader(obj.Value), obj.Key
+		c.Stdin, c.StdinNote = bytes.NewReader(obj.Value), "("+obj.Key+")"
 		if err := s.docker(ctx, c); err != nil {
 			return err
 		}
 	}
 	before := s.updateStatuses(ctx, plan.Services)
 	c := dockerCmd("stack", "deploy", "--with-registry-auth", "--prune", "-c", "-", s.stack)
-	c.Stdin, c.StdinNote = bytes.NewReader(plan.File), "the stack file"
+	c.Stdin, c.StdinNote = bytes.NewReader(plan.File), "(the stack file)"
 	if err := s.docker(ctx, c); err != nil {
 		return err
 	}
@@ -218,7 +218,61 @@ func SwarmDeploy(ctx context.Context, o Options) error {
 		return nil
 	}
 	version, _ := s.env.Version()
-	return s.await(ctx, plan.Services, before, "version "+version)
+	final, err := s.await(ctx, plan.Services, before)
+	if err != nil {
+		return err
+	}
+	failure := s.report(plan.Services, final, "version "+version)
+	if failure == nil {
+		s.Say("%s: every service converged (version %s)", s.stack, version)
+		return nil
+	}
+	// A release is whole or not at all: the services this deploy updated
+	// go back too when another rolled back.
+	var back []string
+	for _, name := range swarm.RollingServices {
+		if final[name].state == "completed" {
+			back = append(back, name)
+		}
+	}
+	if len(back) > 0 {
+		s.Say("%s: rolling back %s too, so that the release stays whole", s.stack, strings.Join(back, ", "))
+		if err := s.rollback(ctx, back); err != nil {
+			return fmt.Errorf("%w (and rolling back %s: %v)", failure, strings.Join(back, ", "), err)
+		}
+	}
+	return failure
+}
+
+// rollback rolls services back to their previous spec and waits.
+func (s *swarmSession) rollback(ctx context.Context, services []string) error {
+	before := s.updateStatuses(ctx, services)
+	for _, name := range services {
+		if err := s.docker(ctx, dockerCmd("service", "rollback", "--detach", s.service(name))); err != nil {
+			return err
+		}
+	}
+	if s.DryRun {
+		s.Say("[dry-run] wait until the rollbacks have ended")
+		return nil
+	}
+	final, err := s.await(ctx, services, before)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, name := range services {
+		switch o := final[name]; o.state {
+		case "rollback_completed", "running":
+			s.Say("%s: rolled back to its previous spec", s.service(name))
+		default:
+			bad = append(bad, fmt.Sprintf("%s: %s %s", s.service(name), strings.ReplaceAll(o.state, "_", " "), o.reason))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("rollback did not complete: %s: see ./dtx swarm:ps", strings.Join(bad, "; "))
+	}
+	return nil
 }
 
 // updateStatus is a service's UpdateStatus as docker service inspect shows it.
@@ -261,19 +315,32 @@ func (s *swarmSession) replicas(ctx context.Context) (map[string]string, error) 
 	return m, nil
 }
 
+// outcome is how a service's update ended: its UpdateStatus state (or
+// "running": no update was needed; "failing": a new service whose tasks
+// keep failing) and why, when it failed.
+type outcome struct {
+	state  string
+	reason string
+}
+
+func (o outcome) failed() bool { return o.state != "completed" && o.state != "running" }
+
 // await waits until each service's update (one that started after before
 // was read) has ended, or, for a service with no update, until its tasks
-// all run; then says what happened to each, and fails when one rolled back
-// or paused, with Swarm's reason and the failed task's error.
-func (s *swarmSession) await(ctx context.Context, services []string, before map[string]updateStatus, what string) error {
+// all run, and returns how each ended. Swarm's reason for a rollback is in
+// its UpdateStatus only while the rollback runs ("update rolled back due to
+// failure or early termination of task …"), so it is kept when seen, with
+// that task's own status.
+func (s *swarmSession) await(ctx context.Context, services []string, before map[string]updateStatus) (map[string]outcome, error) {
 	deadline := time.Now().Add(SwarmTimeout)
 	start := time.Now()
-	final := map[string]string{}
+	final := map[string]outcome{}
+	reasons := map[string]string{}
 	for {
 		now := s.updateStatuses(ctx, services)
 		reps, err := s.replicas(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		pending := []string{}
 		for _, name := range services {
@@ -282,62 +349,121 @@ func (s *swarmSession) await(ctx context.Context, services []string, before map[
 			}
 			u, had := now[name]
 			changed := had && u.StartedAt != "" && u != before[name] && u.StartedAt != before[name].StartedAt
+			if changed && reasons[name] == "" && strings.Contains(u.Message, "due to") {
+				reasons[name] = u.Message + s.taskStatus(ctx, u.Message)
+			}
 			switch {
 			case changed && (u.State == "updating" || u.State == "rollback_started"):
 				pending = append(pending, name)
 			case changed:
-				final[name] = u.State
+				r := reasons[name]
+				if r == "" {
+					r = u.Message + s.taskError(ctx, name)
+				}
+				final[name] = outcome{state: u.State, reason: r}
 			case fullyRunning(reps[name]) && time.Since(start) > 3*time.Second:
 				// No update started within 3 s: the service is new or its
 				// tasks did not change.
-				final[name] = "running"
+				final[name] = outcome{state: "running"}
 			case !changed && time.Since(start) > swarmCrashGrace && s.taskError(ctx, name) != "":
 				// A new service whose tasks keep failing (no update to roll
 				// back): Swarm would restart them for ever.
-				final[name] = "failing"
+				final[name] = outcome{state: "failing", reason: "its tasks keep failing" + s.taskError(ctx, name)}
 			default:
 				pending = append(pending, name)
 			}
 		}
 		if len(pending) == 0 {
-			break
+			return final, nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: %s did not converge within %s: see ./dtx swarm:ps", s.stack, strings.Join(pending, ", "), SwarmTimeout)
+			return nil, fmt.Errorf("%s: %s did not converge within %s: see ./dtx swarm:ps", s.stack, strings.Join(pending, ", "), SwarmTimeout)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(swarmPollEvery):
 		}
 	}
+}
+
+// report says how each service ended, and returns ErrRolledBack with the
+// reasons when one failed.
+func (s *swarmSession) report(services []string, final map[string]outcome, what string) error {
 	var failed []string
-	now := s.updateStatuses(ctx, services)
 	for _, name := range services {
-		switch st := final[name]; st {
+		o := final[name]
+		switch o.state {
 		case "completed":
 			s.Say("%s: updated to %s", s.service(name), what)
 		case "running":
 			s.Say("%s: running at %s (no rolling update was needed)", s.service(name), what)
-		case "failing":
-			s.Say("%s: its tasks keep failing%s", s.service(name), s.taskError(ctx, name))
-			failed = append(failed, fmt.Sprintf("%s does not start%s", s.service(name), s.taskError(ctx, name)))
 		case "rollback_completed":
-			s.Say("%s: ROLLED BACK: %s%s", s.service(name), now[name].Message, s.taskError(ctx, name))
-			failed = append(failed, fmt.Sprintf("%s rolled back (%s)%s", s.service(name), now[name].Message, s.taskError(ctx, name)))
+			s.Say("%s: ROLLED BACK: %s", s.service(name), o.reason)
+			failed = append(failed, fmt.Sprintf("%s rolled back: %s", s.service(name), o.reason))
 		default:
-			s.Say("%s: update %s: %s%s", s.service(name), st, now[name].Message, s.taskError(ctx, name))
-			failed = append(failed, fmt.Sprintf("%s update %s (%s)%s", s.service(name), st, now[name].Message, s.taskError(ctx, name)))
+			s.Say("%s: %s: %s", s.service(name), strings.ReplaceAll(o.state, "_", " "), o.reason)
+			failed = append(failed, fmt.Sprintf("%s %s: %s", s.service(name), strings.ReplaceAll(o.state, "_", " "), o.reason))
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%w: %s: see ./dtx swarm:ps", ErrRolledBack, strings.Join(failed, "; "))
+		return fmt.Errorf("%w: %s", ErrRolledBack, strings.Join(failed, "; "))
 	}
-	s.Say("%s: every service converged (%s)", s.stack, what)
 	return nil
 }
 
-// taskError is the newest error of the service's tasks, ": task …: error".
+// taskStatus is ": task ID STATE: ERROR" for the task a rollback message
+// names ("… early termination of task ID"), "" when it cannot tell.
+func (s *swarmSession) taskStatus(ctx context.Context, message string) string {
+	i := strings.LastIndex(message, "task ")
+	if i < 0 {
+		return ""
+	}
+	id := strings.Fields(message[i+len("task "):])
+	if len(id) == 0 {
+		return ""
+	}
+	out, err := s.query(ctx, "inspect", "--type", "task", "--format", "{{.Status.State}}: {{.Status.Err}}{{.Status.Message}}|{{.Status.ContainerStatus.ContainerID}}", id[0])
+	if err != nil {
+		return ""
+	}
+	status, container, _ := strings.Cut(strings.TrimSpace(out), "|")
+	return fmt.Sprintf(" (task %s: %s%s)", id[0], status, s.health(ctx, container))
+}
+
+// health is "; health check: STATUS, last: exit N OUTPUT" for a task's
+// container when the engine the CLI talks to still has it (the manager's
+// own tasks), "" otherwise.
+func (s *swarmSession) health(ctx context.Context, container string) string {
+	if container == "" {
+		return ""
+	}
+	out, err := s.query(ctx, "inspect", "--type", "container", "--format", "{{json .State.Health}}", container)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Status string
+		Log    []struct {
+			ExitCode int
+			Output   string
+		}
+	}
+	if json.Unmarshal([]byte(out), &h) != nil || h.Status == "" {
+		return ""
+	}
+	msg := "; its health check: " + h.Status
+	if n := len(h.Log); n > 0 {
+		last := h.Log[n-1]
+		msg += fmt.Sprintf(", last run exit %d", last.ExitCode)
+		if o := strings.TrimSpace(last.Output); o != "" {
+			msg += " " + s.run.Mask(stackClip(strings.Join(strings.Fields(o), " ")))
+		}
+	}
+	return msg
+}
+
+// taskError is the newest error of the service's tasks, "; task …: error".
 func (s *swarmSession) taskError(ctx context.Context, name string) string {
 	out, err := s.query(ctx, "service", "ps", "--no-trunc", "--format", "{{.Name}} {{.Error}}", s.service(name))
 	if err != nil {
@@ -356,14 +482,31 @@ func fullyRunning(r string) bool {
 	return ok && running == desired && desired != "0"
 }
 
+func stackClip(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "…"
+	}
+	return s
+}
+
 // SwarmPs lists the stack's services (version, image, replicas) and their tasks.
 func SwarmPs(ctx context.Context, o Options) error {
 	s, err := o.openSwarm()
 	if err != nil {
 		return err
 	}
-	if err := s.docker(ctx, dockerCmd("service", "ls", "--filter", "label=com.docker.stack.namespace="+s.stack,
-		"--format", `table {{.Name}}\t{{index .Labels "com.dtx.version"}}\t{{.Replicas}}\t{{.Image}}`)); err != nil {
+	ids, err := s.query(ctx, "service", "ls", "-q", "--filter", "label=com.docker.stack.namespace="+s.stack)
+	if err != nil {
+		return s.explain(ctx, dockerCmd("service", "ls"), err)
+	}
+	if len(strings.Fields(ids)) == 0 {
+		s.Say("%s: no service (./dtx swarm:deploy deploys the stack)", s.stack)
+		return nil
+	}
+	fmt.Fprintln(s.Stdout, "SERVICE VERSION UPDATE IMAGE")
+	if err := s.docker(ctx, dockerCmd(append([]string{"service", "inspect", "--format",
+		`{{.Spec.Name}} {{index .Spec.Labels "com.dtx.version"}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{else}}-{{end}} {{.Spec.TaskTemplate.ContainerSpec.Image}}`},
+		strings.Fields(ids)...)...)); err != nil {
 		return err
 	}
 	return s.docker(ctx, dockerCmd("stack", "ps", s.stack, "--format", "table {{.Name}}\t{{.Image}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Error}}"))
@@ -376,23 +519,7 @@ func SwarmRollback(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	before := s.updateStatuses(ctx, swarm.RollingServices)
-	for _, name := range swarm.RollingServices {
-		if err := s.docker(ctx, dockerCmd("service", "rollback", "--detach", s.service(name))); err != nil {
-			return err
-		}
-	}
-	if s.DryRun {
-		s.Say("[dry-run] wait until the rollbacks have ended")
-		return nil
-	}
-	err = s.await(ctx, swarm.RollingServices, before, "the previous spec")
-	if errors.Is(err, ErrRolledBack) {
-		// Here a rollback is what was asked for.
-		s.Say("%s: rolled back %s", s.stack, strings.Join(swarm.RollingServices, ", "))
-		return nil
-	}
-	return err
+	return s.rollback(ctx, swarm.RollingServices)
 }
 
 // SwarmRm removes the stack and waits until its services and networks are
