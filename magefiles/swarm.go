@@ -4,6 +4,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
 
 	"github.com/magefile/mage/mg"
 
@@ -51,4 +53,18 @@ func (Swarm) Rollback(ctx context.Context) error {
 // DOCKER_CONTEXT, DRY_RUN=1.
 func (Swarm) Rm(ctx context.Context) error {
 	return do(func(o targets.Options) error { return targets.SwarmRm(ctx, o) })
+}
+
+// init runs the tool as certbot's manual hook when certbot calls it so
+// (prod:certbot STACK=swarm): before mage parses anything.
+func init() {
+	if len(os.Args) != 3 || os.Args[1] != targets.ACMEHookFlag {
+		return
+	}
+	err := do(func(o targets.Options) error { return targets.SwarmACMEHook(context.Background(), o, os.Args[2]) })
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
 }

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/certs"
 )
 
 // TestSwarm deploys the release stack to a single-node swarm of the engine
@@ -151,6 +153,35 @@ func TestSwarm(t *testing.T) {
 		load.check(t, before)
 	})
 
+	load.stop() // the next step changes nginx's certificate: the load trusts the self-signed one
+	t.Run("certificate from Pebble, rotated into nginx", func(t *testing.T) {
+		pebbleDir(t)
+		a := startACME(t, httpPort)
+		env := append(a.env(), "STACK=swarm", "VERSION="+v2)
+		start := time.Now()
+		out := mustMageT(t, s, env, "prod:certbot")
+		outputs = append(outputs, out)
+		t.Logf("issue and rotation took %s", time.Since(start).Round(time.Second))
+		if !strings.Contains(out, "no certificate yet for dtx.test") || !strings.Contains(out, "--manual-auth-hook") {
+			t.Errorf("output:\n%s", out)
+		}
+		cert, err := certs.Read(filepath.Join(s.root, "nginx/data/certbot/conf/live/dtx.test/fullchain.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots := a.root(t)
+		for _, name := range []string{"dtx.test", "www.dtx.test"} {
+			if got := served(t, httpsPort, name, roots); got.SerialNumber.Cmp(cert.SerialNumber) != 0 {
+				t.Errorf("nginx serves serial %s to %s, want the new %s", got.SerialNumber, name, cert.SerialNumber)
+			}
+		}
+		again := mustMageT(t, s, env, "prod:certbot")
+		outputs = append(outputs, again)
+		if !strings.Contains(again, "nothing to do") || strings.Contains(again, "+ certbot") {
+			t.Errorf("a valid certificate must be kept without calling certbot:\n%s", again)
+		}
+	})
+
 	t.Run("no secret value anywhere", func(t *testing.T) {
 		key, _ := os.ReadFile(filepath.Join(s.root, "nginx/data/ssl/privkey.pem"))
 		keyBody := strings.Split(strings.TrimSpace(string(key)), "\n")[1]
@@ -172,7 +203,6 @@ func TestSwarm(t *testing.T) {
 		}
 	})
 
-	load.stop()
 	total, failed, reasons := load.totals()
 	t.Logf("requests during the updates: %d, failed: %d %v", total, failed, reasons)
 }
