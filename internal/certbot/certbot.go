@@ -250,6 +250,6 @@ func (r Request) ManualCommand(root, authHook, cleanupHook string) runner.Comman
 	c := r.CertonlyCommand(root)
 	args := []string{"certonly", "--manual", "--preferred-challenges", "http",
 		"--manual-auth-hook", authHook, "--manual-cleanup-hook", cleanupHook}
-	c.Args = append(args, c.Args[3:]...) // after "certonly --webroot --webroot-path DIR"
+	c.Args = append(args, c.Args[4:]...) // after "certonly --webroot --webroot-path DIR"
 	return c
 }

@@ -222,20 +222,52 @@ func TestStackShape(t *testing.T) {
 }
 
 func TestMissingPiecesAreNamed(t *testing.T) {
-	p, env := plan(t, "")
-	_ = p
+	_, env := plan(t, "")
+	root := repoRoot
+	project, err := compose.NewProject(root, env, "").Load(context.Background(), []string{"VERSION=1.2.3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := Input{Project: project, Env: env, Template: []byte("t"), Cert: []byte("c"), Key: []byte("k")}
 	tests := []struct {
-		name string
-		in   Input
-		want string
+		name  string
+		input func(Input) Input
+		want  string
 	}{
-		{"no template", Input{Project: nil, Env: env}, "no compose project"},
+		{"no project", func(in Input) Input { in.Project = nil; return in }, "no compose project"},
+		{"no template", func(in Input) Input { in.Template = nil; return in }, "nginx/default.template.conf is empty or missing"},
+		{"no certificate", func(in Input) Input { in.Cert = nil; return in }, "no certificate and key"},
+		{"no key", func(in Input) Input { in.Key = nil; return in }, "no certificate and key"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Make(tc.in)
+			_, err := Make(tc.input(full))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want one naming %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := Make(full); err != nil {
+		t.Errorf("the complete input fails: %v", err)
+	}
+}
+
+// Two versions of an unchanged image name the same digest, so Swarm sees
+// no change and does not restart the service.
+func TestImageByDigest(t *testing.T) {
+	in := Input{Digests: map[string]string{
+		"127.0.0.1:5000/site/nginx:1.0.0": "sha256:aaa",
+		"127.0.0.1:5000/site/nginx:1.1.0": "sha256:aaa",
+	}}
+	tests := []struct{ name, ref, want string }{
+		{"registry with a port, v1", "127.0.0.1:5000/site/nginx:1.0.0", "127.0.0.1:5000/site/nginx@sha256:aaa"},
+		{"registry with a port, v2", "127.0.0.1:5000/site/nginx:1.1.0", "127.0.0.1:5000/site/nginx@sha256:aaa"},
+		{"unknown digest keeps the tag", "127.0.0.1:5000/site/backend:1.1.0", "127.0.0.1:5000/site/backend:1.1.0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := in.image(tc.ref); got != tc.want {
+				t.Errorf("image(%s) = %s, want %s", tc.ref, got, tc.want)
 			}
 		})
 	}

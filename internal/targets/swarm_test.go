@@ -20,9 +20,10 @@ func TestSwarmDryRuns(t *testing.T) {
 	tests := []struct {
 		name string
 		run  func(context.Context, Options) error
+		env  []string
 		want []string // regular expressions, one per printed command, in order
 	}{
-		{"deploy", SwarmDeploy, []string{
+		{"deploy", SwarmDeploy, nil, []string{
 			`^\[dry-run\] generate a self-signed certificate for .*`,
 			`^\[dry-run\] docker secret create --label com\.dtx\.stack=dtx dtx_django_secret_key_` + hash + ` - < \(DJANGO_SECRET_KEY\)$`,
 			`^\[dry-run\] docker secret create --label com\.dtx\.stack=dtx dtx_nginx_fullchain_` + hash + ` - < \(certificate\)$`,
@@ -31,12 +32,17 @@ func TestSwarmDryRuns(t *testing.T) {
 			`^\[dry-run\] docker stack deploy --with-registry-auth --prune -c - dtx < \(the stack file\)$`,
 			`^\[dry-run\] wait until every service of dtx has converged or rolled back$`,
 		}},
-		{"rollback", SwarmRollback, []string{
+		{"rollback", SwarmRollback, nil, []string{
 			`^\[dry-run\] docker service rollback --detach dtx_frontend$`,
 			`^\[dry-run\] docker service rollback --detach dtx_backend$`,
 			`^\[dry-run\] wait until the rollbacks have ended$`,
 		}},
-		{"rm", SwarmRm, []string{
+		{"certbot", Certbot, []string{"STACK=swarm", "DOMAIN=example.com"}, []string{
+			`^\[dry-run\] mkdir -p nginx/data/certbot/conf nginx/data/certbot/work nginx/data/certbot/logs nginx/data/certbot/www$`,
+			`^\[dry-run\] DTX_ROOT=\S+ certbot certonly --manual --preferred-challenges http --manual-auth-hook '\S+ -dtx-swarm-acme-hook auth' --manual-cleanup-hook '\S+ -dtx-swarm-acme-hook cleanup' --cert-name example\.com .*`,
+			`^\[dry-run\] then deploy the stack again: nginx rolls onto the new certificate and key secrets$`,
+		}},
+		{"rm", SwarmRm, nil, []string{
 			`^\[dry-run\] docker stack rm dtx$`,
 			`^\[dry-run\] wait until the services and networks of dtx are gone, then remove its secrets and configs \(labelled com\.dtx\.stack=dtx\); volumes stay$`,
 		}},
@@ -46,7 +52,7 @@ func TestSwarmDryRuns(t *testing.T) {
 			root := project(t)
 			writeFile(t, root, "docker/.env.release.local", "DJANGO_SECRET_KEY="+swarmSecret+"\n")
 			before := tree(t, root)
-			o, out, log := options(root, true, noEngine)
+			o, out, log := options(root, true, append([]string{noEngine}, tc.env...)...)
 			if err := o.Do(func(o Options) error { return tc.run(context.Background(), o) }); err != nil {
 				t.Fatalf("dry run: %v\n%s", err, log)
 			}
