@@ -50,9 +50,16 @@ func TestSwarm(t *testing.T) {
 		if out, err := s.mage(nil, "swarm:rm"); err != nil {
 			t.Logf("cleanup: swarm:rm: %v\n%s", err, out)
 		}
+		// The volumes, once the last task containers (the ACME jobs'
+		// included) are gone: the engine removes them a moment later.
 		vols, _ := exec.Command("docker", "volume", "ls", "-q", "--filter", "label=com.docker.stack.namespace="+s.prefix).Output()
 		for _, v := range strings.Fields(string(vols)) {
-			exec.Command("docker", "volume", "rm", v).Run()
+			for i := 0; i < 30; i++ {
+				if exec.Command("docker", "volume", "rm", v).Run() == nil {
+					break
+				}
+				time.Sleep(time.Second)
+			}
 		}
 	})
 
