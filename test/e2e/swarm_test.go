@@ -27,6 +27,22 @@ func TestSwarm(t *testing.T) {
 	requireEngine(t)
 	s := newSite(t)
 	t.Cleanup(s.cleanup)
+	// Last of all, after the swarm is left (its task containers go with
+	// it): the stack's volumes, which swarm:rm keeps on purpose.
+	t.Cleanup(func() {
+		for i := 0; i < 30; i++ {
+			vols, _ := exec.Command("docker", "volume", "ls", "-q", "--filter", "label=com.docker.stack.namespace="+s.prefix).Output()
+			left := strings.Fields(string(vols))
+			for _, v := range left {
+				exec.Command("docker", "volume", "rm", v).Run()
+			}
+			if len(left) == 0 {
+				return
+			}
+			time.Sleep(time.Second)
+		}
+		t.Logf("cleanup: volumes of %s still there after 30 s", s.prefix)
+	})
 	ensureSwarm(t)
 	httpPort, httpsPort := freePort(t), freePort(t)
 	s.vars["HTTP_PORT"], s.vars["HTTPS_PORT"] = httpPort, httpsPort
@@ -49,17 +65,6 @@ func TestSwarm(t *testing.T) {
 	t.Cleanup(func() {
 		if out, err := s.mage(nil, "swarm:rm"); err != nil {
 			t.Logf("cleanup: swarm:rm: %v\n%s", err, out)
-		}
-		// The volumes, once the last task containers (the ACME jobs'
-		// included) are gone: the engine removes them a moment later.
-		vols, _ := exec.Command("docker", "volume", "ls", "-q", "--filter", "label=com.docker.stack.namespace="+s.prefix).Output()
-		for _, v := range strings.Fields(string(vols)) {
-			for i := 0; i < 30; i++ {
-				if exec.Command("docker", "volume", "rm", v).Run() == nil {
-					break
-				}
-				time.Sleep(time.Second)
-			}
 		}
 	})
 
