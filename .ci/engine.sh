@@ -659,7 +659,7 @@ cmd_up() {
   t0=$(now_us)
   local -a missing=()
   local p
-  for p in curl certbot nginx-light gettext-base busybox; do
+  for p in curl certbot nginx-light gettext-base busybox openssh-server; do # openssh-server: the swarm suite's sshd
     pkg_installed "$p" || missing+=("$p")
   done
   if [[ $mode == private ]]; then

@@ -28,7 +28,7 @@ type Prod mg.Namespace
 //	FORCE=1         re-issue even when the certificate is still valid
 //	STAGING=1       Let's Encrypt's staging server
 //	ACME_SERVER     another ACME server's directory URL
-//	STACK           prod (default) or release
+//	STACK           prod (default), release, or swarm (the swarm stack: see swarm:deploy)
 //	HTTPS_PORT      where the new certificate is checked (default 443)
 //
 // Also DOCKER_HOST and DRY_RUN=1.

@@ -241,3 +241,15 @@ func lastMeaningfulLine(output string) string {
 	}
 	return "certbot failed without a message"
 }
+
+// ManualCommand gets the certificate like CertonlyCommand, but certbot hands
+// each HTTP-01 challenge to authHook and cleanupHook (run by certbot with
+// CERTBOT_TOKEN and CERTBOT_VALIDATION set) instead of writing into a local
+// webroot: in a swarm the webroot is a volume on the nginx nodes.
+func (r Request) ManualCommand(root, authHook, cleanupHook string) runner.Command {
+	c := r.CertonlyCommand(root)
+	args := []string{"certonly", "--manual", "--preferred-challenges", "http",
+		"--manual-auth-hook", authHook, "--manual-cleanup-hook", cleanupHook}
+	c.Args = append(args, c.Args[4:]...) // after "certonly --webroot --webroot-path DIR"
+	return c
+}

@@ -149,3 +149,15 @@ Hint: The Certificate Authority failed to download the temporary challenge files
 		t.Errorf("unreachable: %q", got)
 	}
 }
+
+func TestManualCommand(t *testing.T) {
+	r := Request{Domain: "example.com", Server: "https://acme.example/dir"}
+	got := strings.Join(r.ManualCommand("/srv", "AUTH", "CLEAN").Args, " ")
+	want := "certonly --manual --preferred-challenges http --manual-auth-hook AUTH --manual-cleanup-hook CLEAN " +
+		"--cert-name example.com -d example.com -d www.example.com " +
+		"--config-dir nginx/data/certbot/conf --work-dir nginx/data/certbot/work --logs-dir nginx/data/certbot/logs " +
+		"--non-interactive --agree-tos --register-unsafely-without-email --keep-until-expiring --server https://acme.example/dir"
+	if got != want {
+		t.Errorf("argv:\n got %s\nwant %s", got, want)
+	}
+}

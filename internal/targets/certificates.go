@@ -25,7 +25,7 @@ func (o Options) openServing() (*session, error) {
 		name = "prod"
 	case "prod", "release":
 	default:
-		return nil, fmt.Errorf("STACK=%q: certificates are for the prod or release stack; use STACK=prod or STACK=release", name)
+		return nil, fmt.Errorf("STACK=%q: certificates are for the prod or release stack, or the swarm; use STACK=prod, STACK=release or STACK=swarm", name)
 	}
 	return o.open(name)
 }
@@ -33,6 +33,9 @@ func (o Options) openServing() (*session, error) {
 // Certbot gets or keeps the Let's Encrypt certificate of DOMAIN and
 // www.DOMAIN through the webroot the running nginx serves, then reloads nginx.
 func Certbot(ctx context.Context, o Options) error {
+	if stack, _ := o.Lookup("STACK"); stack == "swarm" {
+		return SwarmCertbot(ctx, o)
+	}
 	s, err := o.openServing()
 	if err != nil {
 		return err
@@ -64,6 +67,9 @@ func Certbot(ctx context.Context, o Options) error {
 // Renew renews every certificate that is due and reloads nginx only when
 // one was renewed.
 func Renew(ctx context.Context, o Options) error {
+	if stack, _ := o.Lookup("STACK"); stack == "swarm" {
+		return errors.New("STACK=swarm: run ./dtx prod:certbot STACK=swarm instead (twice a day: it renews when 30 days or fewer are left)")
+	}
 	s, err := o.openServing()
 	if err != nil {
 		return err

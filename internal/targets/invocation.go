@@ -39,6 +39,10 @@ var Usages = []Usage{
 	{Target: "version:bump", Args: []string{"PART"}},
 	{Target: "version:tag", Options: []string{"push"}},
 	{Target: "test:e2e"},
+	{Target: "swarm:deploy"},
+	{Target: "swarm:ps"},
+	{Target: "swarm:rollback"},
+	{Target: "swarm:rm"},
 }
 
 func (u Usage) String() string {

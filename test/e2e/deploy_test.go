@@ -12,11 +12,11 @@ import (
 	"time"
 )
 
-// load sends a steady stream of HTTPS requests through nginx, to 127.0.0.1
+// buildLoad sends a steady stream of HTTPS requests through nginx, to 127.0.0.1
 // only, alternating the page and the API, and counts every failure: a
 // connection error, a 5xx, or a body of no known build. It is bounded: one
 // request every 25 ms, for as long as a phase lasts and 10 minutes at most.
-type load struct {
+type buildLoad struct {
 	mu       sync.Mutex
 	sent     int
 	failures []string
@@ -26,8 +26,8 @@ type load struct {
 	done     chan struct{}
 }
 
-func startLoad(t *testing.T, c *http.Client, host string, builds []string) *load {
-	l := &load{served: map[string]int{}, stop: make(chan struct{}), done: make(chan struct{})}
+func startBuildLoad(t *testing.T, c *http.Client, host string, builds []string) *buildLoad {
+	l := &buildLoad{served: map[string]int{}, stop: make(chan struct{}), done: make(chan struct{})}
 	deadline := time.Now().Add(10 * time.Minute)
 	go func() {
 		defer close(l.done)
@@ -49,7 +49,7 @@ func startLoad(t *testing.T, c *http.Client, host string, builds []string) *load
 	return l
 }
 
-func (l *load) one(c *http.Client, url string, builds []string) {
+func (l *buildLoad) one(c *http.Client, url string, builds []string) {
 	resp, err := c.Get(url)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -75,7 +75,7 @@ func (l *load) one(c *http.Client, url string, builds []string) {
 }
 
 // phase resets the counts, runs fn under load, and returns what the load saw.
-func (l *load) phase(fn func()) (sent int, failures []string, served map[string]int, last string) {
+func (l *buildLoad) phase(fn func()) (sent int, failures []string, served map[string]int, last string) {
 	l.mu.Lock()
 	l.sent, l.failures, l.served = 0, nil, map[string]int{}
 	l.mu.Unlock()
@@ -86,7 +86,7 @@ func (l *load) phase(fn func()) (sent int, failures []string, served map[string]
 	return l.sent, l.failures, l.served, l.last
 }
 
-func (l *load) close() {
+func (l *buildLoad) close() {
 	close(l.stop)
 	<-l.done
 }
@@ -140,7 +140,7 @@ func TestDeploy(t *testing.T) {
 		t.Errorf("first deploy:\n%s", out)
 	}
 	c := client(t, httpPort, httpsPort, filepath.Join(s.root, "nginx/data/ssl/fullchain.pem"))
-	l := startLoad(t, c, "dtx.test", builds)
+	l := startBuildLoad(t, c, "dtx.test", builds)
 	defer l.close()
 
 	check := func(name string, extra []string, wantErr bool, wantLast string, args ...string) string {

@@ -1,0 +1,70 @@
+//go:build mage
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/magefile/mage/mg"
+
+	"github.com/kettleofketchup/dtx_website/internal/targets"
+)
+
+// Swarm deploys the release stack to Docker Swarm, locally or through DOCKER_HOST=ssh://….
+type Swarm mg.Namespace
+
+// Deploy deploys the release stack at VERSION to the swarm and waits until it converged or rolled back.
+//
+// The stack file is derived from docker-compose.release.yaml; the values of
+// docker/.env.release.local become Swarm secrets (KEY_FILE=/run/secrets/KEY
+// in the services), the nginx template a config, the certificate and key
+// secrets. One node must carry the label dtx.redis=true. Exits non-zero
+// with Swarm's reason when an update rolled back.
+//
+// Variables, from docker/.env.release, its .local file, then the process:
+// VERSION, REGISTRY, DOMAIN, HTTP_PORT, HTTPS_PORT; COMPOSE_PROJECT_PREFIX
+// (the stack's name, dtx); DOCKER_HOST (ssh://user@host for a remote
+// manager) or DOCKER_CONTEXT; DRY_RUN=1 prints the stack file and commands.
+func (Swarm) Deploy(ctx context.Context) error {
+	return do(func(o targets.Options) error { return targets.SwarmDeploy(ctx, o) })
+}
+
+// Ps lists the stack's services (version, replicas, image) and their tasks.
+//
+// Variables: COMPOSE_PROJECT_PREFIX (the stack's name), DOCKER_HOST or
+// DOCKER_CONTEXT, DRY_RUN=1.
+func (Swarm) Ps(ctx context.Context) error {
+	return do(func(o targets.Options) error { return targets.SwarmPs(ctx, o) })
+}
+
+// Rollback rolls frontend and backend back to their previous version and waits.
+//
+// Variables: COMPOSE_PROJECT_PREFIX (the stack's name), DOCKER_HOST or
+// DOCKER_CONTEXT, DRY_RUN=1.
+func (Swarm) Rollback(ctx context.Context) error {
+	return do(func(o targets.Options) error { return targets.SwarmRollback(ctx, o) })
+}
+
+// Rm removes the stack and waits until its services are gone; volumes stay.
+//
+// Variables: COMPOSE_PROJECT_PREFIX (the stack's name), DOCKER_HOST or
+// DOCKER_CONTEXT, DRY_RUN=1.
+func (Swarm) Rm(ctx context.Context) error {
+	return do(func(o targets.Options) error { return targets.SwarmRm(ctx, o) })
+}
+
+// init runs the tool as certbot's manual hook when certbot calls it so
+// (prod:certbot STACK=swarm): before mage parses anything.
+func init() {
+	if len(os.Args) != 3 || os.Args[1] != targets.ACMEHookFlag {
+		return
+	}
+	err := do(func(o targets.Options) error { return targets.SwarmACMEHook(context.Background(), o, os.Args[2]) })
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "Error:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
