@@ -2,7 +2,7 @@
 // runs, on a real engine, and writes bench/RESULTS.md. Run it from the
 // repository root:
 //
-//	go run ./bench            # about 3 minutes on 2 cores
+//	go run ./bench            # about 5 minutes on 2 cores
 //	go run ./bench -n 3       # fewer rounds
 //	go run ./bench -deploys 0 # without the deploys under load
 //

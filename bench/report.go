@@ -371,14 +371,14 @@ func (b *bench) deployReport(p func(string, ...any)) {
 	p("")
 	p("It recreates in place every service whose configuration changed: frontend, backend and nginx alike, since each version tags every image (nginx's tag changes, its image does not). `./dtx prod:deploy` starts the new frontend and backend beside the old ones, moves nginx to them once they are healthy, drains and removes the old ones, and keeps nginx (same image under its new tag); its time includes pulling the three images.")
 	p("")
-	p("During each deploy, and for one second after it returned, a steady stream of HTTPS requests went through nginx on 127.0.0.1: one every %s at most (one at a time, so a slow answer delays the next), alternating `/` and `/api/status`, a new connection each, client timeout %s, nginx's rate limits raised. A failed request is a connection error, a 5xx, or a body with neither version's marker. After each deploy the new version had to be the one answering.", loadEvery, loadTimeout)
+	p("During each deploy, and for one second after it returned, a steady stream of HTTPS requests went through nginx on 127.0.0.1: one every %d ms at most (one at a time, so a slow answer delays the next), alternating `/` and `/api/status`, a new connection each, client timeout %d s, nginx's rate limits raised. A failed request is a connection error, a 5xx, or a body with neither version's marker. After each deploy the new version had to be the one answering.", loadEvery.Milliseconds(), int(loadTimeout.Seconds()))
 	p("")
 	p("| deploy | N | median | min | max | failed requests: median | min | max | all runs |")
 	p("|---|---|---|---|---|---|---|---|---|")
 	p("%s %s |", r.row("deploy-tool", "`./dtx prod:deploy -version=V`"), r.failedRow("deploy-tool"))
 	p("%s %s |", r.row("deploy-raw", "plain `VERSION=V docker compose … up --detach --wait`"), r.failedRow("deploy-raw"))
 	p("")
-	p("`./dtx prod:deploy` took %.2f× the plain up's time (ratio of medians; median minus median: %s) for %s failed requests instead of %s (medians per deploy); goal: 0 failed requests. A connection error means nothing listened on the port: nginx itself was being recreated; a 5xx means nginx answered while the container behind it was being replaced.",
+	p("`./dtx prod:deploy` took %.2f× the plain up's time (ratio of medians; median minus median: %s) for %s failed requests instead of %s (medians per deploy); goal: 0 failed requests. The load only ever talks to nginx, which answers a failed upstream with a 502: a connection error (refused, or closed before an answer: `EOF`) is nginx itself going away while it is recreated; a 5xx is nginx answering while the container behind it is replaced.",
 		r.ratio("deploy-tool", "deploy-raw"), signed(median(r.samples["deploy-tool"])-median(r.samples["deploy-raw"])),
 		medianOf(r.loads["deploy-tool"]), medianOf(r.loads["deploy-raw"]))
 	for _, k := range []string{"deploy-raw", "deploy-tool"} {
