@@ -120,7 +120,7 @@ func (l *load) one(url string) {
 		fail("connection", "%s: %v", url, err)
 	case resp.StatusCode >= 500:
 		l.count.serverErrors++
-		fail("5xx", "%s: %s %.80q", url, resp.Status, body)
+		fail("5xx", "%s: %s %.300q", url, resp.Status, body)
 	case err != nil:
 		l.count.connErrors++ // the connection broke in the body
 		fail("connection", "%s: %s, reading the body: %v", url, resp.Status, err)

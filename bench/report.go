@@ -19,6 +19,7 @@ type results struct {
 	deployCommand                      string                 // the plain up of the deploy baseline
 	loads                              map[string][]loadCount // what the load saw during each deploy
 	loadExamples                       map[string][]string    // the first failure of each kind in the first run of a variant that had any
+	unsettled                          int                    // seconds waited for a quiet stack between deploys, beyond the first
 	psContainers                       int
 	samples                            map[string][]time.Duration
 	ciSteps                            map[string][]stepCount
@@ -371,7 +372,7 @@ func (b *bench) deployReport(p func(string, ...any)) {
 	p("")
 	p("It recreates in place every service whose configuration changed: frontend, backend and nginx alike, since each version tags every image (nginx's tag changes, its image does not). `./dtx prod:deploy` starts the new frontend and backend beside the old ones, moves nginx to them once they are healthy, drains and removes the old ones, and keeps nginx (same image under its new tag); its time includes pulling the three images.")
 	p("")
-	p("During each deploy, and for one second after it returned, a steady stream of HTTPS requests went through nginx on 127.0.0.1: one every %d ms at most (one at a time, so a slow answer delays the next), alternating `/` and `/api/status`, a new connection each, client timeout %d s, nginx's rate limits raised. A failed request is a connection error, a 5xx, or a body with neither version's marker. After each deploy the new version had to be the one answering.", loadEvery.Milliseconds(), int(loadTimeout.Seconds()))
+	p("During each deploy, and for one second after it returned, a steady stream of HTTPS requests went through nginx on 127.0.0.1: one every %d ms at most (one at a time, so a slow answer delays the next), alternating `/` and `/api/status`, a new connection each, client timeout %d s, nginx's rate limits raised. A failed request is a connection error, a 5xx, or a body with neither version's marker. After each deploy the new version had to be the one answering. Before each deploy the load had to go right for a whole second (15 s at most, or the benchmark stops), so that the failures counted are the deploy's; seconds waited beyond the first: %d.", loadEvery.Milliseconds(), int(loadTimeout.Seconds()), r.unsettled)
 	p("")
 	p("| deploy | N | median | min | max | failed requests: median | min | max | all runs |")
 	p("|---|---|---|---|---|---|---|---|---|")
