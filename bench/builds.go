@@ -61,11 +61,15 @@ func contexts() []string {
 	return dirs
 }
 
-// refs are every tag of every image of the plan.
+// refs are every tag of every image of the plan, and of the versions the
+// deploy measurement built.
 func (b *bench) refs() []string {
 	var refs []string
 	for _, img := range b.plan.Images {
 		refs = append(refs, b.plan.Refs(img)...)
+		for _, tag := range b.pushedTags {
+			refs = append(refs, img.Ref(b.plan.Registry, tag))
+		}
 	}
 	return refs
 }
@@ -246,8 +250,8 @@ func (b *bench) ps(ctx context.Context) error {
 	return err
 }
 
-// cleanup takes down the stack, removes the images by name, and deletes
-// what the CI measurement pushed from the registry.
+// cleanup takes down the stacks, removes the images by name, and deletes
+// what the CI and deploy measurements pushed from the registry.
 func (b *bench) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -255,9 +259,14 @@ func (b *bench) cleanup() {
 		if _, err := b.must(ctx, b.dtx("stack:down", "debug")); err != nil && !errors.Is(err, context.Canceled) {
 			say("cleanup: %v", err)
 		}
+		if b.deployed {
+			if err := b.downRelease(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				say("cleanup: %v", err)
+			}
+		}
 	}
 	b.removeImages(ctx)
-	if b.ciRounds > 0 && b.pushed {
+	if b.pushed {
 		b.deletePushed(ctx)
 	}
 }

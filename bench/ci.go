@@ -169,8 +169,8 @@ func (b *bench) emptyBuilder(ctx context.Context, before map[string]bool) error 
 	}
 }
 
-// deletePushed deletes the manifests the CI measurement pushed from the
-// registry (plain HTTP: the engine's own registry on 127.0.0.1, which
+// deletePushed deletes the manifests the CI and deploy measurements pushed
+// (latest and the deploy's versions) from the registry (plain HTTP: the engine's own registry on 127.0.0.1, which
 // .ci/engine.sh starts with deletes enabled), so that no tag of the
 // benchmark stays there. The layers stay until the registry's garbage
 // collection. A registry that refuses deletes is said, not an error.
@@ -178,28 +178,38 @@ func (b *bench) deletePushed(ctx context.Context) {
 	host, path, _ := strings.Cut(b.vars["REGISTRY"], "/")
 	client := &http.Client{Timeout: 10 * time.Second}
 	for _, img := range b.plan.Images {
-		repo := path + "/" + img.Name
-		req, _ := http.NewRequestWithContext(ctx, http.MethodHead, "http://"+host+"/v2/"+repo+"/manifests/latest", nil)
-		req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json")
-		resp, err := client.Do(req)
-		if err != nil {
-			say("cleanup: registry %s: %v", host, err)
-			return
-		}
-		resp.Body.Close()
-		digest := resp.Header.Get("Docker-Content-Digest")
-		if resp.StatusCode == http.StatusNotFound || digest == "" {
-			continue
-		}
-		req, _ = http.NewRequestWithContext(ctx, http.MethodDelete, "http://"+host+"/v2/"+repo+"/manifests/"+digest, nil)
-		resp, err = client.Do(req)
-		if err != nil {
-			say("cleanup: registry %s: %v", host, err)
-			return
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			say("cleanup: the registry kept %s (DELETE answered %s)", repo, resp.Status)
+		for _, tag := range append([]string{"latest"}, b.pushedTags...) {
+			if !b.deleteManifest(ctx, client, host, path+"/"+img.Name, tag) {
+				return
+			}
 		}
 	}
+}
+
+// deleteManifest deletes repo:tag's manifest (by its digest); false when
+// the registry does not answer.
+func (b *bench) deleteManifest(ctx context.Context, client *http.Client, host, repo, tag string) bool {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodHead, "http://"+host+"/v2/"+repo+"/manifests/"+tag, nil)
+	req.Header.Set("Accept", "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json")
+	resp, err := client.Do(req)
+	if err != nil {
+		say("cleanup: registry %s: %v", host, err)
+		return false
+	}
+	resp.Body.Close()
+	digest := resp.Header.Get("Docker-Content-Digest")
+	if resp.StatusCode == http.StatusNotFound || digest == "" {
+		return true // not pushed, or gone with another tag of the same manifest
+	}
+	req, _ = http.NewRequestWithContext(ctx, http.MethodDelete, "http://"+host+"/v2/"+repo+"/manifests/"+digest, nil)
+	resp, err = client.Do(req)
+	if err != nil {
+		say("cleanup: registry %s: %v", host, err)
+		return false
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		say("cleanup: the registry kept %s:%s (DELETE answered %s)", repo, tag, resp.Status)
+	}
+	return true
 }

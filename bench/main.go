@@ -2,8 +2,9 @@
 // runs, on a real engine, and writes bench/RESULTS.md. Run it from the
 // repository root:
 //
-//	go run ./bench            # about 3 minutes on 2 cores
+//	go run ./bench            # about 5 minutes on 2 cores
 //	go run ./bench -n 3       # fewer rounds
+//	go run ./bench -deploys 0 # without the deploys under load
 //
 // It copies the project as git has it into a work folder, with a compose
 // project prefix and registry path of its own (dtxbench<pid>) and free ports,
@@ -37,6 +38,7 @@ import (
 // config is what the flags set.
 type config struct {
 	rounds, psRuns, ciRounds int
+	deployRounds             int
 	out                      string
 	keep                     bool
 	note                     string
@@ -47,12 +49,13 @@ func main() {
 	flag.IntVar(&c.rounds, "n", 7, "rounds of the build measurements (each: every variant cold, then warm)")
 	flag.IntVar(&c.psRuns, "ps", 30, "runs of each stack:ps measurement")
 	flag.IntVar(&c.ciRounds, "ci", 3, "rounds of the CI cache measurement (0 skips it: it removes build-cache records, see bench/README.md)")
+	flag.IntVar(&c.deployRounds, "deploys", 3, "rounds of the deploy measurement under load (each: every variant to the new version and back; 0 skips it)")
 	flag.StringVar(&c.out, "out", "bench/RESULTS.md", "where to write the results")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work folder and its log (a failed run always keeps them)")
 	flag.StringVar(&c.note, "note", "", "a sentence added to the results (about the machine, say)")
 	flag.Parse()
-	if c.rounds < 1 || c.psRuns < 1 || c.ciRounds < 0 {
-		fmt.Fprintln(os.Stderr, "bench: -n and -ps take a positive number, -ci zero or more")
+	if c.rounds < 1 || c.psRuns < 1 || c.ciRounds < 0 || c.deployRounds < 0 {
+		fmt.Fprintln(os.Stderr, "bench: -n and -ps take a positive number, -ci and -deploys zero or more")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -70,7 +73,9 @@ type bench struct {
 	prefix     string // compose project prefix and registry path: dtxbench<pid>
 	vars       map[string]string
 	plan       images.Plan // the build definition the tool builds
-	pushed     bool        // the CI measurement pushed to the registry
+	pushed     bool        // the CI or deploy measurement pushed to the registry
+	pushedTags []string    // the version tags the deploy measurement pushed, besides latest
+	deployed   bool        // the deploy measurement may have started the release stack
 	log        io.Writer   // every command, its output, into the work folder
 	started    time.Time
 	results    results
@@ -120,6 +125,7 @@ func run(ctx context.Context, c config) (err error) {
 		{"builds, cold and warm", b.builds},
 		{"stack:ps", b.ps},
 		{"CI cache", b.ciCache},
+		{"deploys under load", b.deploys},
 	}
 	for _, s := range steps {
 		if ctx.Err() != nil {

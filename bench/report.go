@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +16,10 @@ type results struct {
 	engine, driver, compose, goVersion string
 	buildx                             bool
 	buildCommand, psCommand            string
+	deployCommand                      string                 // the plain up of the deploy baseline
+	loads                              map[string][]loadCount // what the load saw during each deploy
+	loadExamples                       map[string][]string    // the first failure of each kind in the first run of a variant that had any
+	unsettled                          int                    // seconds waited for a quiet stack between deploys, beyond the first
 	psContainers                       int
 	samples                            map[string][]time.Duration
 	ciSteps                            map[string][]stepCount
@@ -31,6 +36,56 @@ func (r *results) add(key string, d time.Duration) {
 		r.ciSteps = map[string][]stepCount{}
 	}
 	r.samples[key] = append(r.samples[key], d)
+}
+
+// addLoad records what the load saw during one run of key.
+func (r *results) addLoad(key string, c loadCount, examples []string) {
+	if r.loads == nil {
+		r.loads, r.loadExamples = map[string][]loadCount{}, map[string][]string{}
+	}
+	r.loads[key] = append(r.loads[key], c)
+	if len(r.loadExamples[key]) == 0 {
+		r.loadExamples[key] = examples
+	}
+}
+
+// failedRow is the failed requests of key's runs: median, min, max and the
+// total of failed and sent, then the failures by kind.
+func (r *results) failedRow(key string) string {
+	var failed []int
+	var total loadCount
+	for _, c := range r.loads[key] {
+		failed = append(failed, c.failed())
+		total.sent += c.sent
+		total.connErrors += c.connErrors
+		total.serverErrors += c.serverErrors
+		total.wrongBodies += c.wrongBodies
+	}
+	if len(failed) == 0 {
+		return "- | - | - | -"
+	}
+	return fmt.Sprintf("%s | %d | %d | %d of %d (%d connection errors, %d 5xx, %d wrong bodies)",
+		medianCount(failed), slices.Min(failed), slices.Max(failed), total.failed(), total.sent, total.connErrors, total.serverErrors, total.wrongBodies)
+}
+
+// medianCount is the median of counts, with a half where it falls between
+// two.
+func medianCount(counts []int) string {
+	s := slices.Sorted(slices.Values(counts))
+	n := len(s)
+	if n%2 == 1 {
+		return fmt.Sprint(s[n/2])
+	}
+	return strings.TrimSuffix(fmt.Sprintf("%.1f", float64(s[n/2-1]+s[n/2])/2), ".0")
+}
+
+// failedTotal is the failed requests of all of key's runs.
+func (r *results) failedTotal(key string) (failed, sent int) {
+	for _, c := range r.loads[key] {
+		failed += c.failed()
+		sent += c.sent
+	}
+	return failed, sent
 }
 
 func (r *results) last(key string) string {
@@ -161,8 +216,8 @@ func (b *bench) report() string {
 	p("- Machine: %d cores (%s), %s of memory, Linux %s.", r.cores, r.cpu, r.memory, r.kernel)
 	p("- Versions: Docker %s (storage driver %s), compose %s, %s; %s.", r.engine, r.driver, r.compose, r.goVersion, buildx)
 	p("- Load average (1, 5, 15 min) at the start: %s; at the end: %s. Other work on the machine shows in the ranges below.", r.loadStart, r.loadEnd)
-	p("- Runs: N=%d rounds of the build measurements (each round: every variant cold, then warm, rotating which goes first); N=%d of each stack:ps measurement, interleaved; N=%d rounds of the CI cache measurement. Every baseline ran in the same invocation. Whole benchmark: %s.",
-		b.rounds, b.psRuns, b.ciRounds, r.total.Round(time.Second))
+	p("- Runs: N=%d rounds of the build measurements (each round: every variant cold, then warm, rotating which goes first); N=%d of each stack:ps measurement, interleaved; N=%d rounds of the CI cache measurement; N=%d rounds of the deploy measurement (each: every variant to the new version and back). Every baseline ran in the same invocation. Whole benchmark: %s.",
+		b.rounds, b.psRuns, b.ciRounds, b.deployRounds, r.total.Round(time.Second))
 	if b.note != "" {
 		p("- Note: %s", b.note)
 	}
@@ -179,6 +234,13 @@ func (b *bench) report() string {
 		ciR := r.ratio("ci-cache", "ci-nocache")
 		p("| (d) CI: `CACHE_FROM=registry ./dtx docker:build` / `./dtx docker:build`, both on a builder emptied of the build | %.2f | every RUN step from the cache (%s) | %s | %.2f |",
 			ciR, r.steps("ci-cache"), ciVerdict(r.ciSteps["ci-cache"]), r.pairedRatio("ci-cache", "ci-nocache"))
+	}
+	if b.deployRounds > 0 {
+		dR := r.ratio("deploy-tool", "deploy-raw")
+		p("| (e) `./dtx prod:deploy` / a plain `docker compose … up --detach --wait` of the same change, under load: deploy time | %.2f | none: the price of (f) | | %.2f |", dR, r.pairedRatio("deploy-tool", "deploy-raw"))
+		tf, ts := r.failedTotal("deploy-tool")
+		rf, rs := r.failedTotal("deploy-raw")
+		p("| (f) failed requests during `./dtx prod:deploy` (the plain up's: %d of %d) | %d of %d | 0 | %s | |", rf, rs, tf, ts, failVerdict(tf, len(r.loads["deploy-tool"])))
 	}
 	p("")
 	p("## Builds of the five images")
@@ -226,6 +288,9 @@ func (b *bench) report() string {
 		p("")
 		p("The starters have one RUN step (nginx's `chmod`/`mkdir`); the website's apps add theirs (`npm ci`, `pip install`), and there a step that comes from the cache saves what the step costs, less pulling its layer. Inline cache covers the layers of the image built (mode=min): the steps of a stage the image does not contain, such as a build stage's `npm ci`, are not in it (see [Build cache in CI](../README.md#build-cache-in-ci)).")
 	}
+	if b.deployRounds > 0 {
+		b.deployReport(p)
+	}
 	p("")
 	p("## How to read these figures")
 	p("")
@@ -235,9 +300,18 @@ func (b *bench) report() string {
 	p("")
 	p("| measurement | samples |")
 	p("|---|---|")
-	for _, k := range []string{"cold-tool", "cold-raw", "warm-tool", "warm-raw", "ps-tool", "ps-raw", "ps-way-in", "ci-cache", "ci-nocache"} {
+	for _, k := range []string{"cold-tool", "cold-raw", "warm-tool", "warm-raw", "ps-tool", "ps-raw", "ps-way-in", "ci-cache", "ci-nocache", "deploy-tool", "deploy-raw"} {
 		if len(r.samples[k]) > 0 {
 			p("| %s | %s |", k, r.raw(k))
+		}
+	}
+	for _, k := range []string{"deploy-tool", "deploy-raw"} {
+		if len(r.loads[k]) > 0 {
+			var parts []string
+			for _, c := range r.loads[k] {
+				parts = append(parts, fmt.Sprintf("%d/%d", c.failed(), c.sent))
+			}
+			p("| %s, failed/sent requests | %s |", k, strings.Join(parts, " "))
 		}
 	}
 	return w.String()
@@ -273,4 +347,60 @@ func (c initCost) topList() string {
 		return "none reported"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// failVerdict says whether no request failed in runs deploys.
+func failVerdict(failed, runs int) string {
+	switch {
+	case runs == 0:
+		return "not measured"
+	case failed == 0:
+		return "meets"
+	}
+	return "misses"
+}
+
+// deployReport is the section of the deploy measurement.
+func (b *bench) deployReport(p func(string, ...any)) {
+	r := &b.results
+	p("")
+	p("## Deploys under load: `./dtx prod:deploy` against a plain `up`")
+	p("")
+	p("Two versions of the starters whose page and API answer `build one;` (1.0.0) and `build two;` (1.1.0) were built with `./dtx docker:build` and pushed with `./dtx docker:push` to the registry path of the benchmark, and the release stack was started at 1.0.0 with `./dtx prod:deploy -version=1.0.0` (not measured). Then each round switched to 1.1.0 and back to 1.0.0 with each variant, rotating which went first; both switches are samples. The baseline is the command `./dtx prod:deploy` runs on an empty server, read from its dry run (the same project, compose files and env files), here for 1.1.0:")
+	p("")
+	p("    %s", r.deployCommand)
+	p("")
+	p("It recreates in place every service whose configuration changed: frontend, backend and nginx alike, since each version tags every image (nginx's tag changes, its image does not). `./dtx prod:deploy` starts the new frontend and backend beside the old ones, moves nginx to them once they are healthy, drains and removes the old ones, and keeps nginx (same image under its new tag); its time includes pulling the three images.")
+	p("")
+	p("During each deploy, and for one second after it returned, a steady stream of HTTPS requests went through nginx on 127.0.0.1: one every %d ms at most (one at a time, so a slow answer delays the next), alternating `/` and `/api/status`, a new connection each, client timeout %d s, nginx's rate limits raised. A failed request is a connection error, a 5xx, or a body with neither version's marker. After each deploy the new version had to be the one answering. Before each deploy the load had to go right for a whole second (15 s at most, or the benchmark stops), so that the failures counted are the deploy's; seconds waited beyond the first: %d.", loadEvery.Milliseconds(), int(loadTimeout.Seconds()), r.unsettled)
+	p("")
+	p("| deploy | N | median | min | max | failed requests: median | min | max | all runs |")
+	p("|---|---|---|---|---|---|---|---|---|")
+	p("%s %s |", r.row("deploy-tool", "`./dtx prod:deploy -version=V`"), r.failedRow("deploy-tool"))
+	p("%s %s |", r.row("deploy-raw", "plain `VERSION=V docker compose … up --detach --wait`"), r.failedRow("deploy-raw"))
+	p("")
+	p("`./dtx prod:deploy` took %.2f× the plain up's time (ratio of medians; median minus median: %s) for %s failed requests instead of %s (medians per deploy); goal: 0 failed requests. The load only ever talks to nginx, which answers a failed upstream with a 502: a connection error (refused, or closed before an answer: `EOF`) is nginx itself going away while it is recreated; a 5xx is nginx answering while the container behind it is replaced.",
+		r.ratio("deploy-tool", "deploy-raw"), signed(median(r.samples["deploy-tool"])-median(r.samples["deploy-raw"])),
+		medianOf(r.loads["deploy-tool"]), medianOf(r.loads["deploy-raw"]))
+	for _, k := range []string{"deploy-raw", "deploy-tool"} {
+		if ex := r.loadExamples[k]; len(ex) > 0 {
+			p("")
+			p("In the first %s run with failures, the first failed request of each kind:", k)
+			p("")
+			for _, e := range ex {
+				p("    %s", e)
+			}
+		}
+	}
+}
+
+func medianOf(counts []loadCount) string {
+	var failed []int
+	for _, c := range counts {
+		failed = append(failed, c.failed())
+	}
+	if len(failed) == 0 {
+		return "-"
+	}
+	return medianCount(failed)
 }
