@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kettleofketchup/dtx_website/internal/loadtest"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 )
 
@@ -60,12 +61,12 @@ func (b *bench) deploys(ctx context.Context) error {
 	if _, err := b.must(ctx, b.dtx("prod:deploy", "-version="+v1.version), deployEnv...); err != nil {
 		return err
 	}
-	client, err := httpsClient(filepath.Join(b.root, "nginx/data/ssl/fullchain.pem"), deployDomain, b.vars["HTTPS_PORT"])
+	client, err := loadtest.Client(filepath.Join(b.root, "nginx/data/ssl/fullchain.pem"), deployDomain, b.vars["HTTPS_PORT"])
 	if err != nil {
 		return err
 	}
-	l := startLoad(client, "https://"+deployDomain, []string{v1.marker, v2.marker})
-	defer l.close()
+	l := loadtest.Start(client, "https://"+deployDomain, []string{v1.marker, v2.marker})
+	defer l.Close()
 	vs := []struct {
 		key string
 		cmd func(v deployVersion) runner.Command
@@ -86,7 +87,7 @@ func (b *bench) deploys(ctx context.Context) error {
 				}
 				var took time.Duration
 				var err error
-				n, examples, last := l.phase(func() { took, _, err = b.timed(ctx, v.cmd(to), deployEnv...) })
+				n, examples, last := l.Phase(func() { took, _, err = b.timed(ctx, v.cmd(to), deployEnv...) })
 				if err != nil {
 					return err
 				}
@@ -95,7 +96,7 @@ func (b *bench) deploys(ctx context.Context) error {
 				}
 				b.results.add(v.key, took)
 				b.results.addLoad(v.key, n, examples)
-				say("deploy round %d/%d %s to %s: %s, %d of %d requests failed", round+1, b.deployRounds, v.key, to.version, fmtDur(took), n.failed(), n.sent)
+				say("deploy round %d/%d %s to %s: %s, %d of %d requests failed", round+1, b.deployRounds, v.key, to.version, fmtDur(took), n.Failed(), n.Sent)
 			}
 		}
 	}
@@ -106,18 +107,18 @@ func (b *bench) deploys(ctx context.Context) error {
 // at most: the failures counted during a deploy are then the deploy's, not
 // those of a stack that was already failing. Each wait beyond the first
 // second is counted for the report.
-func (b *bench) settle(l *load, v deployVersion) error {
-	var n loadCount
+func (b *bench) settle(l *loadtest.Stream, v deployVersion) error {
+	var n loadtest.Count
 	var examples []string
 	var last string
 	for i := 0; i < 15; i++ {
-		if n, examples, last = l.phase(func() {}); n.sent > 0 && n.failed() == 0 && last == v.marker {
+		if n, examples, last = l.Phase(func() {}); n.Sent > 0 && n.Failed() == 0 && last == v.marker {
 			return nil
 		}
 		b.results.unsettled++
 	}
 	return fmt.Errorf("the release stack at %s does not answer right between deploys: in the last second %d of %d requests failed and build %q answered; first failures: %s",
-		v.version, n.failed(), n.sent, last, strings.Join(examples, "; "))
+		v.version, n.Failed(), n.Sent, last, strings.Join(examples, "; "))
 }
 
 // buildVersion writes v's marker into the site's page and API (as the

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/loadtest"
 )
 
 // results are what a run measured and where.
@@ -16,10 +18,10 @@ type results struct {
 	engine, driver, compose, goVersion string
 	buildx                             bool
 	buildCommand, psCommand            string
-	deployCommand                      string                 // the plain up of the deploy baseline
-	loads                              map[string][]loadCount // what the load saw during each deploy
-	loadExamples                       map[string][]string    // the first failure of each kind in the first run of a variant that had any
-	unsettled                          int                    // seconds waited for a quiet stack between deploys, beyond the first
+	deployCommand                      string                      // the plain up of the deploy baseline
+	loads                              map[string][]loadtest.Count // what the load saw during each deploy
+	loadExamples                       map[string][]string         // the first failure of each kind in the first run of a variant that had any
+	unsettled                          int                         // seconds waited for a quiet stack between deploys, beyond the first
 	psContainers                       int
 	samples                            map[string][]time.Duration
 	ciSteps                            map[string][]stepCount
@@ -39,9 +41,9 @@ func (r *results) add(key string, d time.Duration) {
 }
 
 // addLoad records what the load saw during one run of key.
-func (r *results) addLoad(key string, c loadCount, examples []string) {
+func (r *results) addLoad(key string, c loadtest.Count, examples []string) {
 	if r.loads == nil {
-		r.loads, r.loadExamples = map[string][]loadCount{}, map[string][]string{}
+		r.loads, r.loadExamples = map[string][]loadtest.Count{}, map[string][]string{}
 	}
 	r.loads[key] = append(r.loads[key], c)
 	if len(r.loadExamples[key]) == 0 {
@@ -53,19 +55,19 @@ func (r *results) addLoad(key string, c loadCount, examples []string) {
 // total of failed and sent, then the failures by kind.
 func (r *results) failedRow(key string) string {
 	var failed []int
-	var total loadCount
+	var total loadtest.Count
 	for _, c := range r.loads[key] {
-		failed = append(failed, c.failed())
-		total.sent += c.sent
-		total.connErrors += c.connErrors
-		total.serverErrors += c.serverErrors
-		total.wrongBodies += c.wrongBodies
+		failed = append(failed, c.Failed())
+		total.Sent += c.Sent
+		total.ConnErrors += c.ConnErrors
+		total.ServerErrors += c.ServerErrors
+		total.WrongBodies += c.WrongBodies
 	}
 	if len(failed) == 0 {
 		return "- | - | - | -"
 	}
 	return fmt.Sprintf("%s | %d | %d | %d of %d (%d connection errors, %d 5xx, %d wrong bodies)",
-		medianCount(failed), slices.Min(failed), slices.Max(failed), total.failed(), total.sent, total.connErrors, total.serverErrors, total.wrongBodies)
+		medianCount(failed), slices.Min(failed), slices.Max(failed), total.Failed(), total.Sent, total.ConnErrors, total.ServerErrors, total.WrongBodies)
 }
 
 // medianCount is the median of counts, with a half where it falls between
@@ -82,8 +84,8 @@ func medianCount(counts []int) string {
 // failedTotal is the failed requests of all of key's runs.
 func (r *results) failedTotal(key string) (failed, sent int) {
 	for _, c := range r.loads[key] {
-		failed += c.failed()
-		sent += c.sent
+		failed += c.Failed()
+		sent += c.Sent
 	}
 	return failed, sent
 }
@@ -309,7 +311,7 @@ func (b *bench) report() string {
 		if len(r.loads[k]) > 0 {
 			var parts []string
 			for _, c := range r.loads[k] {
-				parts = append(parts, fmt.Sprintf("%d/%d", c.failed(), c.sent))
+				parts = append(parts, fmt.Sprintf("%d/%d", c.Failed(), c.Sent))
 			}
 			p("| %s, failed/sent requests | %s |", k, strings.Join(parts, " "))
 		}
@@ -372,7 +374,7 @@ func (b *bench) deployReport(p func(string, ...any)) {
 	p("")
 	p("It recreates in place every service whose configuration changed: frontend, backend and nginx alike, since each version tags every image (nginx's tag changes, its image does not). `./dtx prod:deploy` starts the new frontend and backend beside the old ones, moves nginx to them once they are healthy, drains and removes the old ones, and keeps nginx (same image under its new tag); its time includes pulling the three images.")
 	p("")
-	p("During each deploy, and for one second after it returned, a steady stream of HTTPS requests went through nginx on 127.0.0.1: one every %d ms at most (one at a time, so a slow answer delays the next), alternating `/` and `/api/status`, a new connection each, client timeout %d s, nginx's rate limits raised. A failed request is a connection error, a 5xx, or a body with neither version's marker. After each deploy the new version had to be the one answering. Before each deploy the load had to go right for a whole second (15 s at most, or the benchmark stops), so that the failures counted are the deploy's; seconds waited beyond the first: %d.", loadEvery.Milliseconds(), int(loadTimeout.Seconds()), r.unsettled)
+	p("During each deploy, and for one second after it returned, a steady stream of HTTPS requests went through nginx on 127.0.0.1: one every %d ms at most (one at a time, so a slow answer delays the next), alternating `/` and `/api/status`, a new connection each, client timeout %d s, nginx's rate limits raised. A failed request is a connection error, a 5xx, or a body with neither version's marker. After each deploy the new version had to be the one answering. Before each deploy the load had to go right for a whole second (15 s at most, or the benchmark stops), so that the failures counted are the deploy's; seconds waited beyond the first: %d.", loadtest.Every.Milliseconds(), int(loadtest.Timeout.Seconds()), r.unsettled)
 	p("")
 	p("| deploy | N | median | min | max | failed requests: median | min | max | all runs |")
 	p("|---|---|---|---|---|---|---|---|---|")
@@ -394,10 +396,10 @@ func (b *bench) deployReport(p func(string, ...any)) {
 	}
 }
 
-func medianOf(counts []loadCount) string {
+func medianOf(counts []loadtest.Count) string {
 	var failed []int
 	for _, c := range counts {
-		failed = append(failed, c.failed())
+		failed = append(failed, c.Failed())
 	}
 	if len(failed) == 0 {
 		return "-"

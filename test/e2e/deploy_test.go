@@ -1,95 +1,13 @@
 package e2e
 
 import (
-	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/loadtest"
 )
-
-// buildLoad sends a steady stream of HTTPS requests through nginx, to 127.0.0.1
-// only, alternating the page and the API, and counts every failure: a
-// connection error, a 5xx, or a body of no known build. It is bounded: one
-// request every 25 ms, for as long as a phase lasts and 10 minutes at most.
-type buildLoad struct {
-	mu       sync.Mutex
-	sent     int
-	failures []string
-	served   map[string]int // build marker -> answers
-	last     string         // the build that answered last
-	stop     chan struct{}
-	done     chan struct{}
-}
-
-func startBuildLoad(t *testing.T, c *http.Client, host string, builds []string) *buildLoad {
-	l := &buildLoad{served: map[string]int{}, stop: make(chan struct{}), done: make(chan struct{})}
-	deadline := time.Now().Add(10 * time.Minute)
-	go func() {
-		defer close(l.done)
-		tick := time.NewTicker(25 * time.Millisecond)
-		defer tick.Stop()
-		for i := 0; time.Now().Before(deadline); i++ {
-			select {
-			case <-l.stop:
-				return
-			case <-tick.C:
-			}
-			url := "https://" + host + "/"
-			if i%2 == 1 {
-				url = "https://" + host + "/api/status"
-			}
-			l.one(c, url, builds)
-		}
-	}()
-	return l
-}
-
-func (l *buildLoad) one(c *http.Client, url string, builds []string) {
-	resp, err := c.Get(url)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.sent++
-	if err != nil {
-		l.failures = append(l.failures, fmt.Sprintf("%s %s: %v", time.Now().Format("15:04:05.000"), url, err))
-		return
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode >= 500 {
-		l.failures = append(l.failures, fmt.Sprintf("%s %s: %d %v %.120q", time.Now().Format("15:04:05.000"), url, resp.StatusCode, err, body))
-		return
-	}
-	for _, b := range builds {
-		if strings.Contains(string(body), "build "+b+";") {
-			l.served[b]++
-			l.last = b
-			return
-		}
-	}
-	l.failures = append(l.failures, fmt.Sprintf("%s %s: %d, a body of no known build: %.80q", time.Now().Format("15:04:05.000"), url, resp.StatusCode, body))
-}
-
-// phase resets the counts, runs fn under load, and returns what the load saw.
-func (l *buildLoad) phase(fn func()) (sent int, failures []string, served map[string]int, last string) {
-	l.mu.Lock()
-	l.sent, l.failures, l.served = 0, nil, map[string]int{}
-	l.mu.Unlock()
-	fn()
-	time.Sleep(time.Second) // answers after the deploy returned
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.sent, l.failures, l.served, l.last
-}
-
-func (l *buildLoad) close() {
-	close(l.stop)
-	<-l.done
-}
 
 // build writes a release of the starters into the site whose page and API
 // both say "build NAME;" (healthy=false: a backend whose health check never
@@ -116,7 +34,9 @@ func (s *site) build(t *testing.T, name, version string, healthy bool) {
 	s.mustMage(v, "docker:push")
 }
 
-// TestDeploy deploys on one host under a steady stream of requests: a first
+// TestDeploy deploys on one host under a steady stream of requests
+// (internal/loadtest: one every 25 ms through nginx, alternating the page and
+// the API, every connection error, 5xx and unknown body counted): a first
 // deploy, a new version, a broken version, a failing pre-deploy command and
 // a rollback, with no failed request in any of them.
 func TestDeploy(t *testing.T) {
@@ -139,21 +59,25 @@ func TestDeploy(t *testing.T) {
 	if !strings.Contains(out, "on an empty server") {
 		t.Errorf("first deploy:\n%s", out)
 	}
-	c := client(t, httpPort, httpsPort, filepath.Join(s.root, "nginx/data/ssl/fullchain.pem"))
-	l := startBuildLoad(t, c, "dtx.test", builds)
-	defer l.close()
+	c, err := loadtest.Client(filepath.Join(s.root, "nginx/data/ssl/fullchain.pem"), "dtx.test", httpsPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := loadtest.Start(c, "https://dtx.test", builds)
+	defer l.Close()
 
 	check := func(name string, extra []string, wantErr bool, wantLast string, args ...string) string {
 		t.Helper()
 		var out string
 		var err error
-		sent, failures, served, last := l.phase(func() { out, err = s.mage(append(append([]string{}, base...), extra...), args...) })
-		t.Logf("%s: %d requests, %d failed, served %v", name, sent, len(failures), served)
+		n, failures, last := l.Phase(func() { out, err = s.mage(append(append([]string{}, base...), extra...), args...) })
+		sent := n.Sent
+		t.Logf("%s: %d requests, %d failed (%d connection errors, %d 5xx, %d wrong bodies)", name, sent, n.Failed(), n.ConnErrors, n.ServerErrors, n.WrongBodies)
 		if (err != nil) != wantErr {
 			t.Errorf("%s: error %v, want an error: %v\n%s", name, err, wantErr, out)
 		}
-		if len(failures) > 0 {
-			t.Errorf("%s: %d of %d requests failed:\n%s\nits output:\n%s", name, len(failures), sent, strings.Join(failures[:min(len(failures), 10)], "\n"), out)
+		if n.Failed() > 0 {
+			t.Errorf("%s: %d of %d requests failed, the first of each kind:\n%s\nits output:\n%s", name, n.Failed(), sent, strings.Join(failures, "\n"), out)
 		}
 		if last != wantLast {
 			t.Errorf("%s: build %q answers now, want %q", name, last, wantLast)

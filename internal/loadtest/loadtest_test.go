@@ -1,4 +1,4 @@
-package main
+package loadtest
 
 import (
 	"encoding/pem"
@@ -18,19 +18,19 @@ func TestLoadCounts(t *testing.T) {
 		name    string
 		handler http.HandlerFunc
 		closed  bool // the server is gone: nothing listens
-		want    func(loadCount) bool
+		want    func(Count) bool
 		last    string
 	}{
 		{"a marker of a known build", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<p>build two;</p>")) },
-			false, func(c loadCount) bool { return c.failed() == 0 }, "two"},
+			false, func(c Count) bool { return c.Failed() == 0 }, "two"},
 		{"a 502", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "bad gateway", http.StatusBadGateway) },
-			false, func(c loadCount) bool { return c.serverErrors == c.sent && c.failed() == c.sent }, ""},
+			false, func(c Count) bool { return c.ServerErrors == c.Sent && c.Failed() == c.Sent }, ""},
 		{"a body of no known build", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("build three;")) },
-			false, func(c loadCount) bool { return c.wrongBodies == c.sent && c.failed() == c.sent }, ""},
+			false, func(c Count) bool { return c.WrongBodies == c.Sent && c.Failed() == c.Sent }, ""},
 		{"a redirect is no right answer", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/x", http.StatusFound) },
-			false, func(c loadCount) bool { return c.wrongBodies == c.sent }, ""},
+			false, func(c Count) bool { return c.WrongBodies == c.Sent }, ""},
 		{"nothing listens", nil,
-			true, func(c loadCount) bool { return c.connErrors == c.sent && c.failed() == c.sent }, ""},
+			true, func(c Count) bool { return c.ConnErrors == c.Sent && c.Failed() == c.Sent }, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			srv := httptest.NewTLSServer(c.handler)
@@ -44,18 +44,18 @@ func TestLoadCounts(t *testing.T) {
 			} else {
 				defer srv.Close()
 			}
-			client, err := httpsClient(ca, "example.com", u.Port()) // httptest's certificate names example.com
+			client, err := Client(ca, "example.com", u.Port()) // httptest's certificate names example.com
 			if err != nil {
 				t.Fatal(err)
 			}
-			l := startLoad(client, "https://example.com", []string{"one", "two"})
-			defer l.close()
-			got, examples, last := l.phase(func() { time.Sleep(200 * time.Millisecond) })
-			if got.sent < 5 || !c.want(got) || last != c.last {
+			l := Start(client, "https://example.com", []string{"one", "two"})
+			defer l.Close()
+			got, examples, last := l.Phase(func() { time.Sleep(200 * time.Millisecond) })
+			if got.Sent < 5 || !c.want(got) || last != c.last {
 				t.Fatalf("counts %+v, last build %q (want %q), examples %q", got, last, c.last, examples)
 			}
-			if got.failed() > 0 && len(examples) == 0 {
-				t.Errorf("%d failed, no example", got.failed())
+			if got.Failed() > 0 && len(examples) == 0 {
+				t.Errorf("%d failed, no example", got.Failed())
 			}
 		})
 	}

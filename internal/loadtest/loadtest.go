@@ -1,4 +1,8 @@
-package main
+// Package loadtest is the steady, bounded stream of HTTPS requests that the
+// deploy test and the benchmark send through nginx while a deploy runs, to
+// 127.0.0.1 only: it counts every failed request, by kind, and tells which
+// build answered.
+package loadtest
 
 import (
 	"context"
@@ -14,35 +18,33 @@ import (
 	"time"
 )
 
-// The load of the deploy measurement, as the issue and the end-to-end
-// deploy test have it: one request every loadEvery, alternating the page and
-// the API, each with a client timeout of loadTimeout, for loadMax at most.
+// The load: one request every Every, alternating the page and the API, each
+// with a client timeout of Timeout, for Max at most.
 const (
-	loadEvery   = 25 * time.Millisecond
-	loadTimeout = 10 * time.Second
-	loadMax     = 10 * time.Minute
+	Every   = 25 * time.Millisecond
+	Timeout = 10 * time.Second
+	Max     = 10 * time.Minute
 )
 
-// loadCount is what the load saw during one deploy: requests sent, and the
+// Count is what the load saw during one phase: requests sent, and the
 // failures by kind. A wrong body is an answer below 500 that carries no
 // known build marker ("build NAME;").
-type loadCount struct {
-	sent, connErrors, serverErrors, wrongBodies int
+type Count struct {
+	Sent, ConnErrors, ServerErrors, WrongBodies int
 }
 
-func (c loadCount) failed() int { return c.connErrors + c.serverErrors + c.wrongBodies }
+// Failed is every failed request, of any kind.
+func (c Count) Failed() int { return c.ConnErrors + c.ServerErrors + c.WrongBodies }
 
-// load sends a steady, bounded stream of HTTPS requests through nginx, to
-// 127.0.0.1 only, and counts every failure. Its own small copy of the
-// end-to-end test's load (test/e2e/deploy_test.go), which lives in a test
-// package and reports to a testing.T: here the counts are figures.
-type load struct {
+// Stream sends a steady, bounded stream of HTTPS requests through nginx, to
+// 127.0.0.1 only, and counts every failure.
+type Stream struct {
 	client  *http.Client
 	urls    []string
 	markers []string // the builds a right body may name
 
 	mu       sync.Mutex
-	count    loadCount
+	count    Count
 	examples []string // the first failure of each kind, for the report
 	kinds    map[string]bool
 	last     string // the build that answered last
@@ -50,10 +52,10 @@ type load struct {
 	done     chan struct{}
 }
 
-// httpsClient trusts the CA in caFile, asks for host (TLS name and Host
+// Client trusts the CA in caFile, asks for host (TLS name and Host
 // header) and dials 127.0.0.1:port whatever the URL says. Every request
 // opens a connection of its own, as a new visitor would.
-func httpsClient(caFile, host, port string) (*http.Client, error) {
+func Client(caFile, host, port string) (*http.Client, error) {
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
 		return nil, err
@@ -64,7 +66,7 @@ func httpsClient(caFile, host, port string) (*http.Client, error) {
 	}
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
 	return &http.Client{
-		Timeout: loadTimeout,
+		Timeout: Timeout,
 		Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: host},
 			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -76,15 +78,15 @@ func httpsClient(caFile, host, port string) (*http.Client, error) {
 	}, nil
 }
 
-// startLoad starts the stream: base is "https://host", markers the builds
-// whose answers are right.
-func startLoad(c *http.Client, base string, markers []string) *load {
-	l := &load{client: c, urls: []string{base + "/", base + "/api/status"}, markers: markers,
+// Start starts the stream: base is "https://host", markers the builds whose
+// answers are right (a body carrying "build NAME;").
+func Start(c *http.Client, base string, markers []string) *Stream {
+	l := &Stream{client: c, urls: []string{base + "/", base + "/api/status"}, markers: markers,
 		stop: make(chan struct{}), done: make(chan struct{})}
-	deadline := time.Now().Add(loadMax)
+	deadline := time.Now().Add(Max)
 	go func() {
 		defer close(l.done)
-		tick := time.NewTicker(loadEvery)
+		tick := time.NewTicker(Every)
 		defer tick.Stop()
 		for i := 0; time.Now().Before(deadline); i++ {
 			select {
@@ -98,7 +100,7 @@ func startLoad(c *http.Client, base string, markers []string) *load {
 	return l
 }
 
-func (l *load) one(url string) {
+func (l *Stream) one(url string) {
 	resp, err := l.client.Get(url)
 	var body []byte
 	if err == nil {
@@ -107,7 +109,7 @@ func (l *load) one(url string) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.count.sent++
+	l.count.Sent++
 	fail := func(kind, format string, args ...any) {
 		if !l.kinds[kind] {
 			l.kinds[kind] = true
@@ -116,13 +118,13 @@ func (l *load) one(url string) {
 	}
 	switch {
 	case resp == nil:
-		l.count.connErrors++
+		l.count.ConnErrors++
 		fail("connection", "%s: %v", url, err)
 	case resp.StatusCode >= 500:
-		l.count.serverErrors++
+		l.count.ServerErrors++
 		fail("5xx", "%s: %s %.300q", url, resp.Status, body)
 	case err != nil:
-		l.count.connErrors++ // the connection broke in the body
+		l.count.ConnErrors++ // the connection broke in the body
 		fail("connection", "%s: %s, reading the body: %v", url, resp.Status, err)
 	default:
 		for _, m := range l.markers {
@@ -131,18 +133,18 @@ func (l *load) one(url string) {
 				return
 			}
 		}
-		l.count.wrongBodies++
+		l.count.WrongBodies++
 		fail("body", "%s: %s, a body of no known build: %.80q", url, resp.Status, body)
 	}
 }
 
-// phase resets the counts, runs fn under the load, keeps the load one more
+// Phase resets the counts, runs fn under the load, keeps the load one more
 // second (answers right after the deploy returned count too), and returns
 // what the load saw, the first failure of each kind and the build that
 // answered last.
-func (l *load) phase(fn func()) (loadCount, []string, string) {
+func (l *Stream) Phase(fn func()) (Count, []string, string) {
 	l.mu.Lock()
-	l.count, l.examples, l.kinds = loadCount{}, nil, map[string]bool{}
+	l.count, l.examples, l.kinds = Count{}, nil, map[string]bool{}
 	l.mu.Unlock()
 	fn()
 	time.Sleep(time.Second)
@@ -151,7 +153,8 @@ func (l *load) phase(fn func()) (loadCount, []string, string) {
 	return l.count, l.examples, l.last
 }
 
-func (l *load) close() {
+// Close stops the stream and waits for its last request.
+func (l *Stream) Close() {
 	close(l.stop)
 	<-l.done
 }
