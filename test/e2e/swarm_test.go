@@ -383,10 +383,18 @@ func ensureSwarm(t *testing.T) {
 	t.Helper()
 	state := docker(t, "info", "--format", "{{.Swarm.LocalNodeState}}")
 	if state == "inactive" {
+		// swarm init makes docker_gwbridge, and leave keeps it: remove it
+		// too when the engine had none.
+		hadGateway := exec.Command("docker", "network", "inspect", "docker_gwbridge").Run() == nil
 		docker(t, "swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377")
 		t.Cleanup(func() {
 			if out, err := exec.Command("docker", "swarm", "leave", "--force").CombinedOutput(); err != nil {
 				t.Logf("cleanup: swarm leave: %v\n%s", err, out)
+			}
+			if !hadGateway {
+				if out, err := exec.Command("docker", "network", "rm", "docker_gwbridge").CombinedOutput(); err != nil {
+					t.Logf("cleanup: docker_gwbridge: %v\n%s", err, out)
+				}
 			}
 		})
 	} else if state != "active" {
