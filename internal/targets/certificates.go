@@ -179,6 +179,14 @@ func (s *session) confirmServed(ctx context.Context, domain, certFile string) er
 	if s.DryRun {
 		return nil
 	}
+	return s.awaitServed(ctx, "127.0.0.1", domain, certFile, confirmTimeout, "reloaded", fmt.Sprintf("check './dtx stack:logs %s'", s.env.Environment.Name))
+}
+
+// awaitServed waits, timeout at most, until host's HTTPS port (HTTPS_PORT)
+// serves exactly the certificate in certFile to a client asking for domain,
+// and says so; else it says what nginx serves instead (it was "reloaded",
+// or "updated"), and what to read (hint).
+func (s *session) awaitServed(ctx context.Context, host, domain, certFile string, timeout time.Duration, verb, hint string) error {
 	want, err := certs.Read(certFile)
 	if err != nil {
 		return err
@@ -187,9 +195,9 @@ func (s *session) confirmServed(ctx context.Context, domain, certFile string) er
 	if port == "" {
 		port = "443"
 	}
-	addr := net.JoinHostPort("127.0.0.1", port)
+	addr := net.JoinHostPort(host, port)
 	var got *x509.Certificate
-	deadline := time.Now().Add(confirmTimeout)
+	deadline := time.Now().Add(timeout)
 	for {
 		// No chain verification here: the check is stronger, the served
 		// leaf must be byte for byte the one certbot wrote.
@@ -204,9 +212,9 @@ func (s *session) confirmServed(ctx context.Context, domain, certFile string) er
 		time.Sleep(200 * time.Millisecond)
 	}
 	if err != nil {
-		return fmt.Errorf("nginx was reloaded but %s does not answer TLS for %s (%v): check './dtx stack:logs %s'", addr, domain, err, s.env.Environment.Name)
+		return fmt.Errorf("nginx was %s but %s does not answer TLS for %s (%v): %s", verb, addr, domain, err, hint)
 	}
-	return fmt.Errorf("nginx was reloaded but still serves serial %s on %s, not certbot's %s: check './dtx stack:logs %s'", got.SerialNumber.Text(16), addr, want.SerialNumber.Text(16), s.env.Environment.Name)
+	return fmt.Errorf("nginx was %s but still serves serial %s on %s, not certbot's %s: %s", verb, got.SerialNumber.Text(16), addr, want.SerialNumber.Text(16), hint)
 }
 
 // confirmTimeout bounds confirmServed.

@@ -2,9 +2,7 @@ package targets
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,7 +11,6 @@ import (
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/certbot"
-	"github.com/kettleofketchup/dtx_website/internal/certs"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 )
 
@@ -85,32 +82,7 @@ func (s *swarmSession) confirmServedAt(ctx context.Context, domain, certFile str
 	if u, err := url.Parse(s.dockerHost()); err == nil && (u.Scheme == "ssh" || u.Scheme == "tcp") && u.Hostname() != "" {
 		host = u.Hostname()
 	}
-	want, err := certs.Read(certFile)
-	if err != nil {
-		return err
-	}
-	port := s.env.Value("HTTPS_PORT")
-	if port == "" {
-		port = "443"
-	}
-	addr := net.JoinHostPort(host, port)
-	var got *x509.Certificate
-	deadline := time.Now().Add(swarmConfirmTimeout)
-	for {
-		got, err = servedLeaf(ctx, addr, domain)
-		if err == nil && got.Equal(want) {
-			s.Say("nginx serves the certificate for %s on %s: serial %s, valid until %s", domain, addr, want.SerialNumber.Text(16), want.NotAfter.UTC().Format("2006-01-02"))
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err != nil {
-		return fmt.Errorf("nginx was updated but %s does not answer TLS for %s (%v): see ./dtx swarm:ps", addr, domain, err)
-	}
-	return fmt.Errorf("nginx was updated but still serves serial %s on %s, not certbot's %s: see ./dtx swarm:ps", got.SerialNumber.Text(16), addr, want.SerialNumber.Text(16))
+	return s.awaitServed(ctx, host, domain, certFile, swarmConfirmTimeout, "updated", "see ./dtx swarm:ps")
 }
 
 // swarmConfirmTimeout bounds confirmServedAt: nginx restarts (stop-first).
