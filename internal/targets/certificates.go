@@ -40,14 +40,9 @@ func Certbot(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	req, err := certbot.RequestFromEnv(s.env)
-	if err != nil {
+	req, issue, err := s.certbotDecision()
+	if err != nil || !issue {
 		return err
-	}
-	decision := req.Decide(s.Root, s.now())
-	s.Say("%s", decision.Reason)
-	if !decision.Issue {
-		return nil
 	}
 	if err := s.certbotPreflight(ctx); err != nil {
 		return err
@@ -118,8 +113,8 @@ func (s *session) certbotPreflight(ctx context.Context) error {
 	if s.DryRun {
 		return nil
 	}
-	if _, ok := s.lookPath("certbot"); !ok {
-		return errors.New("certbot is not installed: install it (apt-get install certbot) so that 'certbot --version' works")
+	if err := s.needCertbot(); err != nil {
+		return err
 	}
 	ps := s.project.Command("ps", "--status", "running", "--services")
 	out, err := s.run.Query(ctx, ps)
@@ -168,6 +163,28 @@ func (s *session) certbot(ctx context.Context, c runner.Command, server string) 
 func (s *session) reloadNginx(ctx context.Context) error {
 	if err := s.compose(ctx, "exec", "-T", "nginx", "dtx-nginx", "reload"); err != nil {
 		return fmt.Errorf("nginx was not reloaded: %w", err)
+	}
+	return nil
+}
+
+// certbotDecision reads the certificate request of the environment and
+// decides, as on one host so in the swarm, whether certbot has work to do
+// (none while the certificate covers both names with 30+ days left); it
+// says the reason.
+func (s *session) certbotDecision() (certbot.Request, bool, error) {
+	req, err := certbot.RequestFromEnv(s.env)
+	if err != nil {
+		return req, false, err
+	}
+	decision := req.Decide(s.Root, s.now())
+	s.Say("%s", decision.Reason)
+	return req, decision.Issue, nil
+}
+
+// needCertbot says how to install certbot when it is not on PATH.
+func (s *session) needCertbot() error {
+	if _, ok := s.lookPath("certbot"); !ok {
+		return errors.New("certbot is not installed: install it (apt-get install certbot) so that 'certbot --version' works")
 	}
 	return nil
 }

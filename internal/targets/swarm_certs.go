@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kettleofketchup/dtx_website/internal/certbot"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 )
 
@@ -29,18 +28,13 @@ func SwarmCertbot(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	req, err := certbot.RequestFromEnv(s.env)
-	if err != nil {
+	req, issue, err := s.certbotDecision()
+	if err != nil || !issue {
 		return err
 	}
-	decision := req.Decide(s.Root, s.now())
-	s.Say("%s", decision.Reason)
-	if !decision.Issue {
-		return nil
-	}
 	if !s.DryRun {
-		if _, ok := s.lookPath("certbot"); !ok {
-			return fmt.Errorf("certbot is not installed: install it (apt-get install certbot) so that 'certbot --version' works")
+		if err := s.needCertbot(); err != nil {
+			return err
 		}
 		if err := s.requireManager(ctx); err != nil {
 			return err
