@@ -7,6 +7,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/targets"
 )
 
@@ -23,7 +24,7 @@ type Dev mg.Namespace
 // NGINX_BASE_IMAGE; COMPOSE_PROJECT_PREFIX (project dtx-debug), DOCKER_HOST,
 // DRY_RUN=1.
 func (Dev) Debug(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.Up(ctx, o, "debug", targets.Built, true) })
+	return do(func(s *session.Session) error { return targets.Up(ctx, s, "debug", targets.Built, true) })
 }
 
 // Test builds the dev images and starts the test stack on its own test-network, waiting until healthy.
@@ -33,7 +34,7 @@ func (Dev) Debug(ctx context.Context) error {
 // REGISTRY, REDIS_IMAGE, NGINX_BASE_IMAGE; COMPOSE_PROJECT_PREFIX (project
 // dtx-test), DOCKER_HOST, DRY_RUN=1.
 func (Dev) Test(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.Up(ctx, o, "test", targets.Built, false) })
+	return do(func(s *session.Session) error { return targets.Up(ctx, s, "test", targets.Built, false) })
 }
 
 // Prod builds the production images and starts the prod stack locally, waiting until healthy.
@@ -43,7 +44,7 @@ func (Dev) Test(ctx context.Context) error {
 // PUBLIC_HTTPS_PORT, REGISTRY, REDIS_IMAGE, NGINX_BASE_IMAGE;
 // COMPOSE_PROJECT_PREFIX (project dtx-prod), DOCKER_HOST, DRY_RUN=1.
 func (Dev) Prod(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.Up(ctx, o, "prod", targets.Built, false) })
+	return do(func(s *session.Session) error { return targets.Up(ctx, s, "prod", targets.Built, false) })
 }
 
 // Release pulls the VERSION images and starts the release stack detached, waiting until healthy.
@@ -53,5 +54,5 @@ func (Dev) Prod(ctx context.Context) error {
 // PUBLISH_ADDRESS, HTTP_PORT, HTTPS_PORT, PUBLIC_HTTPS_PORT, REDIS_IMAGE;
 // COMPOSE_PROJECT_PREFIX (project dtx-release), DOCKER_HOST, DRY_RUN=1.
 func (Dev) Release(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.Up(ctx, o, "release", targets.Pulled, false) })
+	return do(func(s *session.Session) error { return targets.Up(ctx, s, "release", targets.Pulled, false) })
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/targets"
 )
 
@@ -24,7 +25,7 @@ type Docker mg.Namespace
 // (take the build cache from REGISTRY's latest images: for an empty
 // builder, as in CI); DOCKER_HOST, DRY_RUN=1.
 func (Docker) Build(ctx context.Context, only *string) error {
-	return do(func(o targets.Options) error { return targets.Build(ctx, o, deref(only)) })
+	return do(func(s *session.Session) error { return targets.Build(ctx, s, deref(only)) })
 }
 
 // Push pushes both tags (VERSION and latest) of each image to REGISTRY.
@@ -35,7 +36,7 @@ func (Docker) Build(ctx context.Context, only *string) error {
 // Variables, from docker/.env.release, docker/.env.release.local, then the
 // process: VERSION, REGISTRY; DOCKER_HOST, DRY_RUN=1.
 func (Docker) Push(ctx context.Context, only *string) error {
-	return do(func(o targets.Options) error { return targets.Push(ctx, o, deref(only)) })
+	return do(func(s *session.Session) error { return targets.Push(ctx, s, deref(only)) })
 }
 
 // Pull pulls both tags (VERSION and latest) of each image from REGISTRY.
@@ -46,5 +47,5 @@ func (Docker) Push(ctx context.Context, only *string) error {
 // Variables, from docker/.env.release, docker/.env.release.local, then the
 // process: VERSION, REGISTRY; DOCKER_HOST, DRY_RUN=1.
 func (Docker) Pull(ctx context.Context, only *string) error {
-	return do(func(o targets.Options) error { return targets.Pull(ctx, o, deref(only)) })
+	return do(func(s *session.Session) error { return targets.Pull(ctx, s, deref(only)) })
 }

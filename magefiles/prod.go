@@ -8,6 +8,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/targets"
 )
 
@@ -33,7 +34,7 @@ type Prod mg.Namespace
 //
 // Also DOCKER_HOST and DRY_RUN=1.
 func (Prod) Certbot(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.Certbot(ctx, o) })
+	return do(func(s *session.Session) error { return targets.Certbot(ctx, s) })
 }
 
 // Renew renews the certificates that are due and reloads nginx only if one was renewed.
@@ -45,7 +46,7 @@ func (Prod) Certbot(ctx context.Context) error {
 // its .local file, then the process: STACK (prod or release), DOMAIN,
 // HTTPS_PORT; DOCKER_HOST, DRY_RUN=1.
 func (Prod) Renew(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.Renew(ctx, o) })
+	return do(func(s *session.Session) error { return targets.Renew(ctx, s) })
 }
 
 // Deploy deploys a version of the release stack without dropping a request (-version=X.Y.Z, -wait=2m).
@@ -63,7 +64,7 @@ func (Prod) Renew(ctx context.Context) error {
 // VERSION, REGISTRY, PRE_DEPLOY, and those of the release stack; DOCKER_HOST,
 // DRY_RUN=1.
 func (Prod) Deploy(ctx context.Context, version *string, wait *time.Duration) error {
-	return do(func(o targets.Options) error { return targets.Deploy(ctx, o, deref(version), derefDuration(wait)) })
+	return do(func(s *session.Session) error { return targets.Deploy(ctx, s, deref(version), derefDuration(wait)) })
 }
 
 // Status prints the version and health of each service of the release stack, and the last deploys.
@@ -71,12 +72,12 @@ func (Prod) Deploy(ctx context.Context, version *string, wait *time.Duration) er
 // Reads docker/.env.release (with its .local file and the process) for the
 // project's name: COMPOSE_PROJECT_PREFIX; also DOCKER_HOST.
 func (Prod) Status(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.Status(ctx, o) })
+	return do(func(s *session.Session) error { return targets.Status(ctx, s) })
 }
 
 // Rollback deploys the previous good version (from .dtx/deploys.jsonl) the way prod:deploy does (-wait=2m).
 //
 // The variables are prod:deploy's; DRY_RUN=1 prints the plan.
 func (Prod) Rollback(ctx context.Context, wait *time.Duration) error {
-	return do(func(o targets.Options) error { return targets.Rollback(ctx, o, derefDuration(wait)) })
+	return do(func(s *session.Session) error { return targets.Rollback(ctx, s, derefDuration(wait)) })
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/targets"
 )
 
@@ -21,7 +22,7 @@ type Stack mg.Namespace
 // VERSION (release), REDIS_IMAGE; COMPOSE_PROJECT_PREFIX (project dtx-ENV),
 // DOCKER_HOST, DRY_RUN=1.
 func (Stack) Up(ctx context.Context, env string) error {
-	return do(func(o targets.Options) error { return targets.Up(ctx, o, env, targets.Existing, false) })
+	return do(func(s *session.Session) error { return targets.Up(ctx, s, env, targets.Existing, false) })
 }
 
 // Down stops and removes an environment's containers and networks; data folders stay.
@@ -29,7 +30,7 @@ func (Stack) Up(ctx context.Context, env string) error {
 // ENV is debug, test, prod or release. Variables: COMPOSE_PROJECT_PREFIX
 // (project dtx-ENV), those of docker/.env.<env>, DOCKER_HOST, DRY_RUN=1.
 func (Stack) Down(ctx context.Context, env string) error {
-	return do(func(o targets.Options) error { return targets.Down(ctx, o, env) })
+	return do(func(s *session.Session) error { return targets.Down(ctx, s, env) })
 }
 
 // Logs follows an environment's logs until Ctrl-C.
@@ -37,7 +38,7 @@ func (Stack) Down(ctx context.Context, env string) error {
 // ENV is debug, test, prod or release. Variables: COMPOSE_PROJECT_PREFIX
 // (project dtx-ENV), those of docker/.env.<env>, DOCKER_HOST, DRY_RUN=1.
 func (Stack) Logs(ctx context.Context, env string) error {
-	return do(func(o targets.Options) error { return targets.Logs(ctx, o, env) })
+	return do(func(s *session.Session) error { return targets.Logs(ctx, s, env) })
 }
 
 // Ps lists an environment's containers and their health.
@@ -45,7 +46,7 @@ func (Stack) Logs(ctx context.Context, env string) error {
 // ENV is debug, test, prod or release. Variables: COMPOSE_PROJECT_PREFIX
 // (project dtx-ENV), those of docker/.env.<env>, DOCKER_HOST, DRY_RUN=1.
 func (Stack) Ps(ctx context.Context, env string) error {
-	return do(func(o targets.Options) error { return targets.Ps(ctx, o, env) })
+	return do(func(s *session.Session) error { return targets.Ps(ctx, s, env) })
 }
 
 // Exec runs a command in a service of an environment's stack.
@@ -59,5 +60,5 @@ func (Stack) Ps(ctx context.Context, env string) error {
 // Variables: COMPOSE_PROJECT_PREFIX (project dtx-ENV), those of
 // docker/.env.<env>, DOCKER_HOST, DRY_RUN=1.
 func (Stack) Exec(ctx context.Context, env, service, command string) error {
-	return do(func(o targets.Options) error { return targets.Exec(ctx, o, env, service, command) })
+	return do(func(s *session.Session) error { return targets.Exec(ctx, s, env, service, command) })
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/targets"
 )
 
@@ -28,7 +29,7 @@ type Swarm mg.Namespace
 // (the stack's name, dtx); DOCKER_HOST (ssh://user@host for a remote
 // manager) or DOCKER_CONTEXT; DRY_RUN=1 prints the stack file and commands.
 func (Swarm) Deploy(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.SwarmDeploy(ctx, o) })
+	return do(func(s *session.Session) error { return targets.SwarmDeploy(ctx, s) })
 }
 
 // Ps lists the stack's services (version, replicas, image) and their tasks.
@@ -36,7 +37,7 @@ func (Swarm) Deploy(ctx context.Context) error {
 // Variables: COMPOSE_PROJECT_PREFIX (the stack's name), DOCKER_HOST or
 // DOCKER_CONTEXT, DRY_RUN=1.
 func (Swarm) Ps(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.SwarmPs(ctx, o) })
+	return do(func(s *session.Session) error { return targets.SwarmPs(ctx, s) })
 }
 
 // Rollback rolls frontend and backend back to their previous version and waits.
@@ -44,7 +45,7 @@ func (Swarm) Ps(ctx context.Context) error {
 // Variables: COMPOSE_PROJECT_PREFIX (the stack's name), DOCKER_HOST or
 // DOCKER_CONTEXT, DRY_RUN=1.
 func (Swarm) Rollback(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.SwarmRollback(ctx, o) })
+	return do(func(s *session.Session) error { return targets.SwarmRollback(ctx, s) })
 }
 
 // Rm removes the stack and waits until its services are gone; volumes stay.
@@ -52,7 +53,7 @@ func (Swarm) Rollback(ctx context.Context) error {
 // Variables: COMPOSE_PROJECT_PREFIX (the stack's name), DOCKER_HOST or
 // DOCKER_CONTEXT, DRY_RUN=1.
 func (Swarm) Rm(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.SwarmRm(ctx, o) })
+	return do(func(s *session.Session) error { return targets.SwarmRm(ctx, s) })
 }
 
 // init runs the tool as certbot's manual hook when certbot calls it so
@@ -61,7 +62,7 @@ func init() {
 	if len(os.Args) != 3 || os.Args[1] != targets.ACMEHookFlag {
 		return
 	}
-	err := do(func(o targets.Options) error { return targets.SwarmACMEHook(context.Background(), o, os.Args[2]) })
+	err := do(func(s *session.Session) error { return targets.SwarmACMEHook(context.Background(), s, os.Args[2]) })
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)

@@ -17,9 +17,6 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// DefaultPrefix starts every project name: dtx-debug, dtx-prod…
-const DefaultPrefix = "dtx"
-
 // Project is one environment's compose project under a project root.
 type Project struct {
 	Root string
@@ -30,10 +27,11 @@ type Project struct {
 	Override string
 }
 
-// NewProject names the project prefix-environment.
+// NewProject names the project prefix-environment (stack.DefaultPrefix
+// when prefix is empty).
 func NewProject(root string, env *stack.Env, prefix string) Project {
 	if prefix == "" {
-		prefix = DefaultPrefix
+		prefix = stack.DefaultPrefix
 	}
 	return Project{Root: root, Env: env, Name: prefix + "-" + env.Environment.Name}
 }

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -31,7 +32,11 @@ const MinSubstringSecret = 8
 // value (after "KEY=") or a word of a message that equals a short secret is
 // masked whole, and a short secret inside a longer word is left alone.
 // Overlapping secrets are masked together.
+//
+// A Masker is safe for concurrent use: a target's probes run in parallel
+// while it learns more secrets.
 type Masker struct {
+	mu      sync.RWMutex
 	secrets []string // non-empty, distinct, longest first
 }
 
@@ -46,13 +51,15 @@ func NewMasker(secrets ...string) *Masker {
 // form (a message built with %q escapes its quotes, backslashes and control
 // characters) is hidden too.
 func (m *Masker) Add(secrets ...string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for _, s := range secrets {
 		if s == "" {
 			continue
 		}
 		quoted := strconv.Quote(s)
 		for _, v := range []string{s, quoted[1 : len(quoted)-1]} {
-			if !m.IsSecret(v) {
+			if !m.isSecret(v) {
 				m.secrets = append(m.secrets, v)
 			}
 		}
@@ -65,6 +72,12 @@ func (m *Masker) IsSecret(v string) bool {
 	if m == nil {
 		return false
 	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.isSecret(v)
+}
+
+func (m *Masker) isSecret(v string) bool {
 	for _, s := range m.secrets {
 		if s == v {
 			return true
@@ -78,7 +91,12 @@ func (m *Masker) Hides(v string) bool { return len(m.spans(v)) > 0 }
 
 // spans returns the sorted, disjoint byte ranges of s to mask.
 func (m *Masker) spans(s string) [][2]int {
-	if m == nil || len(m.secrets) == 0 || s == "" {
+	if m == nil || s == "" {
+		return nil
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if len(m.secrets) == 0 {
 		return nil
 	}
 	var covered []bool

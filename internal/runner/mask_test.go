@@ -111,7 +111,7 @@ func TestMaskProperty(t *testing.T) {
 			Args: []string{w() + long + w(), short, "--x=" + short, w(), "a " + short + " b", w() + long},
 		}
 		var log, out bytes.Buffer
-		r := &Runner{DryRun: true, Log: &log, Stdout: &out, Stderr: &out, Secrets: []string{long, short}}
+		r := &Runner{DryRun: true, Log: &log, Stdout: &out, Stderr: &out, Secrets: NewMasker(long, short)}
 		r.Print(cmd)
 		printed := log.String() +
 			m.Error(fmt.Errorf("value=%q from x.local is wrong", short+" "+long)).Error() + "\n" +

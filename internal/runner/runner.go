@@ -87,8 +87,9 @@ type Runner struct {
 	// Log receives the printed commands; Stdout and Stderr the child's output.
 	Log, Stdout, Stderr io.Writer
 	// Secrets are masked in every printed command and relayed message, by
-	// the rule of Masker.
-	Secrets []string
+	// the rule of Masker; nil masks nothing. The session shares its one
+	// Masker with its runner, so a secret learnt later is masked too.
+	Secrets *Masker
 	// Environ is the environment children start from (KEY=value); nil is
 	// this process's. The tool sets it to the one it validated against.
 	Environ []string
@@ -102,12 +103,17 @@ type Runner struct {
 const DefaultGrace = 4 * time.Second
 
 // New returns a Runner writing to the process's stdout and stderr.
-func New(dryRun bool, secrets []string) *Runner {
+func New(dryRun bool, secrets *Masker) *Runner {
 	return &Runner{DryRun: dryRun, Log: os.Stderr, Stdout: os.Stdout, Stderr: os.Stderr, Secrets: secrets}
 }
 
-// Masker is the Masker of the runner's Secrets (see Masker for the rule).
-func (r *Runner) Masker() *Masker { return NewMasker(r.Secrets...) }
+// Masker is the runner's Masker (see Masker for the rule); never nil.
+func (r *Runner) Masker() *Masker {
+	if r.Secrets == nil {
+		return &Masker{}
+	}
+	return r.Secrets
+}
 
 // Mask returns s with the runner's secrets masked, for free text (a
 // message, a child's error line).

@@ -15,7 +15,7 @@ import (
 
 func newTest(dry bool, secrets ...string) (*Runner, *bytes.Buffer, *bytes.Buffer) {
 	var log, out bytes.Buffer
-	return &Runner{DryRun: dry, Log: &log, Stdout: &out, Stderr: &out, Secrets: secrets, Grace: time.Second}, &log, &out
+	return &Runner{DryRun: dry, Log: &log, Stdout: &out, Stderr: &out, Secrets: NewMasker(secrets...), Grace: time.Second}, &log, &out
 }
 
 func TestArgumentsPassVerbatim(t *testing.T) {

@@ -27,6 +27,12 @@ var DataFolders = []string{SSLDir, CertbotWebroot, CertbotConfig, RedisData}
 // (JSON, one a line), relative to the project root; git ignores .dtx/.
 const DeployLog = ".dtx/deploys.jsonl"
 
+// DefaultPrefix starts every compose project and Swarm stack name unless
+// COMPOSE_PROJECT_PREFIX says otherwise (dtx-debug, dtx-release; the Swarm
+// stack dtx). The compose files default to the same:
+// name: ${COMPOSE_PROJECT_PREFIX:-dtx}-<env> (a test keeps them equal).
+const DefaultPrefix = "dtx"
+
 // DefaultRegistry is where the images live unless REGISTRY says otherwise.
 const DefaultRegistry = "ghcr.io/kettleofketchup/dtx_website"
 

@@ -3,6 +3,7 @@ package targets
 import (
 	"context"
 	"fmt"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"os"
 	"path/filepath"
 	"strings"
@@ -129,12 +130,12 @@ func TestCheckReportsEachProblem(t *testing.T) {
 func TestNoProbeBeforeACommand(t *testing.T) {
 	cases := []struct {
 		name string
-		run  func(context.Context, Options) error
+		run  func(context.Context, *session.Session) error
 		want []string
 	}{
-		{"stack:ps", func(c context.Context, o Options) error { return Ps(c, o, "debug") }, []string{"docker " + debug[len("docker "):] + " ps"}},
-		{"stack:down", func(c context.Context, o Options) error { return Down(c, o, "test") }, []string{"docker " + test[len("docker "):] + " down --remove-orphans"}},
-		{"docker:push", func(c context.Context, o Options) error { return Push(c, o, "nginx") }, []string{
+		{"stack:ps", func(c context.Context, o *session.Session) error { return Ps(c, o, "debug") }, []string{"docker " + debug[len("docker "):] + " ps"}},
+		{"stack:down", func(c context.Context, o *session.Session) error { return Down(c, o, "test") }, []string{"docker " + test[len("docker "):] + " down --remove-orphans"}},
+		{"docker:push", func(c context.Context, o *session.Session) error { return Push(c, o, "nginx") }, []string{
 			"docker push " + reg + "/nginx:0.1.0", "docker push " + reg + "/nginx:latest"}},
 	}
 	for _, c := range cases {
@@ -159,16 +160,16 @@ func TestFailureIsExplained(t *testing.T) {
 	cases := []struct {
 		mode    string
 		environ []string
-		run     func(context.Context, Options) error
+		run     func(context.Context, *session.Session) error
 		want    string
 		status  int
 	}{
-		{"noengine", []string{"DOCKER_HOST=unix:///run/stopped.sock"}, func(c context.Context, o Options) error { return Ps(c, o, "debug") },
+		{"noengine", []string{"DOCKER_HOST=unix:///run/stopped.sock"}, func(c context.Context, o *session.Session) error { return Ps(c, o, "debug") },
 			"the Docker engine is unreachable at unix:///run/stopped.sock: start it", 1},
-		{"noengine", nil, func(c context.Context, o Options) error { return Pull(c, o, "nginx") }, "the Docker engine is unreachable at unix:///var/run/docker.sock", 1},
-		{"nocompose", nil, func(c context.Context, o Options) error { return Logs(c, o, "test") }, "the docker compose plugin is missing", 1},
-		{"fails", nil, func(c context.Context, o Options) error { return Ps(c, o, "debug") }, debug + " ps: exit status 3", 3},
-		{"fails", nil, func(c context.Context, o Options) error { return Exec(c, o, "debug", "backend", "false") }, "exit status 3", 3},
+		{"noengine", nil, func(c context.Context, o *session.Session) error { return Pull(c, o, "nginx") }, "the Docker engine is unreachable at unix:///var/run/docker.sock", 1},
+		{"nocompose", nil, func(c context.Context, o *session.Session) error { return Logs(c, o, "test") }, "the docker compose plugin is missing", 1},
+		{"fails", nil, func(c context.Context, o *session.Session) error { return Ps(c, o, "debug") }, debug + " ps: exit status 3", 3},
+		{"fails", nil, func(c context.Context, o *session.Session) error { return Exec(c, o, "debug", "backend", "false") }, "exit status 3", 3},
 	}
 	for _, c := range cases {
 		t.Run(c.mode+" "+c.want, func(t *testing.T) {

@@ -44,11 +44,11 @@ func TestConfirmServed(t *testing.T) {
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 
 	o, _, log := options(project(t), false, "HTTPS_PORT="+port)
-	s, err := o.open("prod")
+	s, err := o.Open("prod")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.confirmServed(context.Background(), "dtx.test", filepath.Join(dir, "served", certs.CertFile)); err != nil {
+	if err := confirmServed(context.Background(), s, "dtx.test", filepath.Join(dir, "served", certs.CertFile)); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(log.String(), "nginx serves the certificate for dtx.test on 127.0.0.1:"+port) {
@@ -59,7 +59,7 @@ func TestConfirmServed(t *testing.T) {
 	certs.EnsureSelfSigned(other, []string{"dtx.test"}, now)
 	confirmTimeout = 500 * time.Millisecond
 	defer func() { confirmTimeout = 10 * time.Second }()
-	err = s.confirmServed(context.Background(), "dtx.test", filepath.Join(other, certs.CertFile))
+	err = confirmServed(context.Background(), s, "dtx.test", filepath.Join(other, certs.CertFile))
 	if err == nil || !strings.Contains(err.Error(), "nginx was reloaded but still serves serial") {
 		t.Fatalf("err = %v", err)
 	}

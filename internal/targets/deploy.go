@@ -7,8 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kettleofketchup/dtx_website/internal/compose"
 	"github.com/kettleofketchup/dtx_website/internal/deploy"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
@@ -25,8 +27,8 @@ const drainSeconds = "30"
 
 // Deploy deploys version (docker/.env.release's VERSION when empty) on the
 // release stack without dropping a request: see deployer.run.
-func Deploy(ctx context.Context, o Options, version string, wait time.Duration) error {
-	d, err := o.deployer(ctx, version, wait)
+func Deploy(ctx context.Context, o *session.Session, version string, wait time.Duration) error {
+	d, err := newDeployer(ctx, o, version, wait)
 	if err != nil {
 		return err
 	}
@@ -34,8 +36,8 @@ func Deploy(ctx context.Context, o Options, version string, wait time.Duration) 
 }
 
 // Rollback deploys the version that ran before the current one, the same way.
-func Rollback(ctx context.Context, o Options, wait time.Duration) error {
-	s, err := o.open(deployEnvironment)
+func Rollback(ctx context.Context, o *session.Session, wait time.Duration) error {
+	s, err := o.Open(deployEnvironment)
 	if err != nil {
 		return err
 	}
@@ -43,7 +45,7 @@ func Rollback(ctx context.Context, o Options, wait time.Duration) error {
 	if err != nil {
 		return err
 	}
-	running, _ := s.containers(ctx)
+	running, _ := containers(ctx, s)
 	current := deploy.RunningVersion(running)
 	if current == "" && len(records) > 0 {
 		current = records[len(records)-1].Version
@@ -53,7 +55,7 @@ func Rollback(ctx context.Context, o Options, wait time.Duration) error {
 		return fmt.Errorf("no earlier good deploy than %s in %s: name the version to go back to with ./dtx prod:deploy -version=X.Y.Z", orNone(current), stack.DeployLog)
 	}
 	s.Say("rolling back from %s to %s, the previous good deploy", current, previous)
-	d, err := o.deployer(ctx, previous, wait)
+	d, err := newDeployer(ctx, o, previous, wait)
 	if err != nil {
 		return err
 	}
@@ -69,20 +71,21 @@ func orNone(v string) string {
 
 // deployer is one deploy of the release stack.
 type deployer struct {
-	*session
-	version string
-	wait    time.Duration
-	want    map[string]string // service -> image at version
-	images  []stack.Image
+	*session.Stack
+	nginxEnv map[string]string // nginx's environment as compose resolves it (its upstreams)
+	version  string
+	wait     time.Duration
+	want     map[string]string // service -> image at version
+	images   []stack.Image
 }
 
-func (o Options) deployer(ctx context.Context, version string, wait time.Duration) (*deployer, error) {
-	s, err := o.open(deployEnvironment)
+func newDeployer(ctx context.Context, o *session.Session, version string, wait time.Duration) (*deployer, error) {
+	s, err := o.Open(deployEnvironment)
 	if err != nil {
 		return nil, err
 	}
 	if version == "" {
-		if version, err = s.env.Version(); err != nil {
+		if version, err = s.Env.Version(); err != nil {
 			return nil, err
 		}
 	} else if err := deploy.CheckVersion(version); err != nil {
@@ -91,25 +94,32 @@ func (o Options) deployer(ctx context.Context, version string, wait time.Duratio
 	if wait <= 0 {
 		wait = DefaultDeployWait
 	}
-	refs, err := s.validate(ctx)
+	model, err := s.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
-	d := &deployer{session: s, version: version, wait: wait, want: map[string]string{}}
+	d := &deployer{Stack: s, version: version, wait: wait, want: map[string]string{}, nginxEnv: map[string]string{}}
 	// The project images the release stack runs; each is its service.
-	d.images = stack.ImagesInRefs(s.env.Registry(), refs)
+	d.images = stack.ImagesInRefs(s.Env.Registry(), compose.ImageRefs(model))
 	for _, img := range d.images {
-		d.want[img.Name] = img.Ref(s.env.Registry(), version)
+		d.want[img.Name] = img.Ref(s.Env.Registry(), version)
+	}
+	if nginx, ok := model.Services["nginx"]; ok {
+		for k, v := range nginx.Environment {
+			if v != nil {
+				d.nginxEnv[k] = *v
+			}
+		}
 	}
 	return d, nil
 }
 
 // containers lists the stack's containers (a read-only query, also in a dry
 // run; without an engine a dry run plans as if nothing ran).
-func (s *session) containers(ctx context.Context) ([]deploy.Container, error) {
-	out, err := s.run.Query(ctx, s.project.Command("ps", "--all", "--format", "json"))
+func containers(ctx context.Context, s *session.Stack) ([]deploy.Container, error) {
+	out, err := s.Query(ctx, s.ComposeCommand("ps", "--all", "--format", "json"))
 	if err != nil {
-		return nil, s.explain(ctx, s.project.Command("ps"), err)
+		return nil, s.Explain(ctx, s.ComposeCommand("ps"), err)
 	}
 	return deploy.ParsePs([]byte(out))
 }
@@ -118,7 +128,7 @@ func (s *session) containers(ctx context.Context) ([]deploy.Container, error) {
 // deploy's, which wins over the env files (and reaches the containers
 // through the env override).
 func (d *deployer) versioned(args ...string) runner.Command {
-	c := d.project.Command(args...)
+	c := d.ComposeCommand(args...)
 	c.Env = append(c.Env, "VERSION="+d.version)
 	return c
 }
@@ -129,7 +139,7 @@ func (d *deployer) versioned(args ...string) runner.Command {
 // backend beside the old containers (roll) and recreate nginx only when its
 // own image changed. Each deploy that changes something is recorded.
 func (d *deployer) apply(ctx context.Context, outcome string) error {
-	running, err := d.containers(ctx)
+	running, err := containers(ctx, d.Stack)
 	if err != nil {
 		if !d.DryRun {
 			return err
@@ -141,7 +151,7 @@ func (d *deployer) apply(ctx context.Context, outcome string) error {
 		d.Say("%s already runs every service of the release stack: nothing to do", d.version)
 		return nil
 	}
-	start := d.now()
+	start := d.Now()
 	record := deploy.Record{Time: start.UTC(), Version: d.version, Previous: plan.Running, Outcome: outcome}
 	fail := func(err error) error {
 		record.Outcome, record.Reason = deploy.Failed, err.Error()
@@ -154,7 +164,7 @@ func (d *deployer) apply(ctx context.Context, outcome string) error {
 		d.Say("deploying %s over %s", d.version, plan.Running)
 	}
 	for _, img := range d.images {
-		if err := d.docker(ctx, runner.Command{Name: "docker", Args: []string{"pull", d.want[img.Name]}}); err != nil {
+		if err := d.Run(ctx, session.Docker("pull", d.want[img.Name])); err != nil {
 			return fail(fmt.Errorf("pulling %s failed, so nothing was changed: %w", d.want[img.Name], err))
 		}
 	}
@@ -170,17 +180,14 @@ func (d *deployer) apply(ctx context.Context, outcome string) error {
 	if !plan.First {
 		d.Say("%s", plan.Describe())
 	}
-	if err := d.prepareFolders(ctx); err != nil {
-		return fail(err)
-	}
-	if err := d.useEnvOverride(ctx); err != nil {
+	if err := d.Prepare(ctx); err != nil {
 		return fail(err)
 	}
 	if err := d.preDeploy(ctx); err != nil {
 		return fail(err)
 	}
 	if plan.First {
-		if err := d.docker(ctx, d.versioned("up", "--detach", "--wait", "--wait-timeout", seconds(d.wait), "--remove-orphans")); err != nil {
+		if err := d.Run(ctx, d.versioned("up", "--detach", "--wait", "--wait-timeout", seconds(d.wait), "--remove-orphans")); err != nil {
 			return fail(err)
 		}
 	}
@@ -191,7 +198,7 @@ func (d *deployer) apply(ctx context.Context, outcome string) error {
 	}
 	if plan.Nginx {
 		t0 := time.Now()
-		if err := d.docker(ctx, d.versioned("up", "--detach", "--no-deps", "--wait", "--wait-timeout", seconds(d.wait), "nginx")); err != nil {
+		if err := d.Run(ctx, d.versioned("up", "--detach", "--no-deps", "--wait", "--wait-timeout", seconds(d.wait), "nginx")); err != nil {
 			return fail(err)
 		}
 		if !d.DryRun {
@@ -201,7 +208,7 @@ func (d *deployer) apply(ctx context.Context, outcome string) error {
 	record.Digests = d.digests(ctx)
 	d.record(record, start)
 	if !d.DryRun {
-		d.Say("%s deployed in %s", d.version, d.now().Sub(start).Round(100*time.Millisecond))
+		d.Say("%s deployed in %s", d.version, d.Now().Sub(start).Round(100*time.Millisecond))
 	}
 	return nil
 }
@@ -210,16 +217,16 @@ func (d *deployer) apply(ctx context.Context, outcome string) error {
 // shell's words, once in a one-off container of the new backend image on
 // the stack's network, before any traffic moves.
 func (d *deployer) preDeploy(ctx context.Context) error {
-	command, _ := d.env.Get("PRE_DEPLOY")
+	command, _ := d.Env.Get("PRE_DEPLOY")
 	if strings.TrimSpace(command) == "" {
 		return nil
 	}
-	words, err := splitWords(command)
+	words, err := runner.SplitWords(command)
 	if err != nil {
 		return fmt.Errorf("PRE_DEPLOY: %w", err)
 	}
 	args := append([]string{"run", "--rm", "-T", "backend"}, words...)
-	if err := d.docker(ctx, d.versioned(args...)); err != nil {
+	if err := d.Run(ctx, d.versioned(args...)); err != nil {
 		return fmt.Errorf("the pre-deploy command (PRE_DEPLOY) failed in the %s backend, so nothing was switched: %w", d.version, err)
 	}
 	return nil
@@ -250,7 +257,7 @@ func (d *deployer) roll(ctx context.Context, services []string, running []deploy
 	var failed error
 	for _, svc := range services {
 		scale := fmt.Sprintf("%s=%d", svc, len(old[svc])+1)
-		if err := d.docker(ctx, d.versioned("up", "--detach", "--no-deps", "--no-recreate", "--scale", scale, svc)); err != nil {
+		if err := d.Run(ctx, d.versioned("up", "--detach", "--no-deps", "--no-recreate", "--scale", scale, svc)); err != nil {
 			failed = err
 			break
 		}
@@ -271,7 +278,7 @@ func (d *deployer) roll(ctx context.Context, services []string, running []deploy
 	}
 	if failed != nil {
 		for _, c := range fresh {
-			if err := d.docker(ctx, runner.Command{Name: "docker", Args: []string{"rm", "--force", c.ID}}); err != nil {
+			if err := d.Run(ctx, session.Docker("rm", "--force", c.ID)); err != nil {
 				d.Say("removing the new %s container failed too: %v", c.Service, err)
 			}
 		}
@@ -294,10 +301,10 @@ func (d *deployer) roll(ctx context.Context, services []string, running []deploy
 		}
 	}
 	if len(ids) > 0 {
-		if err := d.docker(ctx, runner.Command{Name: "docker", Args: append([]string{"stop", "--time", drainSeconds}, ids...)}); err != nil {
+		if err := d.Run(ctx, session.Docker(append([]string{"stop", "--time", drainSeconds}, ids...)...)); err != nil {
 			return err
 		}
-		if err := d.docker(ctx, runner.Command{Name: "docker", Args: append([]string{"rm"}, ids...)}); err != nil {
+		if err := d.Run(ctx, session.Docker(append([]string{"rm"}, ids...)...)); err != nil {
 			return err
 		}
 	}
@@ -322,7 +329,7 @@ func (d *deployer) pinNginx(ctx context.Context, pins map[string]string) error {
 		}
 		args = append(args, "--env", key+"="+container+":"+port)
 	}
-	return d.docker(ctx, d.versioned(append(args, "nginx", "dtx-nginx", "reload")...))
+	return d.Run(ctx, d.versioned(append(args, "nginx", "dtx-nginx", "reload")...))
 }
 
 // fresh finds the container the scale-up added.
@@ -330,7 +337,7 @@ func (d *deployer) fresh(ctx context.Context, service string, old []deploy.Conta
 	if d.DryRun {
 		return deploy.Container{ID: "<new " + service + ">", Name: "<new " + service + " container>", Service: service}, nil
 	}
-	now, err := d.containers(ctx)
+	now, err := containers(ctx, d.Stack)
 	if err != nil {
 		return deploy.Container{}, err
 	}
@@ -349,7 +356,7 @@ func (d *deployer) fresh(ctx context.Context, service string, old []deploy.Conta
 // awaitHealthy waits until c's health check passes, for d.wait at most; on
 // failure it prints the last lines of c's log.
 func (d *deployer) awaitHealthy(ctx context.Context, service string, c deploy.Container) error {
-	inspect := runner.Command{Name: "docker", Args: []string{"inspect", "--format", "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", c.ID}}
+	inspect := session.Docker("inspect", "--format", "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", c.ID)
 	if d.DryRun {
 		d.Say("[dry-run] wait until the new %s container is healthy, %s at most", service, d.wait)
 		return nil
@@ -357,7 +364,7 @@ func (d *deployer) awaitHealthy(ctx context.Context, service string, c deploy.Co
 	deadline := time.Now().Add(d.wait)
 	state := ""
 	for {
-		out, err := d.run.Query(ctx, inspect)
+		out, err := d.Query(ctx, inspect)
 		if err != nil {
 			return err
 		}
@@ -375,7 +382,7 @@ func (d *deployer) awaitHealthy(ctx context.Context, service string, c deploy.Co
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	logs, _ := d.run.Query(ctx, runner.Command{Name: "docker", Args: []string{"logs", "--tail", "20", c.ID}})
+	logs, _ := d.Query(ctx, session.Docker("logs", "--tail", "20", c.ID))
 	d.Say("the new %s container %s is %q; its last log lines:", service, c.Name, state)
 	for _, l := range splitLines(logs) {
 		d.Say("    %s", l)
@@ -389,12 +396,12 @@ func (d *deployer) sameImage(ctx context.Context, cs []deploy.Container, ref str
 	if d.DryRun || len(cs) == 0 {
 		return false
 	}
-	want, err := d.run.Query(ctx, runner.Command{Name: "docker", Args: []string{"image", "inspect", "--format", "{{.Id}}", ref}})
+	want, err := d.Query(ctx, session.Docker("image", "inspect", "--format", "{{.Id}}", ref))
 	if err != nil {
 		return false
 	}
 	for _, c := range cs {
-		got, err := d.run.Query(ctx, runner.Command{Name: "docker", Args: []string{"inspect", "--format", "{{.Image}}", c.ID}})
+		got, err := d.Query(ctx, session.Docker("inspect", "--format", "{{.Image}}", c.ID))
 		if err != nil || strings.TrimSpace(got) != strings.TrimSpace(want) {
 			return false
 		}
@@ -410,7 +417,7 @@ func (d *deployer) digests(ctx context.Context) map[string]string {
 	out := map[string]string{}
 	for _, img := range d.images {
 		ref := d.want[img.Name]
-		if digest, err := d.run.Query(ctx, runner.Command{Name: "docker", Args: []string{"image", "inspect", "--format", "{{index .RepoDigests 0}}", ref}}); err == nil {
+		if digest, err := d.Query(ctx, session.Docker("image", "inspect", "--format", "{{index .RepoDigests 0}}", ref)); err == nil {
 			out[img.Name] = strings.TrimSpace(digest)
 		}
 	}
@@ -423,7 +430,7 @@ func (d *deployer) record(r deploy.Record, start time.Time) {
 		d.Say("[dry-run] record the deploy (%s) in %s", r.Outcome, stack.DeployLog)
 		return
 	}
-	r.Duration = d.now().Sub(start).Round(100 * time.Millisecond).String()
+	r.Duration = d.Now().Sub(start).Round(100 * time.Millisecond).String()
 	if err := deploy.Append(filepath.Join(d.Root, stack.DeployLog), r); err != nil {
 		d.Say("warning: the deploy could not be recorded in %s: %v", stack.DeployLog, err)
 	}
@@ -433,16 +440,16 @@ func seconds(d time.Duration) string { return fmt.Sprint(int(d.Round(time.Second
 
 // Status prints the version and health of each service of the release
 // stack, and the last deploys.
-func Status(ctx context.Context, o Options) error {
-	s, err := o.open(deployEnvironment)
+func Status(ctx context.Context, o *session.Session) error {
+	s, err := o.Open(deployEnvironment)
 	if err != nil {
 		return err
 	}
-	running, err := s.containers(ctx)
+	running, err := containers(ctx, s)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Stdout, "release stack %s: %s\n", s.project.Name, orNone(deploy.RunningVersion(running)))
+	fmt.Fprintf(o.Stdout, "release stack %s: %s\n", s.Project.Name, orNone(deploy.RunningVersion(running)))
 	for _, c := range running {
 		health := c.Health
 		if health == "" {
@@ -464,7 +471,7 @@ func Status(ctx context.Context, o Options) error {
 		if r.Reason != "" {
 			line += "  " + stack.Clip(r.Reason)
 		}
-		fmt.Fprintln(o.Stdout, o.mask.Text(line))
+		fmt.Fprintln(o.Stdout, o.Mask(line))
 	}
 	return nil
 }

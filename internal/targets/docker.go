@@ -8,6 +8,7 @@ import (
 
 	"github.com/kettleofketchup/dtx_website/internal/images"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
@@ -17,8 +18,8 @@ const imagesEnvironment = "release"
 
 // imagePlan opens the release environment (where VERSION lives) and plans
 // the images named in only, tagged VERSION and latest.
-func (o Options) imagePlan(only string) (*session, images.Plan, error) {
-	s, err := o.open(imagesEnvironment)
+func imagePlan(o *session.Session, only string) (*session.Stack, images.Plan, error) {
+	s, err := o.Open(imagesEnvironment)
 	if err != nil {
 		return nil, images.Plan{}, err
 	}
@@ -27,31 +28,31 @@ func (o Options) imagePlan(only string) (*session, images.Plan, error) {
 		return nil, images.Plan{}, err
 	}
 	if len(imgs) == 0 {
-		return nil, images.Plan{}, fmt.Errorf("-only=%s names no image: use one or more of %s, separated by commas", shown(only), strings.Join(stack.ImageNames(), ","))
+		return nil, images.Plan{}, fmt.Errorf("-only=%s names no image: use one or more of %s, separated by commas", session.Shown(only), strings.Join(stack.ImageNames(), ","))
 	}
-	p, err := s.planFor(imgs, true)
+	p, err := planFor(s, imgs, true)
 	return s, p, err
 }
 
-func (s *session) planFor(imgs []stack.Image, withVersion bool) (images.Plan, error) {
-	p := images.Plan{Images: imgs, Registry: s.env.Registry(), BuildArgs: map[string]string{}, Bake: images.BuildxInstalled(s.Lookup)}
+func planFor(s *session.Stack, imgs []stack.Image, withVersion bool) (images.Plan, error) {
+	p := images.Plan{Images: imgs, Registry: s.Env.Registry(), BuildArgs: map[string]string{}, Bake: images.BuildxInstalled(s.Lookup)}
 	if withVersion {
-		v, err := s.env.Version()
+		v, err := s.Env.Version()
 		if err != nil {
 			return p, err
 		}
 		p.Version = v
 	}
-	switch v, _ := s.env.Get("CACHE_FROM"); v {
+	switch v, _ := s.Env.Get("CACHE_FROM"); v {
 	case "":
 	case images.CacheFromValue:
 		p.CacheFrom = true
 	default:
-		return p, fmt.Errorf("%s: use CACHE_FROM=%s to take the build cache from the registry's latest images, or leave it unset", s.label("CACHE_FROM"), images.CacheFromValue)
+		return p, fmt.Errorf("%s: use CACHE_FROM=%s to take the build cache from the registry's latest images, or leave it unset", s.Label("CACHE_FROM"), images.CacheFromValue)
 	}
 	for _, img := range imgs {
 		for _, arg := range img.BuildArgs {
-			if v, ok := s.env.Get(arg); ok && v != "" {
+			if v, ok := s.Env.Get(arg); ok && v != "" {
 				p.BuildArgs[arg] = v
 			}
 		}
@@ -59,8 +60,8 @@ func (s *session) planFor(imgs []stack.Image, withVersion bool) (images.Plan, er
 	return p, nil
 }
 
-// build builds the plan's images in one compose build and prints a summary.
-func (s *session) build(ctx context.Context, p images.Plan) error {
+// buildImages builds the plan's images in one compose build and prints a summary.
+func buildImages(ctx context.Context, s *session.Stack, p images.Plan) error {
 	for _, img := range p.Images {
 		if err := checkDockerfile(s.Root, img); err != nil {
 			return fmt.Errorf("%w, or build other images with -only", err)
@@ -68,12 +69,12 @@ func (s *session) build(ctx context.Context, p images.Plan) error {
 	}
 	cmd := p.BuildCommand(s.Root)
 	if s.DryRun {
-		s.run.Print(cmd)
-		fmt.Fprintf(s.Stderr, "%s", indent(string(s.maskedPlan(p).Definition())))
+		s.Print(cmd)
+		fmt.Fprintf(s.Stderr, "%s", indent(string(maskedPlan(s.Masker(), p).Definition())))
 		return nil
 	}
 	start := time.Now()
-	if err := s.docker(ctx, cmd); err != nil {
+	if err := s.Run(ctx, cmd); err != nil {
 		return err
 	}
 	total := time.Since(start)
@@ -81,7 +82,7 @@ func (s *session) build(ctx context.Context, p images.Plan) error {
 	for _, img := range p.Images {
 		refs = append(refs, p.Refs(img)[0])
 	}
-	out, err := s.run.Query(ctx, images.InspectCommand(refs...))
+	out, err := s.Query(ctx, images.InspectCommand(refs...))
 	if err != nil {
 		return fmt.Errorf("the images were not all built: %w", err)
 	}
@@ -99,15 +100,14 @@ func (s *session) build(ctx context.Context, p images.Plan) error {
 	}
 	var summary strings.Builder // its tags may be a .local VERSION
 	images.WriteSummary(&summary, rows, start, total)
-	fmt.Fprint(s.Stdout, s.mask.Text(summary.String()))
+	fmt.Fprint(s.Stdout, s.Mask(summary.String()))
 	return nil
 }
 
 // maskedPlan is p with its values masked before they are encoded: the
 // definition escapes $ and quotes, which would split a secret the mask
 // then misses.
-func (s *session) maskedPlan(p images.Plan) images.Plan {
-	m := s.run.Masker()
+func maskedPlan(m *runner.Masker, p images.Plan) images.Plan {
 	masked := p
 	masked.Registry, masked.Version = m.Text(p.Registry), m.Text(p.Version)
 	masked.BuildArgs = map[string]string{}
@@ -123,31 +123,31 @@ func indent(s string) string {
 
 // Build builds the images named in only (all when empty), tagged VERSION
 // and latest.
-func Build(ctx context.Context, o Options, only string) error {
-	s, p, err := o.imagePlan(only)
+func Build(ctx context.Context, o *session.Session, only string) error {
+	s, p, err := imagePlan(o, only)
 	if err != nil {
 		return err
 	}
-	return s.build(ctx, p)
+	return buildImages(ctx, s, p)
 }
 
 // Push pushes both tags of the images named in only.
-func Push(ctx context.Context, o Options, only string) error {
+func Push(ctx context.Context, o *session.Session, only string) error {
 	return transfer(ctx, o, only, images.Plan.PushCommands)
 }
 
 // Pull pulls both tags of the images named in only.
-func Pull(ctx context.Context, o Options, only string) error {
+func Pull(ctx context.Context, o *session.Session, only string) error {
 	return transfer(ctx, o, only, images.Plan.PullCommands)
 }
 
-func transfer(ctx context.Context, o Options, only string, commands func(images.Plan) []runner.Command) error {
-	s, p, err := o.imagePlan(only)
+func transfer(ctx context.Context, o *session.Session, only string, commands func(images.Plan) []runner.Command) error {
+	s, p, err := imagePlan(o, only)
 	if err != nil {
 		return err
 	}
 	for _, c := range commands(p) {
-		if err := s.docker(ctx, c); err != nil {
+		if err := s.Run(ctx, c); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kettleofketchup/dtx_website/internal/browsertest"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 )
 
 // testEnvironment is the stack the browser tests run against.
@@ -26,21 +27,24 @@ const teardownTimeout = 2 * time.Minute
 // stack's network against https://nginx, copies its results to
 // test-results/e2e/, removes the runner and (unless KEEP=1) the stack, and
 // returns the runner's failure with its exit status.
-func E2E(ctx context.Context, o Options) (err error) {
-	s, _, err := o.ready(ctx, testEnvironment)
+func E2E(ctx context.Context, o *session.Session) (err error) {
+	s, err := o.Open(testEnvironment)
 	if err != nil {
 		return err
 	}
-	cfg, err := browsertest.FromEnv(s.env, s.Root, splitWords)
+	if _, err := s.Load(ctx); err != nil {
+		return err
+	}
+	cfg, err := browsertest.FromEnv(s.Env, s.Root, runner.SplitWords)
 	if err != nil {
 		return err
 	}
-	cfg.Project = s.project.Name
-	if cfg.Network, err = s.networkOf(ctx, browsertest.Service); err != nil {
+	cfg.Project = s.Project.Name
+	if cfg.Network, err = networkOf(ctx, s, browsertest.Service); err != nil {
 		return err
 	}
 
-	if err := s.ensureRunnerImage(ctx, cfg); err != nil {
+	if err := ensureRunnerImage(ctx, s, cfg); err != nil {
 		return err
 	}
 
@@ -50,10 +54,10 @@ func E2E(ctx context.Context, o Options) (err error) {
 	defer cancel()
 	defer func() {
 		if !cfg.Teardown(ctx.Err() != nil) {
-			s.Say("KEEP=1: the test stack keeps running (the site is at %s); ./dtx stack:down test removes it", s.siteURL())
+			s.Say("KEEP=1: the test stack keeps running (the site is at %s); ./dtx stack:down test removes it", s.SiteURL())
 			return
 		}
-		if derr := s.compose(stop, "down", "--remove-orphans"); derr != nil {
+		if derr := s.Compose(stop, "down", "--remove-orphans"); derr != nil {
 			if err == nil {
 				err = derr
 			} else {
@@ -62,27 +66,27 @@ func E2E(ctx context.Context, o Options) (err error) {
 		}
 	}()
 
-	if err := Up(ctx, s.Options, testEnvironment, Built, false); err != nil {
+	if err := up(ctx, s, Built, false); err != nil {
 		return err
 	}
-	if err := s.removeLeftover(ctx, cfg); err != nil {
+	if err := removeLeftover(ctx, s, cfg); err != nil {
 		return err
 	}
-	if err := s.docker(ctx, cfg.Create()); err != nil {
+	if err := s.Run(ctx, cfg.Create()); err != nil {
 		return err
 	}
 	defer func() {
-		if rerr := s.docker(stop, cfg.Remove()); rerr != nil && err == nil {
+		if rerr := s.Run(stop, cfg.Remove()); rerr != nil && err == nil {
 			err = rerr
 		}
 	}()
-	if err := s.docker(ctx, cfg.CopySpecs(s.Root)); err != nil {
+	if err := s.Run(ctx, cfg.CopySpecs(s.Root)); err != nil {
 		return err
 	}
-	runErr := s.docker(ctx, cfg.Start())
+	runErr := s.Run(ctx, cfg.Start())
 	artifacts := false
 	if browsertest.CopyAfter(runErr, ctx.Err() != nil) {
-		artifacts = s.copyResults(stop, cfg)
+		artifacts = copyResults(stop, s, cfg)
 	}
 	if runErr == nil && !s.DryRun {
 		s.Say("the browser tests passed; screenshots and reports are in %s/", browsertest.ArtifactsDir)
@@ -92,44 +96,43 @@ func E2E(ctx context.Context, o Options) (err error) {
 
 // networkOf is the network the runner joins to reach service by name: the
 // compose network of service, as the engine names it (<project>_test-network).
-func (s *session) networkOf(ctx context.Context, service string) (string, error) {
-	p, err := s.project.Load(ctx, s.Environ)
+func networkOf(ctx context.Context, s *session.Stack, service string) (string, error) {
+	p, err := s.Load(ctx)
 	if err != nil {
 		return "", err
 	}
 	svc, ok := p.Services[service]
 	if !ok {
-		return "", fmt.Errorf("%s has no service %q: the browser tests open the site through it", s.env.Environment.ComposeFile, service)
+		return "", fmt.Errorf("%s has no service %q: the browser tests open the site through it", s.Env.Environment.ComposeFile, service)
 	}
 	var keys []string
 	for k := range svc.Networks {
 		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
-		return s.project.Name + "_default", nil
+		return s.Project.Name + "_default", nil
 	}
 	sort.Strings(keys)
 	if n, ok := p.Networks[keys[0]]; ok && n.Name != "" {
 		return n.Name, nil
 	}
-	return s.project.Name + "_" + keys[0], nil
+	return s.Project.Name + "_" + keys[0], nil
 }
 
 // ensureRunnerImage pulls the runner image unless the engine has it, before
 // anything starts. A dry run (which needs no engine) prints the pull.
-func (s *session) ensureRunnerImage(ctx context.Context, cfg browsertest.Config) error {
+func ensureRunnerImage(ctx context.Context, s *session.Stack, cfg browsertest.Config) error {
 	if s.DryRun {
 		s.Say("[dry-run] unless the engine has %s:", cfg.Image)
-		s.run.Print(cfg.Pull())
+		s.Print(cfg.Pull())
 		return nil
 	}
-	if _, err := s.run.Query(ctx, cfg.HasImage()); err == nil {
+	if _, err := s.Query(ctx, cfg.HasImage()); err == nil {
 		return nil
 	}
-	err := s.docker(ctx, cfg.Pull())
+	err := s.Run(ctx, cfg.Pull())
 	var exit *runner.ExitError
-	var why *explained
-	if errors.As(err, &exit) && !errors.As(err, &why) {
+	if errors.As(err, &exit) && !session.IsExplained(err) {
 		return cfg.PullFailed(err)
 	}
 	return err
@@ -138,29 +141,29 @@ func (s *session) ensureRunnerImage(ctx context.Context, cfg browsertest.Config)
 // removeLeftover removes the runner container a killed run left behind,
 // which would keep the name taken. The probe only reads, so a dry run
 // (which needs no engine) skips it.
-func (s *session) removeLeftover(ctx context.Context, cfg browsertest.Config) error {
+func removeLeftover(ctx context.Context, s *session.Stack, cfg browsertest.Config) error {
 	if s.DryRun {
 		return nil
 	}
-	out, err := s.run.Query(ctx, cfg.Leftover())
+	out, err := s.Query(ctx, cfg.Leftover())
 	if err != nil {
-		return s.explain(ctx, cfg.Leftover(), err)
+		return s.Explain(ctx, cfg.Leftover(), err)
 	}
 	if strings.TrimSpace(out) == "" {
 		return nil
 	}
 	s.Say("removing the runner container %s left by an earlier run", cfg.ContainerName())
-	return s.docker(ctx, cfg.Remove())
+	return s.Run(ctx, cfg.Remove())
 }
 
 // copyResults replaces test-results/e2e/ with the runner's results and
 // says whether there are any; a runner that wrote none is not an error of
 // its own (its exit status tells).
-func (s *session) copyResults(ctx context.Context, cfg browsertest.Config) bool {
+func copyResults(ctx context.Context, s *session.Stack, cfg browsertest.Config) bool {
 	dir := filepath.Join(s.Root, browsertest.ArtifactsDir)
 	if s.DryRun {
 		s.Say("[dry-run] remove %s/ (the previous run's results)", browsertest.ArtifactsDir)
-		s.run.Print(cfg.CopyResults(s.Root))
+		s.Print(cfg.CopyResults(s.Root))
 		return true
 	}
 	if err := os.RemoveAll(dir); err != nil {
@@ -171,7 +174,7 @@ func (s *session) copyResults(ctx context.Context, cfg browsertest.Config) bool 
 		s.Say("no results copied: %v", err)
 		return false
 	}
-	if err := s.docker(ctx, cfg.CopyResults(s.Root)); err != nil {
+	if err := s.Run(ctx, cfg.CopyResults(s.Root)); err != nil {
 		if !errors.Is(err, context.Canceled) {
 			s.Say("the runner left no %s/%s folder: no screenshots or reports to keep", browsertest.Workdir, browsertest.ResultsDir)
 		}

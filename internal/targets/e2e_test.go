@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,7 +46,7 @@ func TestE2EDryRun(t *testing.T) {
 			"[dry-run] remove test-results/e2e/ (the previous run's results)",
 			"[dry-run] docker cp dtx-test-e2e-runner:/e2e/results test-results/e2e",
 			"[dry-run] docker rm --force dtx-test-e2e-runner",
-			"[dry-run] " + test + " down --remove-orphans",
+			"[dry-run] " + withOverride(test, "test") + " down --remove-orphans",
 		}},
 		{"the Chromium runner, KEEP=1", []string{"E2E_RUNNER_IMAGE=dtx-browser-runner:1", "E2E_SPECS=frontend/tests/browser", "E2E_RUNNER_COMMAND=node /opt/runner/run.mjs", "KEEP=1"}, []string{
 			"[dry-run] unless the engine has dtx-browser-runner:1:",
@@ -70,7 +71,7 @@ func TestE2EDryRun(t *testing.T) {
 			"[dry-run] remove test-results/e2e/ (the previous run's results)",
 			"[dry-run] docker cp ci7-test-e2e-runner:/e2e/results test-results/e2e",
 			"[dry-run] docker rm --force ci7-test-e2e-runner",
-			"[dry-run] docker compose --project-name ci7-test -f docker-compose.test.yaml --env-file docker/.env.test down --remove-orphans",
+			"[dry-run] docker compose --project-name ci7-test -f docker-compose.test.yaml -f docker/.env.test.compose.yaml --env-file docker/.env.test down --remove-orphans",
 		}},
 	}
 	for _, c := range cases {
@@ -79,7 +80,7 @@ func TestE2EDryRun(t *testing.T) {
 			before := tree(t, root)
 			o, _, log := options(root, true)
 			o.Environ = append([]string{"PATH=/nonexistent"}, c.environ...) // no docker: a dry run needs none
-			if err := o.Do(func(o Options) error { return E2E(context.Background(), o) }); err != nil {
+			if err := o.Do(func(o *session.Session) error { return E2E(context.Background(), o) }); err != nil {
 				t.Fatalf("%v\n%s", err, log)
 			}
 			got := commandLines(log.String())
@@ -123,7 +124,7 @@ func TestE2EBadInput(t *testing.T) {
 			}
 			before := tree(t, root)
 			o, out, log := options(root, false, c.environ...)
-			err := o.Do(func(o Options) error { return E2E(context.Background(), o) })
+			err := o.Do(func(o *session.Session) error { return E2E(context.Background(), o) })
 			if err == nil {
 				t.Fatalf("no error; output:\n%s%s", out, log)
 			}
@@ -193,7 +194,7 @@ func TestE2ERunsTearsDownAndExitsWithTheRunnersStatus(t *testing.T) {
 				environ = append(environ, "KEEP=1")
 			}
 			o, _, log := options(root, false, environ...)
-			err := o.Do(func(o Options) error { return E2E(context.Background(), o) })
+			err := o.Do(func(o *session.Session) error { return E2E(context.Background(), o) })
 			var exit *runner.ExitError
 			switch {
 			case c.status == "0" && err != nil:
@@ -244,7 +245,7 @@ func TestE2EUnknownRunnerImage(t *testing.T) {
 	calls := runnerDocker(t, "99")
 	root := e2eProject(t)
 	o, _, log := options(root, false, "E2E_RUNNER_IMAGE=cypress/includd:15.3.0")
-	err := o.Do(func(o Options) error { return E2E(context.Background(), o) })
+	err := o.Do(func(o *session.Session) error { return E2E(context.Background(), o) })
 	want := `E2E_RUNNER_IMAGE="cypress/includd:15.3.0": the engine does not have this image and cannot pull it: check the name, build it first, or unset E2E_RUNNER_IMAGE for cypress/included:15.3.0 (docker pull cypress/includd:15.3.0: exit status 1)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("error:\n  %v\nwant:\n  %s\n%s", err, want, log)

@@ -3,6 +3,7 @@ package targets
 import (
 	"context"
 	"errors"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,11 +29,11 @@ esac
 	}
 	for _, c := range []struct {
 		name    string
-		run     func(context.Context, Options) error
+		run     func(context.Context, *session.Session) error
 		wantErr string
 	}{
-		{"stack:logs", func(c context.Context, o Options) error { return Logs(c, o, "debug") }, ""},
-		{"dev:debug", func(c context.Context, o Options) error { return Up(c, o, "debug", Existing, true) }, "stopped: context canceled"},
+		{"stack:logs", func(c context.Context, o *session.Session) error { return Logs(c, o, "debug") }, ""},
+		{"dev:debug", func(c context.Context, o *session.Session) error { return Up(c, o, "debug", Existing, true) }, "stopped: context canceled"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			os.Remove(started)
@@ -40,7 +41,7 @@ esac
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			errc := make(chan error, 1)
-			go func() { errc <- o.Do(func(o Options) error { return c.run(ctx, o) }) }()
+			go func() { errc <- o.Do(func(o *session.Session) error { return c.run(ctx, o) }) }()
 			waitFile(t, started)
 			cancel() // what mage does on Ctrl-C
 			err := <-errc

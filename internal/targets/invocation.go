@@ -1,6 +1,8 @@
 package targets
 
 import (
+	"github.com/kettleofketchup/dtx_website/internal/session"
+
 	"fmt"
 	"strings"
 )
@@ -76,7 +78,7 @@ func CheckInvocation(words []string) error {
 		u, ok := lookupUsage(word)
 		if !ok {
 			if i == 0 {
-				return fmt.Errorf("unknown target %s: nothing was run; list the targets with './dtx -l'", shown(word))
+				return fmt.Errorf("unknown target %s: nothing was run; list the targets with './dtx -l'", session.Shown(word))
 			}
 			return strayWord(words, i)
 		}
@@ -88,7 +90,7 @@ func CheckInvocation(words []string) error {
 		for i < len(words) && strings.HasPrefix(words[i], "-") {
 			name, _, hasValue := strings.Cut(strings.TrimPrefix(words[i], "-"), "=")
 			if !hasValue || !hasOption(u, name) {
-				return fmt.Errorf("%s does not take the option %s: usage %s; nothing was run", u.Target, shown(words[i]), u)
+				return fmt.Errorf("%s does not take the option %s: usage %s; nothing was run", u.Target, session.Shown(words[i]), u)
 			}
 			i++
 		}
@@ -122,7 +124,7 @@ func strayWord(words []string, i int) error {
 		return fmt.Errorf("stack:exec takes the command as one argument, and more words follow it: quote the command, e.g. ./dtx %s \"%s …\"; nothing was run",
 			strings.Join(words[owner:i-1], " "), firstField(words[i-1]))
 	}
-	return fmt.Errorf("%s is not a target, and %s takes %d argument(s) (usage %s): remove it; nothing was run", shown(words[i]), shown(given), len(u.Args), u)
+	return fmt.Errorf("%s is not a target, and %s takes %d argument(s) (usage %s): remove it; nothing was run", session.Shown(words[i]), session.Shown(given), len(u.Args), u)
 }
 
 func firstField(s string) string {

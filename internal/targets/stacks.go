@@ -10,7 +10,9 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/kettleofketchup/dtx_website/internal/compose"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
 	"github.com/kettleofketchup/dtx_website/internal/validate"
 )
@@ -32,52 +34,56 @@ const (
 
 // Up starts environment name: attached (logs in the terminal until Ctrl-C,
 // which stops the stack) or detached, waiting until every service is healthy.
-func Up(ctx context.Context, o Options, name string, source Source, attached bool) error {
-	s, refs, err := o.ready(ctx, name)
+func Up(ctx context.Context, ses *session.Session, name string, source Source, attached bool) error {
+	s, err := ses.Open(name)
 	if err != nil {
 		return err
 	}
-	used := stack.ImagesInRefs(s.env.Registry(), refs)
+	return up(ctx, s, source, attached)
+}
+
+func up(ctx context.Context, s *session.Stack, source Source, attached bool) error {
+	model, err := s.Load(ctx)
+	if err != nil {
+		return err
+	}
+	used := stack.ImagesInRefs(s.Env.Registry(), compose.ImageRefs(model))
 	switch source {
 	case Built:
-		p, err := s.planFor(used, false)
+		p, err := planFor(s, used, false)
 		if err != nil {
 			return err
 		}
-		if err := s.build(ctx, p); err != nil {
+		if err := buildImages(ctx, s, p); err != nil {
 			return err
 		}
 	case Pulled:
-		version, err := s.env.Version()
+		version, err := s.Env.Version()
 		if err != nil {
 			return err
 		}
 		for _, img := range used {
-			if err := s.docker(ctx, runner.Command{Name: "docker", Args: []string{"pull", img.Ref(s.env.Registry(), version)}}); err != nil {
+			if err := s.Run(ctx, session.Docker("pull", img.Ref(s.Env.Registry(), version))); err != nil {
 				return err
 			}
 		}
 	}
-	if err := s.prepareFolders(ctx); err != nil {
-		return err
-	}
-	if err := s.useEnvOverride(ctx); err != nil {
+	if err := s.Prepare(ctx); err != nil {
 		return err
 	}
 	if attached {
 		// Said before the logs start, where the user still sees it.
-		s.Say("the site will be at %s (a self-signed certificate: the browser warns once); Ctrl-C stops the stack", s.siteURL())
+		s.Say("the site will be at %s (a self-signed certificate: the browser warns once); Ctrl-C stops the stack", s.SiteURL())
 		// No interactive menu: the child is not in the terminal's foreground
 		// group, and Ctrl-C reaches it through us.
-		return s.compose(ctx, "up", "--remove-orphans", "--menu=false")
+		return s.Compose(ctx, "up", "--remove-orphans", "--menu=false")
 	}
-	err = s.compose(ctx, "up", "--detach", "--wait", "--wait-timeout", waitTimeoutSeconds, "--remove-orphans")
+	err = s.Compose(ctx, "up", "--detach", "--wait", "--wait-timeout", waitTimeoutSeconds, "--remove-orphans")
 	var exit *runner.ExitError
-	var why *explained
-	if err == nil || ctx.Err() != nil || errors.As(err, &why) || !errors.As(err, &exit) {
+	if err == nil || ctx.Err() != nil || session.IsExplained(err) || !errors.As(err, &exit) {
 		return err
 	}
-	return s.notHealthy(ctx, err)
+	return notHealthy(ctx, s, err)
 }
 
 // serviceState is one container of `docker compose ps --format json`.
@@ -126,11 +132,11 @@ func parseServiceStates(out string) ([]serviceState, error) {
 
 // lastHealthCheck is the last line the container's health check printed,
 // which its log does not show; empty when there is none.
-func (s *session) lastHealthCheck(ctx context.Context, st serviceState) string {
+func lastHealthCheck(ctx context.Context, s *session.Stack, st serviceState) string {
 	if st.ID == "" || st.Health == "" {
 		return ""
 	}
-	out, err := s.run.Query(ctx, runner.Command{Name: "docker", Args: []string{"inspect", "--format", "{{range .State.Health.Log}}{{println .Output}}{{end}}", st.ID}})
+	out, err := s.Query(ctx, session.Docker("inspect", "--format", "{{range .State.Health.Log}}{{println .Output}}{{end}}", st.ID))
 	if err != nil {
 		return ""
 	}
@@ -144,16 +150,16 @@ func (s *session) lastHealthCheck(ctx context.Context, st serviceState) string {
 // notHealthy explains a failed `up --wait`: it names the services that are
 // not healthy, shows the last lines of their logs, and says what to run
 // next. The returned error wraps upErr, so the exit status stays compose's.
-func (s *session) notHealthy(ctx context.Context, upErr error) error {
-	name := s.env.Environment.Name
+func notHealthy(ctx context.Context, s *session.Stack, upErr error) error {
+	name := s.Name()
 	next := fmt.Sprintf("./dtx stack:logs %s follows its logs, ./dtx stack:down %s stops it", name, name)
-	out, err := s.run.Query(ctx, s.project.Command("ps", "--all", "--format", "json"))
+	out, err := s.Query(ctx, s.ComposeCommand("ps", "--all", "--format", "json"))
 	if err != nil {
-		return &explained{reason: fmt.Sprintf("%s; %s", upErr, next), errs: []error{upErr}}
+		return session.Explain(fmt.Sprintf("%s; %s", upErr, next), upErr)
 	}
 	states, err := parseServiceStates(out)
 	if err != nil {
-		return &explained{reason: fmt.Sprintf("%s; %s", upErr, next), errs: []error{upErr}}
+		return session.Explain(fmt.Sprintf("%s; %s", upErr, next), upErr)
 	}
 	var bad []string
 	for _, st := range states {
@@ -163,30 +169,27 @@ func (s *session) notHealthy(ctx context.Context, upErr error) error {
 		bad = append(bad, st.String())
 		s.Say("not healthy: %s; the last lines of its log:", st)
 		// Its log is the container's output, passed on as it is.
-		_ = s.run.Run(ctx, s.project.Command("logs", "--no-color", "--tail", "20", st.Service))
-		if said := s.lastHealthCheck(ctx, st); said != "" {
+		_ = s.RunQuiet(ctx, s.ComposeCommand("logs", "--no-color", "--tail", "20", st.Service))
+		if said := lastHealthCheck(ctx, s, st); said != "" {
 			s.Say("%s: its last health check said: %s", st.Service, said)
 		}
 	}
 	if len(bad) == 0 {
-		return &explained{reason: fmt.Sprintf("%s; %s", upErr, next), errs: []error{upErr}}
+		return session.Explain(fmt.Sprintf("%s; %s", upErr, next), upErr)
 	}
-	return &explained{
-		reason: fmt.Sprintf("the %s stack did not become healthy: %s; %s", name, strings.Join(bad, ", "), next),
-		errs:   []error{upErr},
-	}
+	return session.Explain(fmt.Sprintf("the %s stack did not become healthy: %s; %s", name, strings.Join(bad, ", "), next), upErr)
 }
 
 // Down stops and removes environment name's containers and networks. Data in
 // bind mounts (redis, certificates) stays.
-func Down(ctx context.Context, o Options, name string) error {
+func Down(ctx context.Context, o *session.Session, name string) error {
 	return composeVerb(ctx, o, name, "down", "--remove-orphans")
 }
 
 // Logs follows the logs of environment name until Ctrl-C, its documented
 // end: an interrupt is success, not an error (a timeout given with -t
 // still is one).
-func Logs(ctx context.Context, o Options, name string) error {
+func Logs(ctx context.Context, o *session.Session, name string) error {
 	err := composeVerb(ctx, o, name, "logs", "--follow", "--tail", "200")
 	if errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
 		return nil
@@ -195,55 +198,36 @@ func Logs(ctx context.Context, o Options, name string) error {
 }
 
 // Ps lists environment name's containers.
-func Ps(ctx context.Context, o Options, name string) error {
+func Ps(ctx context.Context, o *session.Session, name string) error {
 	return composeVerb(ctx, o, name, "ps")
 }
 
 // Exec runs command, split into words as a shell would, in service of
 // environment name, on the terminal when there is one.
-func Exec(ctx context.Context, o Options, name, service, command string) error {
-	words, err := splitWords(command)
+func Exec(ctx context.Context, o *session.Session, name, service, command string) error {
+	words, err := runner.SplitWords(command)
 	if err != nil {
 		return err
 	}
-	s, err := o.open(name)
+	s, err := o.Open(name)
 	if err != nil {
 		return err
 	}
-	if _, err := s.validate(ctx); err != nil {
+	model, err := s.Load(ctx)
+	if err != nil {
 		return err
 	}
-	if err := validate.Service(service, s.services); err != nil {
-		return fmt.Errorf("stack:exec: service %s %w", shown(service), err)
+	if err := validate.Service(service, model.ServiceNames()); err != nil {
+		return fmt.Errorf("stack:exec: service %s %w", session.Shown(service), err)
 	}
 	args := []string{"exec"}
 	if !isTerminal(os.Stdin) {
 		args = append(args, "-T")
 	}
 	args = append(append(args, service), words...)
-	cmd := s.project.Command(args...)
+	cmd := s.ComposeCommand(args...)
 	cmd.Interactive = true
-	return s.docker(ctx, cmd)
-}
-
-// useEnvOverride writes the env override (names only) that makes the process
-// environment win inside the containers too, and passes it to compose; a
-// dry run prints what it would write.
-func (s *session) useEnvOverride(ctx context.Context) error {
-	o, err := s.project.EnvOverride(ctx, s.Environ)
-	if err != nil {
-		return err
-	}
-	if len(o.Services) == 0 {
-		return nil
-	}
-	if s.DryRun {
-		s.Say("[dry-run] write %s: %s", o.Path, o.Summary())
-	} else if err := o.Write(s.Root); err != nil {
-		return err
-	}
-	s.project.Override = o.Path
-	return nil
+	return s.Run(ctx, cmd)
 }
 
 // composeVerb runs a compose command that needs nothing from the compose
@@ -252,36 +236,25 @@ func (s *session) useEnvOverride(ctx context.Context) error {
 // a cheap target's time) only explains a failure, as the engine probes do:
 // a bad file or a missing variable still ends in one line naming it. A dry
 // run runs nothing, so it checks first.
-func composeVerb(ctx context.Context, o Options, name string, args ...string) error {
-	s, err := o.open(name)
+func composeVerb(ctx context.Context, o *session.Session, name string, args ...string) error {
+	s, err := o.Open(name)
 	if err != nil {
 		return err
 	}
 	if s.DryRun {
-		if _, err := s.validate(ctx); err != nil {
+		if _, err := s.Load(ctx); err != nil {
 			return err
 		}
 	}
-	c := s.project.Command(args...)
-	err = s.run.Run(ctx, c)
+	c := s.ComposeCommand(args...)
+	err = s.RunQuiet(ctx, c)
 	if err == nil || ctx.Err() != nil {
 		return err
 	}
-	if _, verr := s.validate(ctx); verr != nil {
+	if _, verr := s.Load(ctx); verr != nil {
 		return verr
 	}
-	return s.explain(ctx, c, err)
+	return s.Explain(ctx, c, err)
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
-
-// siteURL is where a browser on this machine reaches the stack's nginx:
-// localhost (the self-signed certificate covers it whatever DOMAIN is) on
-// the published HTTPS port.
-func (s *session) siteURL() string {
-	port := s.env.Value("HTTPS_PORT")
-	if port == "" || port == "443" {
-		return "https://localhost/"
-	}
-	return "https://localhost:" + port + "/"
-}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kettleofketchup/dtx_website/internal/certs"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/swarm"
 )
 
@@ -34,29 +35,25 @@ var ErrRolledBack = errors.New("the update was rolled back")
 
 // swarmSession is the release environment opened for a swarm target.
 type swarmSession struct {
-	*session
+	*session.Stack
 	stack string // the Swarm stack's name: the compose project prefix
 }
 
-func (o Options) openSwarm() (*swarmSession, error) {
-	s, err := o.open("release")
+func openSwarm(o *session.Session) (*swarmSession, error) {
+	s, err := o.Open("release")
 	if err != nil {
 		return nil, err
 	}
-	prefix, _ := o.Lookup("COMPOSE_PROJECT_PREFIX")
-	if prefix == "" {
-		prefix = "dtx"
-	}
-	return &swarmSession{session: s, stack: prefix}, nil
+	return &swarmSession{Stack: s, stack: o.Prefix()}, nil
 }
 
-// docker is a docker command (no compose): the CLI reaches the manager
+// dockerCmd is a docker command (no compose): the CLI reaches the manager
 // through DOCKER_HOST or DOCKER_CONTEXT, nothing reads its filesystem.
-func dockerCmd(args ...string) runner.Command { return runner.Command{Name: "docker", Args: args} }
+func dockerCmd(args ...string) runner.Command { return session.Docker(args...) }
 
 // query runs a read-only docker command and returns its output.
 func (s *swarmSession) query(ctx context.Context, args ...string) (string, error) {
-	return s.run.Query(ctx, dockerCmd(args...))
+	return s.Query(ctx, dockerCmd(args...))
 }
 
 // requireManager checks that the engine the CLI talks to manages a swarm
@@ -64,10 +61,10 @@ func (s *swarmSession) query(ctx context.Context, args ...string) (string, error
 func (s *swarmSession) requireManager(ctx context.Context) error {
 	out, err := s.query(ctx, "info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}")
 	if err != nil {
-		return s.explain(ctx, dockerCmd("info"), err)
+		return s.Explain(ctx, dockerCmd("info"), err)
 	}
 	if strings.TrimSpace(out) != "active true" {
-		return fmt.Errorf("the Docker engine at %s is not a swarm manager (swarm state: %s): run docker swarm init there, or point DOCKER_HOST or DOCKER_CONTEXT at a manager", s.dockerHost(), strings.TrimSpace(out))
+		return fmt.Errorf("the Docker engine at %s is not a swarm manager (swarm state: %s): run docker swarm init there, or point DOCKER_HOST or DOCKER_CONTEXT at a manager", s.DockerHost(), strings.TrimSpace(out))
 	}
 	ids, err := s.query(ctx, "node", "ls", "-q")
 	if err != nil {
@@ -85,11 +82,11 @@ func (s *swarmSession) requireManager(ctx context.Context) error {
 
 // swarmPlan derives the stack from the release compose file.
 func (s *swarmSession) swarmPlan(ctx context.Context) (*swarm.Plan, error) {
-	version, err := s.env.Version()
+	version, err := s.Env.Version()
 	if err != nil {
 		return nil, err
 	}
-	project, err := s.project.Load(ctx, s.Environ)
+	project, err := s.Load(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -101,16 +98,16 @@ func (s *swarmSession) swarmPlan(ctx context.Context) (*swarm.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.run.Secrets = append(s.run.Secrets, string(key))
+	s.AddSecrets(string(key))
 	digests := map[string]string{}
 	for _, sc := range project.Services {
-		if strings.HasPrefix(sc.Image, s.env.Registry()+"/") {
+		if strings.HasPrefix(sc.Image, s.Env.Registry()+"/") {
 			if d := s.digest(ctx, sc.Image); d != "" {
 				digests[sc.Image] = d
 			}
 		}
 	}
-	return swarm.Make(swarm.Input{Project: project, Env: s.env, Prefix: s.stack, Version: version,
+	return swarm.Make(swarm.Input{Project: project, Env: s.Env, Prefix: s.stack, Version: version,
 		Template: tmpl, Cert: cert, Key: key, Digests: digests})
 }
 
@@ -119,7 +116,7 @@ func (s *swarmSession) swarmPlan(ctx context.Context) (*swarm.Plan, error) {
 // tool's self-signed one in nginx/data/ssl/, made when missing. Both are
 // files of the machine the tool runs on, never of a node.
 func (s *swarmSession) nginxCertificate() (cert, key []byte, err error) {
-	domain := s.env.Value("DOMAIN")
+	domain := s.Env.Value("DOMAIN")
 	for _, dir := range []string{filepath.Join("nginx/data/certbot/conf/live", domain), "nginx/data/ssl"} {
 		c, cerr := os.ReadFile(filepath.Join(s.Root, dir, swarm.CertFile))
 		k, kerr := os.ReadFile(filepath.Join(s.Root, dir, swarm.KeyFile))
@@ -127,7 +124,7 @@ func (s *swarmSession) nginxCertificate() (cert, key []byte, err error) {
 			return c, k, nil
 		}
 	}
-	names := certNames(domain)
+	names := session.CertNames(domain)
 	if s.DryRun {
 		s.Say("[dry-run] generate a self-signed certificate for %s in nginx/data/ssl/ (the secret names below are then different)", strings.Join(names, ", "))
 		return []byte("self-signed certificate"), []byte("its key"), nil
@@ -136,7 +133,7 @@ func (s *swarmSession) nginxCertificate() (cert, key []byte, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, err
 	}
-	if _, err := certs.EnsureSelfSigned(dir, names, s.now()); err != nil {
+	if _, err := certs.EnsureSelfSigned(dir, names, s.Now()); err != nil {
 		return nil, nil, fmt.Errorf("nginx/data/ssl: %w", err)
 	}
 	s.Say("generated a self-signed certificate for %s in nginx/data/ssl/ (key mode 0600); ./dtx prod:certbot STACK=swarm replaces it", strings.Join(names, ", "))
@@ -176,8 +173,8 @@ func loopbackRegistry(ref string) bool {
 
 // SwarmDeploy deploys the release stack at VERSION to the swarm the docker
 // CLI manages and waits until every service has converged or rolled back.
-func SwarmDeploy(ctx context.Context, o Options) error {
-	s, err := o.openSwarm()
+func SwarmDeploy(ctx context.Context, o *session.Session) error {
+	s, err := openSwarm(o)
 	if err != nil {
 		return err
 	}
@@ -191,7 +188,7 @@ func SwarmDeploy(ctx context.Context, o Options) error {
 		return err
 	}
 	if s.DryRun {
-		s.Say("[dry-run] the stack file of %s (it holds no secret value):\n%s", s.stack, indent(s.run.Mask(string(plan.File))))
+		s.Say("[dry-run] the stack file of %s (it holds no secret value):\n%s", s.stack, indent(s.Mask(string(plan.File))))
 	}
 	for _, obj := range append(append([]swarm.Object{}, plan.Secrets...), plan.Configs...) {
 		kind := "secret"
@@ -203,21 +200,21 @@ func SwarmDeploy(ctx context.Context, o Options) error {
 		}
 		c := dockerCmd(kind, "create", "--label", "com.dtx.stack="+s.stack, obj.Name, "-")
 		c.Stdin, c.StdinNote = bytes.NewReader(obj.Value), "("+obj.Key+")"
-		if err := s.docker(ctx, c); err != nil {
+		if err := s.Run(ctx, c); err != nil {
 			return err
 		}
 	}
 	before := s.updateStatuses(ctx, plan.Services)
 	c := dockerCmd("stack", "deploy", "--with-registry-auth", "--prune", "-c", "-", s.stack)
 	c.Stdin, c.StdinNote = bytes.NewReader(plan.File), "(the stack file)"
-	if err := s.docker(ctx, c); err != nil {
+	if err := s.Run(ctx, c); err != nil {
 		return err
 	}
 	if s.DryRun {
 		s.Say("[dry-run] wait until every service of %s has converged or rolled back", s.stack)
 		return nil
 	}
-	version, _ := s.env.Version()
+	version, _ := s.Env.Version()
 	final, err := s.await(ctx, plan.Services, before)
 	if err != nil {
 		return err
@@ -248,7 +245,7 @@ func SwarmDeploy(ctx context.Context, o Options) error {
 func (s *swarmSession) rollback(ctx context.Context, services []string) error {
 	before := s.updateStatuses(ctx, services)
 	for _, name := range services {
-		if err := s.docker(ctx, dockerCmd("service", "rollback", "--detach", s.service(name))); err != nil {
+		if err := s.Run(ctx, dockerCmd("service", "rollback", "--detach", s.service(name))); err != nil {
 			return err
 		}
 	}
@@ -457,7 +454,7 @@ func (s *swarmSession) health(ctx context.Context, container string) string {
 		last := h.Log[n-1]
 		msg += fmt.Sprintf(", last run exit %d", last.ExitCode)
 		if o := strings.TrimSpace(last.Output); o != "" {
-			msg += " " + s.run.Mask(stackClip(strings.Join(strings.Fields(o), " ")))
+			msg += " " + s.Mask(stackClip(strings.Join(strings.Fields(o), " ")))
 		}
 	}
 	return msg
@@ -490,32 +487,32 @@ func stackClip(s string) string {
 }
 
 // SwarmPs lists the stack's services (version, image, replicas) and their tasks.
-func SwarmPs(ctx context.Context, o Options) error {
-	s, err := o.openSwarm()
+func SwarmPs(ctx context.Context, o *session.Session) error {
+	s, err := openSwarm(o)
 	if err != nil {
 		return err
 	}
 	ids, err := s.query(ctx, "service", "ls", "-q", "--filter", "label=com.docker.stack.namespace="+s.stack)
 	if err != nil {
-		return s.explain(ctx, dockerCmd("service", "ls"), err)
+		return s.Explain(ctx, dockerCmd("service", "ls"), err)
 	}
 	if len(strings.Fields(ids)) == 0 {
 		s.Say("%s: no service (./dtx swarm:deploy deploys the stack)", s.stack)
 		return nil
 	}
 	fmt.Fprintln(s.Stdout, "SERVICE VERSION UPDATE IMAGE")
-	if err := s.docker(ctx, dockerCmd(append([]string{"service", "inspect", "--format",
+	if err := s.Run(ctx, dockerCmd(append([]string{"service", "inspect", "--format",
 		`{{.Spec.Name}} {{index .Spec.Labels "com.dtx.version"}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{else}}-{{end}} {{.Spec.TaskTemplate.ContainerSpec.Image}}`},
 		strings.Fields(ids)...)...)); err != nil {
 		return err
 	}
-	return s.docker(ctx, dockerCmd("stack", "ps", s.stack, "--format", "table {{.Name}}\t{{.Image}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Error}}"))
+	return s.Run(ctx, dockerCmd("stack", "ps", s.stack, "--format", "table {{.Name}}\t{{.Image}}\t{{.DesiredState}}\t{{.CurrentState}}\t{{.Error}}"))
 }
 
 // SwarmRollback rolls frontend and backend back to their previous spec and
 // waits until the rollback has ended.
-func SwarmRollback(ctx context.Context, o Options) error {
-	s, err := o.openSwarm()
+func SwarmRollback(ctx context.Context, o *session.Session) error {
+	s, err := openSwarm(o)
 	if err != nil {
 		return err
 	}
@@ -525,12 +522,12 @@ func SwarmRollback(ctx context.Context, o Options) error {
 // SwarmRm removes the stack and waits until its services and networks are
 // gone; its volumes (redis's data, the ACME webroot) stay, and so do its
 // secrets and configs until the next swarm:rm (a rollback needs them).
-func SwarmRm(ctx context.Context, o Options) error {
-	s, err := o.openSwarm()
+func SwarmRm(ctx context.Context, o *session.Session) error {
+	s, err := openSwarm(o)
 	if err != nil {
 		return err
 	}
-	if err := s.docker(ctx, dockerCmd("stack", "rm", s.stack)); err != nil {
+	if err := s.Run(ctx, dockerCmd("stack", "rm", s.stack)); err != nil {
 		return err
 	}
 	if s.DryRun {
@@ -571,7 +568,7 @@ func SwarmRm(ctx context.Context, o Options) error {
 			return err
 		}
 		if f := strings.Fields(ids); len(f) > 0 {
-			if err := s.docker(ctx, dockerCmd(append([]string{kind, "rm"}, f...)...)); err != nil {
+			if err := s.Run(ctx, dockerCmd(append([]string{kind, "rm"}, f...)...)); err != nil {
 				return err
 			}
 		}

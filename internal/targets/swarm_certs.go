@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/runner"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 )
 
 // ACMEHookFlag is the first argument with which certbot runs the tool's own
@@ -23,17 +24,17 @@ const ACMEHookFlag = "-dtx-swarm-acme-hook"
 // and key reach nginx as new secrets by a deploy of the stack (nginx rolls
 // onto them). Same decision as on one host: nothing to do while the
 // certificate covers both names with more than 30 days left.
-func SwarmCertbot(ctx context.Context, o Options) error {
-	s, err := o.openSwarm()
+func SwarmCertbot(ctx context.Context, o *session.Session) error {
+	s, err := openSwarm(o)
 	if err != nil {
 		return err
 	}
-	req, issue, err := s.certbotDecision()
+	req, issue, err := certbotDecision(s.Stack)
 	if err != nil || !issue {
 		return err
 	}
 	if !s.DryRun {
-		if err := s.needCertbot(); err != nil {
+		if err := needCertbot(s.Session); err != nil {
 			return err
 		}
 		if err := s.requireManager(ctx); err != nil {
@@ -43,7 +44,7 @@ func SwarmCertbot(ctx context.Context, o Options) error {
 			return fmt.Errorf("nginx is not running in the swarm stack %s: deploy it first with './dtx swarm:deploy'; it serves the ACME challenge", s.stack)
 		}
 	}
-	if err := s.makeCertbotFolders(); err != nil {
+	if err := makeCertbotFolders(s.Session); err != nil {
 		return err
 	}
 	exe, err := os.Executable()
@@ -54,7 +55,7 @@ func SwarmCertbot(ctx context.Context, o Options) error {
 	c := req.ManualCommand(s.Root, hook("auth"), hook("cleanup"))
 	// The hooks run in certbot's environment: the same project, stack and engine.
 	c.Env = []string{"DTX_ROOT=" + s.Root}
-	if err := s.certbot(ctx, c, req.ServerURL()); err != nil {
+	if err := runCertbot(ctx, s.Session, c, req.ServerURL()); err != nil {
 		return err
 	}
 	if s.DryRun {
@@ -73,10 +74,10 @@ func SwarmCertbot(ctx context.Context, o Options) error {
 // node, the manager's included, and must serve certbot's new certificate.
 func (s *swarmSession) confirmServedAt(ctx context.Context, domain, certFile string) error {
 	host := "127.0.0.1"
-	if u, err := url.Parse(s.dockerHost()); err == nil && (u.Scheme == "ssh" || u.Scheme == "tcp") && u.Hostname() != "" {
+	if u, err := url.Parse(s.DockerHost()); err == nil && (u.Scheme == "ssh" || u.Scheme == "tcp") && u.Hostname() != "" {
 		host = u.Hostname()
 	}
-	return s.awaitServed(ctx, host, domain, certFile, swarmConfirmTimeout, "updated", "see ./dtx swarm:ps")
+	return awaitServed(ctx, s.Stack, host, domain, certFile, swarmConfirmTimeout, "updated", "see ./dtx swarm:ps")
 }
 
 // swarmConfirmTimeout bounds confirmServedAt: nginx restarts (stop-first).
@@ -88,7 +89,7 @@ var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 // or cleanup): it writes (or removes) the challenge CERTBOT_TOKEN with the
 // content CERTBOT_VALIDATION in the certbot_www volume of every node that
 // runs nginx, through a global job of nginx's image, and waits for it.
-func SwarmACMEHook(ctx context.Context, o Options, phase string) error {
+func SwarmACMEHook(ctx context.Context, o *session.Session, phase string) error {
 	token, _ := o.Lookup("CERTBOT_TOKEN")
 	validation, _ := o.Lookup("CERTBOT_VALIDATION")
 	if !tokenRE.MatchString(token) || !tokenRE.MatchString(strings.ReplaceAll(validation, ".", "")) {
@@ -100,7 +101,7 @@ func SwarmACMEHook(ctx context.Context, o Options, phase string) error {
 	if root, ok := o.Lookup("DTX_ROOT"); ok {
 		o.Root = root
 	}
-	s, err := o.openSwarm()
+	s, err := openSwarm(o)
 	if err != nil {
 		return err
 	}
@@ -118,10 +119,10 @@ func SwarmACMEHook(ctx context.Context, o Options, phase string) error {
 		"--restart-condition", "none", "--label", "com.dtx.stack="+s.stack,
 		"--mount", "type=volume,source="+s.stack+"_certbot_www,target=/var/www/certbot",
 		strings.TrimSpace(image), "sh", "-c", script, "sh", dir, token, validation)
-	if err := s.docker(ctx, create); err != nil {
+	if err := s.Run(ctx, create); err != nil {
 		return err
 	}
-	defer s.run.Run(context.WithoutCancel(ctx), dockerCmd("service", "rm", name))
+	defer s.RunQuiet(context.WithoutCancel(ctx), dockerCmd("service", "rm", name))
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		out, err := s.query(ctx, "service", "ps", "--format", "{{.CurrentState}}|{{.Error}}", name)

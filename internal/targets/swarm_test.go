@@ -2,6 +2,7 @@ package targets
 
 import (
 	"context"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,7 +20,7 @@ func TestSwarmDryRuns(t *testing.T) {
 	hash := `[0-9a-f]{12}`
 	tests := []struct {
 		name string
-		run  func(context.Context, Options) error
+		run  func(context.Context, *session.Session) error
 		env  []string
 		want []string // regular expressions, one per printed command, in order
 	}{
@@ -53,7 +54,7 @@ func TestSwarmDryRuns(t *testing.T) {
 			writeFile(t, root, "docker/.env.release.local", "DJANGO_SECRET_KEY="+swarmSecret+"\n")
 			before := tree(t, root)
 			o, out, log := options(root, true, append([]string{noEngine}, tc.env...)...)
-			if err := o.Do(func(o Options) error { return tc.run(context.Background(), o) }); err != nil {
+			if err := o.Do(func(o *session.Session) error { return tc.run(context.Background(), o) }); err != nil {
 				t.Fatalf("dry run: %v\n%s", err, log)
 			}
 			var got []string
@@ -84,7 +85,7 @@ func TestSwarmDryRunPrintsTheStackFile(t *testing.T) {
 	root := project(t)
 	writeFile(t, root, "docker/.env.release.local", "DJANGO_SECRET_KEY="+swarmSecret+"\n")
 	o, _, log := options(root, true, noEngine, "REGISTRY=reg.example/site", "VERSION=2.0.0")
-	if err := o.Do(func(o Options) error { return SwarmDeploy(context.Background(), o) }); err != nil {
+	if err := o.Do(func(o *session.Session) error { return SwarmDeploy(context.Background(), o) }); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
@@ -104,7 +105,7 @@ func TestSwarmDryRunPrintsTheStackFile(t *testing.T) {
 func TestSwarmDeployNeedsAManager(t *testing.T) {
 	root := project(t)
 	o, _, _ := options(root, false, noEngine)
-	err := o.Do(func(o Options) error { return SwarmDeploy(context.Background(), o) })
+	err := o.Do(func(o *session.Session) error { return SwarmDeploy(context.Background(), o) })
 	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "unix:///nonexistent/docker.sock") {
 		t.Fatalf("want one line naming the engine it could not reach, got %v", err)
 	}

@@ -10,12 +10,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/kettleofketchup/dtx_website/internal/compose"
 	"github.com/kettleofketchup/dtx_website/internal/images"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
@@ -75,10 +73,10 @@ func tree(t *testing.T, root string) []string {
 	return paths
 }
 
-func options(root string, dry bool, environ ...string) (Options, *bytes.Buffer, *bytes.Buffer) {
+func options(root string, dry bool, environ ...string) (*session.Session, *bytes.Buffer, *bytes.Buffer) {
 	var out, log bytes.Buffer
 	env := append([]string{"PATH=" + os.Getenv("PATH")}, environ...)
-	return Options{Root: root, Environ: env, DryRun: dry, Stdout: &out, Stderr: &log, Now: time.Now}, &out, &log
+	return session.New(session.Config{Root: root, Environ: env, DryRun: dry, Stdout: &out, Stderr: &log}), &out, &log
 }
 
 const (
@@ -120,47 +118,47 @@ func commandLines(log string) []string {
 func TestDryRunPlans(t *testing.T) {
 	cases := []struct {
 		name string
-		run  func(context.Context, Options) error
+		run  func(context.Context, *session.Session) error
 		want []string
 	}{
-		{"docker:build", func(c context.Context, o Options) error { return Build(c, o, "") }, []string{build + "5 images)"}},
-		{"docker:build -only", func(c context.Context, o Options) error { return Build(c, o, "nginx,frontend") }, []string{build + "2 images)"}},
-		{"docker:push", func(c context.Context, o Options) error { return Push(c, o, "frontend") }, []string{
+		{"docker:build", func(c context.Context, o *session.Session) error { return Build(c, o, "") }, []string{build + "5 images)"}},
+		{"docker:build -only", func(c context.Context, o *session.Session) error { return Build(c, o, "nginx,frontend") }, []string{build + "2 images)"}},
+		{"docker:push", func(c context.Context, o *session.Session) error { return Push(c, o, "frontend") }, []string{
 			"[dry-run] docker push " + reg + "/frontend:0.1.0", "[dry-run] docker push " + reg + "/frontend:latest"}},
-		{"docker:pull", func(c context.Context, o Options) error { return Pull(c, o, "backend-dev") }, []string{
+		{"docker:pull", func(c context.Context, o *session.Session) error { return Pull(c, o, "backend-dev") }, []string{
 			"[dry-run] docker pull " + reg + "/backend-dev:0.1.0", "[dry-run] docker pull " + reg + "/backend-dev:latest"}},
-		{"dev:debug", func(c context.Context, o Options) error { return Up(c, o, "debug", Built, true) }, []string{
+		{"dev:debug", func(c context.Context, o *session.Session) error { return Up(c, o, "debug", Built, true) }, []string{
 			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			fmt.Sprintf(override, "dev", devKeys),
 			"[dry-run] " + withOverride(debug, "dev") + " up --remove-orphans --menu=false"}},
-		{"dev:test", func(c context.Context, o Options) error { return Up(c, o, "test", Built, false) }, []string{
+		{"dev:test", func(c context.Context, o *session.Session) error { return Up(c, o, "test", Built, false) }, []string{
 			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			fmt.Sprintf(override, "test", devKeys),
 			"[dry-run] " + withOverride(test, "test") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
-		{"dev:prod", func(c context.Context, o Options) error { return Up(c, o, "prod", Built, false) }, []string{
+		{"dev:prod", func(c context.Context, o *session.Session) error { return Up(c, o, "prod", Built, false) }, []string{
 			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			redisOwner,
 			fmt.Sprintf(override, "prod", prodKeys),
 			"[dry-run] " + withOverride(prod, "prod") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
-		{"dev:release", func(c context.Context, o Options) error { return Up(c, o, "release", Pulled, false) }, []string{
+		{"dev:release", func(c context.Context, o *session.Session) error { return Up(c, o, "release", Pulled, false) }, []string{
 			"[dry-run] docker pull " + reg + "/frontend:0.1.0", "[dry-run] docker pull " + reg + "/backend:0.1.0", "[dry-run] docker pull " + reg + "/nginx:0.1.0",
 			folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			redisOwner,
 			fmt.Sprintf(override, "release", prodKeys+", VERSION"),
 			"[dry-run] " + withOverride(release, "release") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
-		{"stack:up", func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) }, []string{
+		{"stack:up", func(c context.Context, o *session.Session) error { return Up(c, o, "prod", Existing, false) }, []string{
 			folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			redisOwner,
 			fmt.Sprintf(override, "prod", prodKeys),
 			"[dry-run] " + withOverride(prod, "prod") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
-		{"stack:down", func(c context.Context, o Options) error { return Down(c, o, "test") }, []string{"[dry-run] " + test + " down --remove-orphans"}},
-		{"stack:logs", func(c context.Context, o Options) error { return Logs(c, o, "debug") }, []string{"[dry-run] " + debug + " logs --follow --tail 200"}},
-		{"stack:ps", func(c context.Context, o Options) error { return Ps(c, o, "release") }, []string{"[dry-run] " + release + " ps"}},
-		{"stack:exec", func(c context.Context, o Options) error {
+		{"stack:down", func(c context.Context, o *session.Session) error { return Down(c, o, "test") }, []string{"[dry-run] " + test + " down --remove-orphans"}},
+		{"stack:logs", func(c context.Context, o *session.Session) error { return Logs(c, o, "debug") }, []string{"[dry-run] " + debug + " logs --follow --tail 200"}},
+		{"stack:ps", func(c context.Context, o *session.Session) error { return Ps(c, o, "release") }, []string{"[dry-run] " + release + " ps"}},
+		{"stack:exec", func(c context.Context, o *session.Session) error {
 			return Exec(c, o, "debug", "backend", "python manage.py migrate")
 		}, []string{
 			"[dry-run] " + debug + " exec -T backend python manage.py migrate"}},
-		{"stack:exec with quotes", func(c context.Context, o Options) error {
+		{"stack:exec with quotes", func(c context.Context, o *session.Session) error {
 			return Exec(c, o, "debug", "backend", `python manage.py shell -c "print('a b')"`)
 		}, []string{
 			"[dry-run] " + debug + ` exec -T backend python manage.py shell -c 'print('\''a b'\'')'`}},
@@ -281,41 +279,16 @@ func TestDevDebugSaysWhereTheSiteIs(t *testing.T) {
 	}
 }
 
-// The data folder, and what an earlier root-run redis wrote in it, become the
-// user's that redis runs as in the hardened stacks (as root: directly).
-func TestGiveFolderMakesTheDataTheServicesUsers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to chown (CI runs as root)")
-	}
-	root := t.TempDir()
-	writeFile(t, root, "backend/.redis_data/appendonlydir/appendonly.aof.1.base.rdb", "REDIS")
-	o, _, log := options(root, false)
-	s := &session{Options: o}
-	if err := s.giveFolder(context.Background(), compose.Owner{Dir: "backend/.redis_data", UID: 999, GID: 998, Service: "redis"}); err != nil {
-		t.Fatal(err)
-	}
-	filepath.WalkDir(filepath.Join(root, "backend/.redis_data"), func(path string, d fs.DirEntry, err error) error {
-		info, _ := d.Info()
-		if st := info.Sys().(*syscall.Stat_t); st.Uid != 999 || st.Gid != 998 {
-			t.Errorf("%s is %d:%d, want 999:998", path, st.Uid, st.Gid)
-		}
-		return nil
-	})
-	if !strings.Contains(log.String(), "made backend/.redis_data 999:998's, the user redis runs as") {
-		t.Errorf("not said: %q", log)
-	}
-}
-
 // A dry run of ps, logs or down runs nothing, so it checks the compose
 // file itself: a missing variable is said, not printed past.
 func TestDryRunReadOnlyVerbsCheckTheComposeFile(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		run  func(context.Context, Options) error
+		run  func(context.Context, *session.Session) error
 	}{
-		{"stack:ps", func(c context.Context, o Options) error { return Ps(c, o, "release") }},
-		{"stack:down", func(c context.Context, o Options) error { return Down(c, o, "release") }},
-		{"stack:logs", func(c context.Context, o Options) error { return Logs(c, o, "release") }},
+		{"stack:ps", func(c context.Context, o *session.Session) error { return Ps(c, o, "release") }},
+		{"stack:down", func(c context.Context, o *session.Session) error { return Down(c, o, "release") }},
+		{"stack:logs", func(c context.Context, o *session.Session) error { return Logs(c, o, "release") }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root := project(t)

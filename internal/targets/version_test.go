@@ -2,6 +2,7 @@ package targets
 
 import (
 	"context"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,13 +66,13 @@ func TestVersionSetAndBumpEditTheReleaseFile(t *testing.T) {
 func TestVersionBadInputChangesNothing(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		run  func(context.Context, Options) error
+		run  func(context.Context, *session.Session) error
 		want string
 	}{
-		{"set a non-version", func(c context.Context, o Options) error { return VersionSet(c, o, "1.2") }, `"1.2" is not a version`},
-		{"set with a v", func(c context.Context, o Options) error { return VersionSet(c, o, "v1.2.3") }, "no v"},
-		{"set build metadata", func(c context.Context, o Options) error { return VersionSet(c, o, "1.2.3+5") }, "no +build"},
-		{"bump an unknown part", func(c context.Context, o Options) error { return VersionBump(c, o, "micro") }, `"micro" is not a part of a version`},
+		{"set a non-version", func(c context.Context, o *session.Session) error { return VersionSet(c, o, "1.2") }, `"1.2" is not a version`},
+		{"set with a v", func(c context.Context, o *session.Session) error { return VersionSet(c, o, "v1.2.3") }, "no v"},
+		{"set build metadata", func(c context.Context, o *session.Session) error { return VersionSet(c, o, "1.2.3+5") }, "no +build"},
+		{"bump an unknown part", func(c context.Context, o *session.Session) error { return VersionBump(c, o, "micro") }, `"micro" is not a part of a version`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root := project(t)

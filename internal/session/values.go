@@ -1,8 +1,9 @@
-package targets
+package session
 
 import (
 	"fmt"
 
+	"github.com/kettleofketchup/dtx_website/internal/stack"
 	"github.com/kettleofketchup/dtx_website/internal/validate"
 )
 
@@ -45,36 +46,28 @@ var checkedValues = []struct {
 
 // checkValues validates the environment's values before anything runs:
 // one line naming the variable, where it comes from, and what is allowed.
-func (s *session) checkValues() error {
+func (st *Stack) checkValues() error {
 	for _, c := range checkedValues {
-		v, ok := s.env.Get(c.key)
+		v, ok := st.Env.Get(c.key)
 		if !ok || v == "" {
 			continue
 		}
 		if err := c.rule(v); err != nil {
-			return fmt.Errorf("%s %w", s.label(c.key), err)
+			return fmt.Errorf("%s %w", st.Label(c.key), err)
 		}
 	}
 	return nil
 }
 
-// maxShown bounds a value quoted in a message.
-const maxShown = 80
-
-// label names key for a message: with its value when the value is not a
+// Label names key for a message: with its value when the value is not a
 // secret (nor contains one) and is short, and with the file it comes from.
-func (s *session) label(key string) string {
-	v := s.env.Value(key)
-	if s.mask.Hides(v) || len(v) > maxShown {
-		return fmt.Sprintf("%s (from %s)", key, s.env.Source(key))
+func (st *Stack) Label(key string) string {
+	v := st.Env.Value(key)
+	if st.Hides(v) || len(v) > stack.MaxShown {
+		return fmt.Sprintf("%s (from %s)", key, st.Env.Source(key))
 	}
-	return fmt.Sprintf("%s=%q (from %s)", key, v, s.env.Source(key))
+	return fmt.Sprintf("%s=%q (from %s)", key, v, st.Env.Source(key))
 }
 
-// shown quotes a command-line word for a message, truncated.
-func shown(v string) string {
-	if len(v) > maxShown {
-		v = v[:maxShown] + "…"
-	}
-	return fmt.Sprintf("%q", v)
-}
+// Shown quotes a command-line word for a message, clipped.
+func Shown(v string) string { return fmt.Sprintf("%q", stack.Clip(v)) }

@@ -1,4 +1,4 @@
-package targets
+package runner
 
 import (
 	"reflect"
@@ -20,9 +20,9 @@ func TestSplitWords(t *testing.T) {
 		{`echo '' "" x`, []string{"echo", "", "", "x"}},
 		{`echo pre"mid dle"post`, []string{"echo", "premid dlepost"}},
 	} {
-		got, err := splitWords(c.in)
+		got, err := SplitWords(c.in)
 		if err != nil || !reflect.DeepEqual(got, c.want) {
-			t.Errorf("splitWords(%s) = %q, %v; want %q", c.in, got, err, c.want)
+			t.Errorf("SplitWords(%s) = %q, %v; want %q", c.in, got, err, c.want)
 		}
 	}
 }
@@ -34,9 +34,9 @@ func TestSplitWordsRejects(t *testing.T) {
 		`echo a\`:    "lone backslash",
 		"   ":        "no command given",
 	} {
-		_, err := splitWords(in)
+		_, err := SplitWords(in)
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
-			t.Errorf("splitWords(%s): %v, want one line with %q", in, err, want)
+			t.Errorf("SplitWords(%s): %v, want one line with %q", in, err, want)
 		}
 	}
 }

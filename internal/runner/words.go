@@ -1,4 +1,4 @@
-package targets
+package runner
 
 import (
 	"errors"
@@ -6,13 +6,13 @@ import (
 	"strings"
 )
 
-// splitWords splits the command of stack:exec into arguments the way a POSIX
+// SplitWords splits the command of stack:exec into arguments the way a POSIX
 // shell splits words, without expanding anything: mage hands a target one
 // string, and `python manage.py shell -c "print('a b')"` must reach the
 // container as four arguments. Single quotes keep everything literally;
 // double quotes keep everything but \" and \\; a backslash outside quotes
 // keeps the next character.
-func splitWords(s string) ([]string, error) {
+func SplitWords(s string) ([]string, error) {
 	var (
 		words   []string
 		cur     strings.Builder
