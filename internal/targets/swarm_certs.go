@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kettleofketchup/dtx_website/internal/certbot"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
 )
@@ -29,12 +30,12 @@ func SwarmCertbot(ctx context.Context, o *session.Session) error {
 	if err != nil {
 		return err
 	}
-	req, issue, err := certbotDecision(s.Stack)
+	req, issue, err := certbot.Decide(s.Stack)
 	if err != nil || !issue {
 		return err
 	}
 	if !s.DryRun {
-		if err := needCertbot(s.Session); err != nil {
+		if err := certbot.NeedInstalled(s.Session); err != nil {
 			return err
 		}
 		if err := s.requireManager(ctx); err != nil {
@@ -44,7 +45,7 @@ func SwarmCertbot(ctx context.Context, o *session.Session) error {
 			return fmt.Errorf("nginx is not running in the swarm stack %s: deploy it first with './dtx swarm:deploy'; it serves the ACME challenge", s.stack)
 		}
 	}
-	if err := makeCertbotFolders(s.Session); err != nil {
+	if err := certbot.MakeFolders(s.Session); err != nil {
 		return err
 	}
 	exe, err := os.Executable()
@@ -55,7 +56,7 @@ func SwarmCertbot(ctx context.Context, o *session.Session) error {
 	c := req.ManualCommand(s.Root, hook("auth"), hook("cleanup"))
 	// The hooks run in certbot's environment: the same project, stack and engine.
 	c.Env = []string{"DTX_ROOT=" + s.Root}
-	if err := runCertbot(ctx, s.Session, c, req.ServerURL()); err != nil {
+	if err := certbot.Run(ctx, s.Session, c, req.ServerURL()); err != nil {
 		return err
 	}
 	if s.DryRun {
@@ -77,7 +78,7 @@ func (s *swarmSession) confirmServedAt(ctx context.Context, domain, certFile str
 	if u, err := url.Parse(s.DockerHost()); err == nil && (u.Scheme == "ssh" || u.Scheme == "tcp") && u.Hostname() != "" {
 		host = u.Hostname()
 	}
-	return awaitServed(ctx, s.Stack, host, domain, certFile, swarmConfirmTimeout, "updated", "see ./dtx swarm:ps")
+	return certbot.AwaitServed(ctx, s.Stack, host, domain, certFile, swarmConfirmTimeout, "updated", "see ./dtx swarm:ps")
 }
 
 // swarmConfirmTimeout bounds confirmServedAt: nginx restarts (stop-first).

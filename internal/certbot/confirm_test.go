@@ -1,6 +1,7 @@
-package targets
+package certbot
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"net"
@@ -11,7 +12,33 @@ import (
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/certs"
+	"github.com/kettleofketchup/dtx_website/internal/session"
+	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
+
+// prodProject is a project root with the prod environment's compose and
+// env files, copied from the repository.
+func prodProject(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	e, err := stack.LookupEnvironment("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rel := range []string{e.ComposeFile, e.EnvFile} {
+		data, err := os.ReadFile(filepath.Join("..", "..", rel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, rel), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
 
 // A TLS server on 127.0.0.1 stands in for nginx: confirmServed passes when
 // it serves the certificate on disk and fails, naming both serials, when it
@@ -43,7 +70,8 @@ func TestConfirmServed(t *testing.T) {
 	}()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 
-	o, _, log := options(project(t), false, "HTTPS_PORT="+port)
+	var log bytes.Buffer
+	o := session.New(session.Config{Root: prodProject(t), Environ: []string{"HTTPS_PORT=" + port}, Stderr: &log})
 	s, err := o.Open("prod")
 	if err != nil {
 		t.Fatal(err)
@@ -52,13 +80,13 @@ func TestConfirmServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(log.String(), "nginx serves the certificate for dtx.test on 127.0.0.1:"+port) {
-		t.Fatalf("log: %s", log)
+		t.Fatalf("log: %s", log.String())
 	}
 
 	other := filepath.Join(dir, "other")
 	certs.EnsureSelfSigned(other, []string{"dtx.test"}, now)
-	confirmTimeout = 500 * time.Millisecond
-	defer func() { confirmTimeout = 10 * time.Second }()
+	defer func(d time.Duration) { ConfirmTimeout = d }(ConfirmTimeout)
+	ConfirmTimeout = 500 * time.Millisecond
 	err = confirmServed(context.Background(), s, "dtx.test", filepath.Join(other, certs.CertFile))
 	if err == nil || !strings.Contains(err.Error(), "nginx was reloaded but still serves serial") {
 		t.Fatalf("err = %v", err)
