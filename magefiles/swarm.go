@@ -31,7 +31,7 @@ func (Swarm) Deploy(ctx context.Context) error {
 	return do(func(o targets.Options) error { return targets.SwarmDeploy(ctx, o) })
 }
 
-// Ps lists the stack's services (version, replicas, image) and their tasks.
+// Ps lists the stack's services (version, update state, image) and their tasks.
 //
 // Variables: COMPOSE_PROJECT_PREFIX (the stack's name), DOCKER_HOST or
 // DOCKER_CONTEXT, DRY_RUN=1.
