@@ -288,7 +288,7 @@ func (b *bench) report() string {
 		p("%s %s |", r.row("ci-cache", "`CACHE_FROM=registry ./dtx docker:build`"), r.steps("ci-cache"))
 		p("%s %s |", r.row("ci-nocache", "`./dtx docker:build`, no cache"), r.steps("ci-nocache"))
 		p("")
-		p("The starters have one RUN step (nginx's `chmod`/`mkdir`); the website's apps add theirs (`npm ci`, `pip install`), and there a step that comes from the cache saves what the step costs, less pulling its layer. Inline cache covers the layers of the image built (mode=min): the steps of a stage the image does not contain, such as a build stage's `npm ci`, are not in it (see [Build cache in CI](../README.md#build-cache-in-ci)).")
+		p("The starters have one RUN step (nginx's `chmod`/`mkdir`); the website's apps add theirs (`npm ci`, `pip install`), and there a step that comes from the cache saves what the step costs, less pulling its layer. Inline cache covers the layers of the image built (mode=min): the steps of a stage the image does not contain, such as a build stage's `npm ci`, are not in it (see [Build cache in CI](../docs/builds.md#build-cache-in-ci)).")
 	}
 	if b.deployRounds > 0 {
 		b.deployReport(p)

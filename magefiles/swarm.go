@@ -32,7 +32,7 @@ func (Swarm) Deploy(ctx context.Context) error {
 	return do(func(s *session.Session) error { return targets.SwarmDeploy(ctx, s) })
 }
 
-// Ps lists the stack's services (version, replicas, image) and their tasks.
+// Ps lists the stack's services (version, update state, image) and their tasks.
 //
 // Variables: COMPOSE_PROJECT_PREFIX (the stack's name), DOCKER_HOST or
 // DOCKER_CONTEXT, DRY_RUN=1.

@@ -8,15 +8,20 @@ import (
 )
 
 // Usage is what a mage target takes on the command line: its positional
-// arguments (named for messages) and its -name=value options.
+// arguments (named for messages), its -name=value options and its switches
+// (boolean options, which mage also takes bare: -push).
 type Usage struct {
-	Target  string   // as mage names it, lower case: "stack:exec"
-	Args    []string // "ENV", "SERVICE", `"CMD"`
-	Options []string // "only"
+	Target   string   // as mage names it, lower case: "stack:exec"
+	Args     []string // "ENV", "SERVICE", `"CMD"`
+	Options  []string // "only"
+	Switches []string // "push"
 }
 
-// Usages are the targets of magefiles/, as mage parses them (a test checks
-// this list against the magefiles' signatures).
+// Usages is the list of targets, written once: the magefiles' signatures
+// (TestUsagesMatchMagefiles), ./dtx -l and -h, the shell completion and the
+// README's table of targets (test/docs) are all checked against it. A
+// target's one line is the first sentence of its doc comment in magefiles/,
+// which -l shows and the README repeats.
 var Usages = []Usage{
 	{Target: "check"},
 	{Target: "docker:build", Options: []string{"only"}},
@@ -39,7 +44,7 @@ var Usages = []Usage{
 	{Target: "version:show"},
 	{Target: "version:set", Args: []string{"X.Y.Z"}},
 	{Target: "version:bump", Args: []string{"PART"}},
-	{Target: "version:tag", Options: []string{"push"}},
+	{Target: "version:tag", Switches: []string{"push"}},
 	{Target: "test:e2e"},
 	{Target: "swarm:deploy"},
 	{Target: "swarm:ps"},
@@ -54,6 +59,9 @@ func (u Usage) String() string {
 	}
 	for _, o := range u.Options {
 		s += " [-" + o + "=…]"
+	}
+	for _, o := range u.Switches {
+		s += " [-" + o + "]"
 	}
 	return s
 }
@@ -89,7 +97,7 @@ func CheckInvocation(words []string) error {
 		i += len(u.Args)
 		for i < len(words) && strings.HasPrefix(words[i], "-") {
 			name, _, hasValue := strings.Cut(strings.TrimPrefix(words[i], "-"), "=")
-			if !hasValue || !hasOption(u, name) {
+			if !hasOption(u.Switches, name) && (!hasValue || !hasOption(u.Options, name)) {
 				return fmt.Errorf("%s does not take the option %s: usage %s; nothing was run", u.Target, session.Shown(words[i]), u)
 			}
 			i++
@@ -98,8 +106,8 @@ func CheckInvocation(words []string) error {
 	return nil
 }
 
-func hasOption(u Usage, name string) bool {
-	for _, o := range u.Options {
+func hasOption(options []string, name string) bool {
+	for _, o := range options {
 		if strings.EqualFold(o, name) {
 			return true
 		}

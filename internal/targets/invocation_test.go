@@ -23,6 +23,8 @@ func TestCheckInvocation(t *testing.T) {
 		{"one target", "stack:ps prod", ""},
 		{"several targets", "docker:build -only=nginx docker:push -only=nginx stack:up release", ""},
 		{"options are optional", "docker:build", ""},
+		{"a switch alone, as mage takes it", "version:tag -push", ""},
+		{"a switch with a value", "version:tag -push=false", ""},
 		{"case-insensitive like mage", "Stack:Exec debug backend ls", ""},
 		{"quoted exec command", "stack:exec debug backend|python manage.py migrate", ""},
 		{"no target", "", ""},
@@ -109,7 +111,11 @@ func TestUsagesMatchMagefiles(t *testing.T) {
 						u.Args = append(u.Args, "_")
 					}
 				case *ast.StarExpr:
-					u.Options = append(u.Options, strings.ToLower(n.Name))
+					if id, ok := ty.X.(*ast.Ident); ok && id.Name == "bool" {
+						u.Switches = append(u.Switches, strings.ToLower(n.Name))
+					} else {
+						u.Options = append(u.Options, strings.ToLower(n.Name))
+					}
 				}
 			}
 		}
@@ -127,7 +133,7 @@ func TestUsagesMatchMagefiles(t *testing.T) {
 }
 
 func signature(u Usage) string {
-	return u.Target + " args=" + strings.Repeat("_", len(u.Args)) + " options=" + strings.Join(u.Options, ",")
+	return u.Target + " args=" + strings.Repeat("_", len(u.Args)) + " options=" + strings.Join(u.Options, ",") + " switches=" + strings.Join(u.Switches, ",")
 }
 
 // Through the real mage: the refusal comes before any target prints or runs
