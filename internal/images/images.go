@@ -1,4 +1,5 @@
-// Package images plans the builds, pushes and pulls of the project's images.
+// Package images plans and runs the builds, pushes and pulls of the
+// project's images (run.go), and checks their Dockerfiles.
 // A build is one `docker compose build` over a definition generated from
 // stack.Images, so the five images build in parallel in one BuildKit session
 // and the images stay data in one place.

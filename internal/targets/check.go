@@ -5,41 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/kettleofketchup/dtx_website/internal/dockerfile"
+	"github.com/kettleofketchup/dtx_website/internal/images"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
-
-// checkDockerfile makes sure img's Dockerfile is there and has the stage
-// img builds.
-func checkDockerfile(root string, img stack.Image) error {
-	path := img.DockerfilePath()
-	f, err := os.Open(filepath.Join(root, path))
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%s: Dockerfile of image %s is missing: add it with a stage named %q", path, img.Name, orLast(img.Target))
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	stages, err := dockerfile.Parse(f)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if img.Target != "" && !dockerfile.Has(stages, img.Target) {
-		names := dockerfile.Names(stages)
-		if len(names) == 0 {
-			names = []string{"none"}
-		}
-		return fmt.Errorf("%s has no stage named %q for image %s (its stages: %s): add one, FROM … AS %s", path, img.Target, img.Name, strings.Join(names, ", "), img.Target)
-	}
-	return nil
-}
 
 // Check is the doctor: every probe runs, whatever the others found, and
 // prints one line, ok or FAIL; it fails when something a target needs is
@@ -97,7 +69,7 @@ func Check(ctx context.Context, o *session.Session) error {
 		}
 	}
 	for _, img := range stack.Images {
-		report(checkDockerfile(o.Root, img), "image %s: %s stage %s", img.Name, img.DockerfilePath(), orLast(img.Target))
+		report(images.CheckDockerfile(o.Root, img), "image %s: %s stage %s", img.Name, img.DockerfilePath(), images.StageName(img.Target))
 	}
 
 	if _, ok := o.LookPath("certbot"); !ok {
@@ -111,11 +83,4 @@ func Check(ctx context.Context, o *session.Session) error {
 		return fmt.Errorf("check found %d problem(s)", failed)
 	}
 	return nil
-}
-
-func orLast(target string) string {
-	if target == "" {
-		return "(last stage)"
-	}
-	return target
 }

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/kettleofketchup/dtx_website/internal/compose"
+	"github.com/kettleofketchup/dtx_website/internal/images"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
@@ -50,11 +51,11 @@ func up(ctx context.Context, s *session.Stack, source Source, attached bool) err
 	used := stack.ImagesInRefs(s.Env.Registry(), compose.ImageRefs(model))
 	switch source {
 	case Built:
-		p, err := planFor(s, used, false)
+		p, err := images.PlanFor(s, used, false)
 		if err != nil {
 			return err
 		}
-		if err := buildImages(ctx, s, p); err != nil {
+		if err := images.Build(ctx, s, p); err != nil {
 			return err
 		}
 	case Pulled:
