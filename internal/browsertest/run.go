@@ -18,8 +18,9 @@ import (
 const Environment = "test"
 
 // teardownTimeout bounds the removal of the runner and the stack once the
-// run is over; after Ctrl-C, mage itself exits 5 s later whatever runs.
-const teardownTimeout = 2 * time.Minute
+// run is over; after Ctrl-C, mage itself exits 5 s later whatever runs. A
+// variable so that tests can shorten it.
+var teardownTimeout = 2 * time.Minute
 
 // Run runs the browser tests against s, the test stack: it pulls the
 // runner image unless the engine has it, starts the stack with start
@@ -51,15 +52,25 @@ func Run(ctx context.Context, s *session.Stack, start func(context.Context) erro
 	}
 
 	// Teardown runs however the run ends, on a context Ctrl-C does not
-	// cancel, and its own error never hides the run's.
-	stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
-	defer cancel()
+	// cancel, and its own error never hides the run's. Its time counts from
+	// its first step (the results' copy, or the runner's or the stack's
+	// removal), not from here: the build, the start and the runner may take
+	// longer than teardownTimeout themselves.
+	var stopCtx context.Context
+	cancel := func() {}
+	defer func() { cancel() }()
+	stop := func() context.Context {
+		if stopCtx == nil {
+			stopCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), teardownTimeout)
+		}
+		return stopCtx
+	}
 	defer func() {
 		if !cfg.Teardown(ctx.Err() != nil) {
 			s.Say("KEEP=1: the test stack keeps running (the site is at %s); ./dtx stack:down test removes it", s.SiteURL())
 			return
 		}
-		if derr := s.Compose(stop, "down", "--remove-orphans"); derr != nil {
+		if derr := s.Compose(stop(), "down", "--remove-orphans"); derr != nil {
 			if err == nil {
 				err = derr
 			} else {
@@ -78,7 +89,7 @@ func Run(ctx context.Context, s *session.Stack, start func(context.Context) erro
 		return err
 	}
 	defer func() {
-		if rerr := s.Run(stop, cfg.Remove()); rerr != nil && err == nil {
+		if rerr := s.Run(stop(), cfg.Remove()); rerr != nil && err == nil {
 			err = rerr
 		}
 	}()
@@ -88,7 +99,7 @@ func Run(ctx context.Context, s *session.Stack, start func(context.Context) erro
 	runErr := s.Run(ctx, cfg.Start())
 	artifacts := false
 	if CopyAfter(runErr, ctx.Err() != nil) {
-		artifacts = copyResults(stop, s, cfg)
+		artifacts = copyResults(stop(), s, cfg)
 	}
 	if runErr == nil && !s.DryRun {
 		s.Say("the browser tests passed; screenshots and reports are in %s/", ArtifactsDir)

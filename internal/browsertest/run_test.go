@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
@@ -225,7 +226,8 @@ func TestRunBadInput(t *testing.T) {
 // runnerDocker is a docker whose runner container exits with status (99:
 // the engine has no runner image and cannot pull it), and whose compose up
 // fails as one of a stack that does not become healthy when upFails: it
-// records the calls and "copies" a screenshot out of the container. The
+// records the calls and "copies" a screenshot out of the container. Its
+// runner takes FAKE_RUNNER_SECONDS (of the session's environment). The
 // end-to-end suite runs the real one.
 func runnerDocker(t *testing.T, status string, upFails bool) (calls string) {
 	t.Helper()
@@ -243,7 +245,7 @@ case "$1 $2" in
   "pull "*) [ ` + status + ` = 99 ] && { echo "Error response from daemon: pull access denied for $2" >&2; exit 1; } ;;
   "version --format") echo 20.10.24 ;;
   "compose version") echo 2.40.3 ;;
-  "start --attach") echo "runner: 1 failed"; exit ` + status + ` ;;
+  "start --attach") sleep "${FAKE_RUNNER_SECONDS:-0}"; echo "runner: 1 failed"; exit ` + status + ` ;;
   "cp dtx-test-e2e-runner:/e2e/results") mkdir -p "$3/screenshots" && echo png > "$3/screenshots/starter.png" ;;
 esac
 exit 0
@@ -329,6 +331,25 @@ func TestRunTearsDownAndExitsWithTheRunnersStatus(t *testing.T) {
 				t.Errorf("KEEP=1 does not say the stack runs:\n%s", log)
 			}
 		})
+	}
+}
+
+// The teardown's time counts from the end of the run: a runner that takes
+// longer than it still has its results copied, and is removed with the
+// stack.
+func TestRunTeardownTimeCountsFromTheEndOfTheRun(t *testing.T) {
+	defer func(d time.Duration) { teardownTimeout = d }(teardownTimeout)
+	teardownTimeout = time.Second
+	calls := runnerDocker(t, "0", false)
+	root := e2eProject(t)
+	if err, log := runE2E(root, false, "FAKE_RUNNER_SECONDS=2"); err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	if _, err := os.Stat(filepath.Join(root, "test-results/e2e/screenshots/starter.png")); err != nil {
+		t.Errorf("no screenshot in test-results/e2e: %v", err)
+	}
+	if got, want := strings.Join(ran(t, calls), " "), "up ps create cp start cp rm down"; got != want {
+		t.Fatalf("ran %s, want %s", got, want)
 	}
 }
 
