@@ -105,3 +105,12 @@ func (s *Session) Act(what string, do func() error) error {
 // Docker is a docker command (no compose): the CLI reaches the engine
 // through DOCKER_HOST or DOCKER_CONTEXT.
 func Docker(args ...string) runner.Command { return runner.Command{Name: "docker", Args: args} }
+
+// Quiet is the session with its progress lines discarded (its commands
+// and secrets are the session's): for opening an environment a second
+// time, whose warnings were said once already.
+func (s *Session) Quiet() *Session {
+	q := *s
+	q.Stderr = io.Discard
+	return &q
+}
