@@ -1,10 +1,10 @@
 package targets
 
 import (
-	"github.com/kettleofketchup/dtx_website/internal/session"
-
 	"fmt"
 	"strings"
+
+	"github.com/kettleofketchup/dtx_website/internal/session"
 )
 
 // Usage is what a mage target takes on the command line: its positional
@@ -36,6 +36,12 @@ var Usages = []Usage{
 	{Target: "stack:logs", Args: []string{"ENV"}},
 	{Target: "stack:ps", Args: []string{"ENV"}},
 	{Target: "stack:exec", Args: []string{"ENV", "SERVICE", `"CMD"`}},
+	{Target: "stack:run", Args: []string{"ENV", "SERVICE", `"CMD"`}},
+	{Target: "stack:restart", Args: []string{"ENV"}, Options: []string{"service"}},
+	{Target: "stack:stop", Args: []string{"ENV"}, Options: []string{"service"}},
+	{Target: "stack:pull", Args: []string{"ENV"}},
+	{Target: "stack:build", Args: []string{"ENV"}},
+	{Target: "stack:top", Args: []string{"ENV"}},
 	{Target: "prod:certbot"},
 	{Target: "prod:renew"},
 	{Target: "prod:deploy", Options: []string{"version", "wait"}},

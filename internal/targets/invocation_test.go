@@ -34,7 +34,7 @@ func TestCheckInvocation(t *testing.T) {
 			`"now" is not a target, and "stack:down prod" takes 1 argument(s) (usage stack:down ENV): remove it; nothing was run`},
 		{"stray word after a later target", "docker:build stack:up prod now", `"now" is not a target`},
 		{"missing argument", "docker:build stack:up", "stack:up takes 1 argument(s): stack:up ENV; nothing was run"},
-		{"unknown first target", "stack:restart prod", `unknown target "stack:restart": nothing was run`},
+		{"unknown first target", "stack:reboot prod", `unknown target "stack:reboot": nothing was run`},
 		{"unknown option", "docker:push -bogus=1", `docker:push does not take the option "-bogus=1": usage docker:push [-only=…]`},
 		{"option without a value", "docker:push -only", `does not take the option "-only"`},
 		{"option on a target without options", "stack:ps prod -only=x", `stack:ps does not take the option "-only=x"`},

@@ -14,7 +14,6 @@ import (
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
-	"github.com/kettleofketchup/dtx_website/internal/validate"
 )
 
 // How long `up --wait` waits for the services to be healthy.
@@ -50,11 +49,7 @@ func up(ctx context.Context, s *session.Stack, source Source, attached bool) err
 	used := stack.ImagesInRefs(s.Env.Registry(), compose.ImageRefs(model))
 	switch source {
 	case Built:
-		p, err := planFor(s, used, false)
-		if err != nil {
-			return err
-		}
-		if err := buildImages(ctx, s, p); err != nil {
+		if err := buildUsed(ctx, s); err != nil {
 			return err
 		}
 	case Pulled:
@@ -84,6 +79,34 @@ func up(ctx context.Context, s *session.Stack, source Source, attached bool) err
 		return err
 	}
 	return notHealthy(ctx, s, err)
+}
+
+// StackBuild builds the images environment name's stack uses (tagged
+// latest), as dev:debug, dev:test and dev:prod do before they start it.
+func StackBuild(ctx context.Context, o *session.Session, name string) error {
+	s, err := o.Open(name)
+	if err != nil {
+		return err
+	}
+	return buildUsed(ctx, s)
+}
+
+// buildUsed builds the project images the stack's services use.
+func buildUsed(ctx context.Context, s *session.Stack) error {
+	model, err := s.Load(ctx)
+	if err != nil {
+		return err
+	}
+	used := stack.ImagesInRefs(s.Env.Registry(), compose.ImageRefs(model))
+	if len(used) == 0 {
+		s.Say("the %s stack uses no image the project builds: nothing to build", s.Name())
+		return nil
+	}
+	p, err := planFor(s, used, false)
+	if err != nil {
+		return err
+	}
+	return buildImages(ctx, s, p)
 }
 
 // serviceState is one container of `docker compose ps --format json`.
@@ -178,83 +201,6 @@ func notHealthy(ctx context.Context, s *session.Stack, upErr error) error {
 		return session.Explain(fmt.Sprintf("%s; %s", upErr, next), upErr)
 	}
 	return session.Explain(fmt.Sprintf("the %s stack did not become healthy: %s; %s", name, strings.Join(bad, ", "), next), upErr)
-}
-
-// Down stops and removes environment name's containers and networks. Data in
-// bind mounts (redis, certificates) stays.
-func Down(ctx context.Context, o *session.Session, name string) error {
-	return composeVerb(ctx, o, name, "down", "--remove-orphans")
-}
-
-// Logs follows the logs of environment name until Ctrl-C, its documented
-// end: an interrupt is success, not an error (a timeout given with -t
-// still is one).
-func Logs(ctx context.Context, o *session.Session, name string) error {
-	err := composeVerb(ctx, o, name, "logs", "--follow", "--tail", "200")
-	if errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
-		return nil
-	}
-	return err
-}
-
-// Ps lists environment name's containers.
-func Ps(ctx context.Context, o *session.Session, name string) error {
-	return composeVerb(ctx, o, name, "ps")
-}
-
-// Exec runs command, split into words as a shell would, in service of
-// environment name, on the terminal when there is one.
-func Exec(ctx context.Context, o *session.Session, name, service, command string) error {
-	words, err := runner.SplitWords(command)
-	if err != nil {
-		return err
-	}
-	s, err := o.Open(name)
-	if err != nil {
-		return err
-	}
-	model, err := s.Load(ctx)
-	if err != nil {
-		return err
-	}
-	if err := validate.Service(service, model.ServiceNames()); err != nil {
-		return fmt.Errorf("stack:exec: service %s %w", session.Shown(service), err)
-	}
-	args := []string{"exec"}
-	if !isTerminal(os.Stdin) {
-		args = append(args, "-T")
-	}
-	args = append(append(args, service), words...)
-	cmd := s.ComposeCommand(args...)
-	cmd.Interactive = true
-	return s.Run(ctx, cmd)
-}
-
-// composeVerb runs a compose command that needs nothing from the compose
-// file but compose itself (ps, logs, down). Compose loads and checks the
-// file anyway, so the tool's own load through compose-go (about a fifth of
-// a cheap target's time) only explains a failure, as the engine probes do:
-// a bad file or a missing variable still ends in one line naming it. A dry
-// run runs nothing, so it checks first.
-func composeVerb(ctx context.Context, o *session.Session, name string, args ...string) error {
-	s, err := o.Open(name)
-	if err != nil {
-		return err
-	}
-	if s.DryRun {
-		if _, err := s.Load(ctx); err != nil {
-			return err
-		}
-	}
-	c := s.ComposeCommand(args...)
-	err = s.RunQuiet(ctx, c)
-	if err == nil || ctx.Err() != nil {
-		return err
-	}
-	if _, verr := s.Load(ctx); verr != nil {
-		return verr
-	}
-	return s.Explain(ctx, c, err)
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
