@@ -152,4 +152,3 @@ func composeVerb(ctx context.Context, o *session.Session, name string, args ...s
 	}
 	return s.Explain(ctx, c, err)
 }
-
