@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
 
 	"github.com/kettleofketchup/dtx_website/internal/compose"
+	"github.com/kettleofketchup/dtx_website/internal/roles"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
@@ -21,6 +23,7 @@ type Stack struct {
 	Env     *stack.Env
 	Project compose.Project
 	model   *types.Project
+	site    *roles.Site
 }
 
 // Open reads environment name's env files and checks their values. It reads
@@ -64,6 +67,40 @@ func (st *Stack) Load(ctx context.Context) (*types.Project, error) {
 	}
 	st.model = model
 	return model, nil
+}
+
+// Site is the stack's services with their roles (see internal/roles),
+// derived once from the loaded compose model: an image under the
+// environment's REGISTRY is one the project builds.
+func (st *Stack) Site(ctx context.Context) (roles.Site, error) {
+	if st.site != nil {
+		return *st.site, nil
+	}
+	model, err := st.Load(ctx)
+	if err != nil {
+		return roles.Site{}, err
+	}
+	prefix := st.Env.Registry() + "/"
+	site, err := roles.Derive(model, st.Env.Environment.ComposeFile, func(image string) bool { return strings.HasPrefix(image, prefix) })
+	if err != nil {
+		return roles.Site{}, err
+	}
+	st.site = &site
+	return site, nil
+}
+
+// Proxy is the stack's proxy service (nginx in the starter), or an error
+// saying how to declare one.
+func (st *Stack) Proxy(ctx context.Context) (roles.Service, error) {
+	site, err := st.Site(ctx)
+	if err != nil {
+		return roles.Service{}, err
+	}
+	p, ok := site.Proxy()
+	if !ok {
+		return p, fmt.Errorf("%s has no proxy: the service that publishes port 443 is the proxy, or declare one with %s: {role: proxy}", st.Env.Environment.ComposeFile, roles.Extension)
+	}
+	return p, nil
 }
 
 // Compose runs one docker compose command of the stack's project.
