@@ -11,19 +11,12 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/mod/semver"
+	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
-// CheckVersion accepts what VERSION may be: MAJOR.MINOR.PATCH with an
-// optional pre-release (1.2.3, 1.2.3-rc.1), no leading v, no build
-// metadata (+ is not valid in an image tag).
-func CheckVersion(v string) error {
-	core, _, _ := strings.Cut(v, "-")
-	if strings.HasPrefix(v, "v") || strings.Contains(v, "+") || strings.Count(core, ".") != 2 || !semver.IsValid("v"+v) {
-		return fmt.Errorf("%q is not a version: use MAJOR.MINOR.PATCH, for example 1.2.3 (a pre-release like 1.2.3-rc.1 is fine; no v, no +build)", clip(v))
-	}
-	return nil
-}
+// CheckVersion is stack.CheckVersion: the one rule for VERSION, which
+// every target and version:* apply.
+func CheckVersion(v string) error { return stack.CheckVersion(v) }
 
 // Bump returns v with part (major, minor or patch) raised and the parts
 // after it zeroed; a pre-release is dropped (1.3.0-rc.1 bumped as patch is

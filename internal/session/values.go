@@ -23,7 +23,7 @@ var checkedValues = []struct {
 	{"PUBLIC_HTTPS_PORT", validate.Port},
 	{"CERTBOT_EMAIL", validate.Email},
 	{"REGISTRY", validate.Registry},
-	{"VERSION", validate.Tag},
+	{"VERSION", stack.VersionRule},
 	{"HSTS_HEADER", validate.HeaderValue},
 	{"CONTENT_TYPE_OPTIONS_HEADER", validate.HeaderValue},
 	{"FRAME_OPTIONS_HEADER", validate.HeaderValue},

@@ -62,17 +62,25 @@ func VersionShow(ctx context.Context, o *session.Session) error {
 		return err
 	}
 	line := fmt.Sprintf("VERSION %s (%s)", written, rel)
-	if s, err := o.Open(deployEnvironment); err == nil {
-		if v, _ := s.Env.Get("VERSION"); v != written {
-			line += fmt.Sprintf("; %s wins: %s", s.Env.Source("VERSION"), s.Mask(v))
-		}
+	s, err := o.Open(deployEnvironment)
+	if err != nil {
+		return err
 	}
-	exists, err := tagExists(ctx, o, "v"+written)
+	// The value every target uses (the process and .local win), judged by
+	// the same rule as theirs: version:show agrees with dev:release.
+	v, err := s.Env.Version()
+	if err != nil {
+		return err
+	}
+	if v != written {
+		line += fmt.Sprintf("; %s wins: %s", s.Env.Source("VERSION"), s.Mask(v))
+	}
+	exists, err := tagExists(ctx, o, "v"+v)
 	switch {
 	case err != nil:
 		line += "; git: " + err.Error()
 	case exists:
-		line += "; tagged v" + written
+		line += "; tagged v" + v
 	default:
 		line += "; not tagged yet (./dtx version:tag)"
 	}
