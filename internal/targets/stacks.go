@@ -67,18 +67,47 @@ func up(ctx context.Context, s *session.Stack, source Source, attached bool) err
 		return err
 	}
 	if attached {
-		// Said before the logs start, where the user still sees it.
-		s.Say("the site will be at %s (a self-signed certificate: the browser warns once); Ctrl-C stops the stack", s.SiteURL())
-		// No interactive menu: the child is not in the terminal's foreground
-		// group, and Ctrl-C reaches it through us.
-		return s.Compose(ctx, "up", "--remove-orphans", "--menu=false")
+		return upAttached(ctx, s)
 	}
 	err = s.Compose(ctx, "up", "--detach", "--wait", "--wait-timeout", waitTimeoutSeconds, "--remove-orphans")
 	var exit *runner.ExitError
-	if err == nil || ctx.Err() != nil || session.IsExplained(err) || !errors.As(err, &exit) {
+	if err == nil {
+		if !s.DryRun {
+			s.Say("the %s stack is up: the site is at %s (%s)", s.Name(), s.SiteURL(), certificateNote(s))
+		}
+		return nil
+	}
+	if ctx.Err() != nil || session.IsExplained(err) || !errors.As(err, &exit) {
 		return err
 	}
 	return notHealthy(ctx, s, err)
+}
+
+// upAttached runs the stack with its logs in the terminal until Ctrl-C,
+// its documented end: then compose stops the containers, the tool says so
+// in one line and exits 0; a second Ctrl-C forces, as with compose. While
+// it runs, a change to a dependency file of an image it built is told.
+func upAttached(ctx context.Context, s *session.Stack) error {
+	// Said before the logs start, where the user still sees it.
+	s.Say("the site will be at %s (%s); Ctrl-C stops the stack", s.SiteURL(), certificateNote(s))
+	stopWatch := watchDependencies(ctx, s)
+	defer stopWatch()
+	// No interactive menu: the child is not in the terminal's foreground
+	// group, and Ctrl-C reaches it through us.
+	interrupted, err := s.RunAttached(ctx, s.ComposeCommand("up", "--remove-orphans", "--menu=false"))
+	if interrupted {
+		s.Say("stopped the %s stack; ./dtx stack:down %s removes it", s.Name(), s.Name())
+		return nil
+	}
+	return err
+}
+
+// certificateNote says which certificate the site serves at first.
+func certificateNote(s *session.Stack) string {
+	if s.Name() == "debug" || s.Name() == "test" {
+		return "a self-signed certificate: the browser warns once"
+	}
+	return "the self-signed certificate until prod:certbot gets one"
 }
 
 // StackBuild builds the images environment name's stack uses (tagged
