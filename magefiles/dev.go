@@ -16,8 +16,10 @@ type Dev mg.Namespace
 
 // Debug builds the dev images and runs the debug stack attached; Ctrl-C stops it.
 //
-// ./frontend and ./backend are mounted into their containers for hot
-// reload. The images are frontend-dev, backend-dev and nginx (:latest).
+// ./frontend and ./backend are mounted into their containers, and the
+// starters reload them: an edit is served without a rebuild. Ctrl-C stops
+// the containers and exits 0; a second Ctrl-C forces. The images are those
+// docker-compose.debug.yaml names (:latest), built first.
 //
 // Variables, from docker/.env.dev, docker/.env.dev.local, then the process:
 // DOMAIN, PUBLISH_ADDRESS, HTTP_PORT, HTTPS_PORT, REGISTRY, REDIS_IMAGE,
