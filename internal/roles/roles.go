@@ -13,7 +13,8 @@
 //	      update: stop-first   # a scheduler must never run twice
 //
 // A service that declares nothing gets the role its shape says (Derive):
-// the one that publishes container port 443 or 80 is the proxy; a service
+// the one that publishes ports and names other services in its environment
+// is the proxy; a service
 // the proxy's environment names as HOST:PORT (BACKEND_UPSTREAM=backend:8000)
 // is routed; any other service on an image the project builds is a
 // worker; a service on an image the project does not build (redis) is
@@ -239,32 +240,45 @@ func declared(svc types.ServiceConfig) (declaration, error) {
 }
 
 // findProxy is the service declared the proxy, or else the one that
-// publishes container port 443 or 80; "" when there is none.
+// publishes ports and routes to other services (its environment names one
+// as HOST:PORT), or else the only one that publishes ports; "" when there
+// is none.
 func findProxy(model *types.Project, decl map[string]declaration, file string) (string, error) {
 	for _, name := range model.ServiceNames() {
 		if decl[name].Role == Proxy {
 			return name, nil
 		}
 	}
-	var publishing []string
+	var publishing, routing []string
 	for _, name := range model.ServiceNames() {
-		if decl[name].Role != "" {
+		if decl[name].Role != "" || !publishes(model.Services[name]) {
 			continue
 		}
-		for _, p := range model.Services[name].Ports {
-			if p.Published != "" && (p.Target == 443 || p.Target == 80) {
-				publishing = append(publishing, name)
-				break
-			}
+		publishing = append(publishing, name)
+		if len(routes(model, name)) > 0 {
+			routing = append(routing, name)
 		}
 	}
-	switch len(publishing) {
-	case 0:
-		return "", nil
-	case 1:
+	switch {
+	case len(routing) == 1:
+		return routing[0], nil
+	case len(routing) > 1:
+		return "", fmt.Errorf("%s: services %s all publish ports and route to other services: declare the proxy with %s: {role: proxy}", file, strings.Join(routing, ", "), Extension)
+	case len(publishing) == 1:
 		return publishing[0], nil
+	case len(publishing) > 1:
+		return "", fmt.Errorf("%s: services %s all publish ports: declare the proxy with %s: {role: proxy}", file, strings.Join(publishing, ", "), Extension)
 	}
-	return "", fmt.Errorf("%s: services %s all publish port 80 or 443: declare the proxy with %s: {role: proxy}", file, strings.Join(publishing, ", "), Extension)
+	return "", nil
+}
+
+func publishes(svc types.ServiceConfig) bool {
+	for _, p := range svc.Ports {
+		if p.Published != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // routes reads the proxy's environment: each variable whose value is

@@ -159,11 +159,23 @@ func TestBadDeclarations(t *testing.T) {
 		{"routed stop-first", "x-dtx: {role: routed, update: stop-first, upstream: BACKEND_UPSTREAM}", "service extra is routed and cannot update stop-first"},
 		{"stateful start-first", "x-dtx: {role: stateful, update: start-first}", "service extra is stateful and cannot update start-first: two would write the same data"},
 		{"a second proxy declared", "x-dtx: {role: proxy}", ""},
-		{"two proxies by shape", `ports: ["8443:443"]`, "services extra, nginx all publish port 80 or 443: declare the proxy with x-dtx: {role: proxy}"},
+		{"a second service publishing", `ports: ["8443:443"]`, "-"},
+		{"two proxies by shape", "ports: [\"8443:443\"]\n    environment: {UP: \"backend:8000\"}", "services extra, nginx all publish ports and route to other services: declare the proxy with x-dtx: {role: proxy}"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			yaml := starter + "  extra:\n    image: ${REGISTRY}/extra:${VERSION}\n    " + c.extra + "\n"
 			site, err := Derive(load(t, yaml), "compose.yaml", builtHere)
+			if c.want == "-" {
+				// Only nginx routes to other services: it is the proxy, and
+				// extra a worker that publishes a port.
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p, _ := site.Proxy(); p.Name != "nginx" {
+					t.Fatalf("proxy %s, want nginx", p.Name)
+				}
+				return
+			}
 			if c.want == "" {
 				// A declared proxy wins over the one that publishes ports:
 				// nginx is then an ordinary service that publishes ports.
