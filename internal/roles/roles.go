@@ -14,11 +14,10 @@
 //
 // A service that declares nothing gets the role its shape says (Derive):
 // the one that publishes ports and names other services in its environment
-// is the proxy; a service
-// the proxy's environment names as HOST:PORT (BACKEND_UPSTREAM=backend:8000)
-// is routed; any other service on an image the project builds is a
-// worker; a service on an image the project does not build (redis) is
-// stateful.
+// is the proxy; a service the proxy's environment names as HOST:PORT
+// (BACKEND_UPSTREAM=backend:8000) is routed; any other service on an image
+// the project builds is a worker; a service on an image the project does
+// not build (redis) is stateful.
 package roles
 
 import (
