@@ -51,6 +51,15 @@ func (s *Session) Open(name string) (*Stack, error) {
 	return st, nil
 }
 
+// HoldsSecret tells whether key's value must never be printed or written
+// where others read it (a stack file, a service's environment): it is set
+// in a .local file, its name says it is a secret, or its value (after
+// interpolation) contains a secret's value in any form
+// (DATABASE_URL=postgres://app:${DB_PASSWORD}@db/app).
+func (st *Stack) HoldsSecret(key string) bool {
+	return st.Env.IsLocalOrSecret(key) || st.Hides(st.Env.Value(key))
+}
+
 // Name is the environment's name: debug, test, prod or release.
 func (st *Stack) Name() string { return st.Env.Environment.Name }
 
