@@ -157,3 +157,31 @@ func TestOneVersionRule(t *testing.T) {
 		})
 	}
 }
+
+// version:set edits the file a symlinked docker/.env.release leads to and
+// leaves the link a link.
+func TestVersionSetKeepsASymlink(t *testing.T) {
+	root := project(t)
+	real := filepath.Join(t.TempDir(), "env.release")
+	data, _ := os.ReadFile(filepath.Join(root, "docker/.env.release"))
+	os.WriteFile(real, data, 0o640)
+	link := filepath.Join(root, "docker/.env.release")
+	os.Remove(link)
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	o, _, _ := options(root, false)
+	if err := VersionSet(context.Background(), o, "3.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("docker/.env.release is no longer a link: %v %v", fi.Mode(), err)
+	}
+	got, _ := os.ReadFile(real)
+	if !strings.Contains(string(got), "VERSION=3.2.1\n") {
+		t.Fatalf("the linked file was not edited:\n%s", got)
+	}
+	if fi, _ := os.Stat(real); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640 kept", fi.Mode().Perm())
+	}
+}
