@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/certs"
+	"github.com/kettleofketchup/dtx_website/internal/lock"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
 )
@@ -28,6 +29,11 @@ func Certbot(ctx context.Context, st *session.Stack) error {
 	if err := preflight(ctx, st); err != nil {
 		return err
 	}
+	release, err := takeLock(st.Session, "prod:certbot")
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := MakeFolders(st.Session); err != nil {
 		return err
 	}
@@ -46,6 +52,11 @@ func Renew(ctx context.Context, st *session.Stack) error {
 	if err := preflight(ctx, st); err != nil {
 		return err
 	}
+	release, err := takeLock(st.Session, "prod:renew")
+	if err != nil {
+		return err
+	}
+	defer release()
 	before := liveSerials(st.Root)
 	if err := Run(ctx, st.Session, RenewCommand(st.Root), ""); err != nil {
 		return err
@@ -75,6 +86,20 @@ func Renew(ctx context.Context, st *session.Stack) error {
 		}
 	}
 	return nil
+}
+
+// takeLock takes the release stack's lock (see internal/lock) for a run
+// that reloads nginx, so that no deploy moves it meanwhile; a dry run
+// changes nothing and takes none.
+func takeLock(s *session.Session, command string) (release func(), err error) {
+	if s.DryRun {
+		return func() {}, nil
+	}
+	l, err := lock.Take(s.Root, command, s.Now())
+	if err != nil {
+		return nil, err
+	}
+	return l.Release, nil
 }
 
 // preflight: certbot installed, the compose file valid and the proxy
