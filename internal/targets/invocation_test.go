@@ -166,3 +166,23 @@ func TestMageRefusesStrayWordsBeforeRunning(t *testing.T) {
 		})
 	}
 }
+
+func TestInForce(t *testing.T) {
+	for _, c := range []struct {
+		target  string
+		environ []string
+		want    string
+	}{
+		{"dev:debug", nil, "In force here (COMPOSE_PROJECT_PREFIX unset): the project dtx-debug."},
+		{"dev:debug", []string{"COMPOSE_PROJECT_PREFIX=site2"}, "In force here (COMPOSE_PROJECT_PREFIX=site2): the project site2-debug."},
+		{"stack:ps", []string{"COMPOSE_PROJECT_PREFIX=x"}, "In force here (COMPOSE_PROJECT_PREFIX=x): the project x-ENV (debug, test, prod, release)."},
+		{"swarm:deploy", nil, "In force here (COMPOSE_PROJECT_PREFIX unset): the Swarm stack dtx."},
+		{"prod:deploy", []string{"COMPOSE_PROJECT_PREFIX="}, "In force here (COMPOSE_PROJECT_PREFIX unset): the project dtx-release."},
+		{"version:show", nil, ""},
+		{"nonsense", nil, ""},
+	} {
+		if got := InForce(c.target, c.environ); got != c.want {
+			t.Errorf("InForce(%s, %v) = %q, want %q", c.target, c.environ, got, c.want)
+		}
+	}
+}
