@@ -49,7 +49,7 @@ func (Stack) Ps(ctx context.Context, env string) error {
 	return do(func(s *session.Session) error { return targets.Ps(ctx, s, env) })
 }
 
-// Exec runs a command in a service of an environment's stack.
+// Exec runs a command in a running service of an environment's stack.
 //
 // ENV is debug, test, prod or release; SERVICE one of its services
 // (frontend, backend, redis, nginx); COMMAND one argument, split into words
@@ -61,4 +61,62 @@ func (Stack) Ps(ctx context.Context, env string) error {
 // docker/.env.<env>, DOCKER_HOST, DRY_RUN=1.
 func (Stack) Exec(ctx context.Context, env, service, command string) error {
 	return do(func(s *session.Session) error { return targets.Exec(ctx, s, env, service, command) })
+}
+
+// Run runs a command in a one-off container of a service's image, removed afterwards (a migration, say).
+//
+// ENV is debug, test, prod or release; SERVICE one of its services; COMMAND
+// one argument, split into words as a shell would. The services SERVICE
+// depends on are started first, as docker compose run does:
+//
+//	./dtx stack:run prod backend "python manage.py migrate"
+//
+// Variables: COMPOSE_PROJECT_PREFIX (project dtx-ENV), those of
+// docker/.env.<env>, DOCKER_HOST, DRY_RUN=1.
+func (Stack) Run(ctx context.Context, env, service, command string) error {
+	return do(func(s *session.Session) error { return targets.Run(ctx, s, env, service, command) })
+}
+
+// Restart restarts an environment's containers (-service=NAME: one service's).
+//
+// ENV is debug, test, prod or release. Variables: COMPOSE_PROJECT_PREFIX
+// (project dtx-ENV), those of docker/.env.<env>, DOCKER_HOST, DRY_RUN=1.
+func (Stack) Restart(ctx context.Context, env string, service *string) error {
+	return do(func(s *session.Session) error { return targets.Restart(ctx, s, env, deref(service)) })
+}
+
+// Stop stops an environment's containers without removing them (-service=NAME: one service's).
+//
+// stack:up starts them again; stack:down removes them. ENV is debug, test,
+// prod or release. Variables: COMPOSE_PROJECT_PREFIX (project dtx-ENV),
+// those of docker/.env.<env>, DOCKER_HOST, DRY_RUN=1.
+func (Stack) Stop(ctx context.Context, env string, service *string) error {
+	return do(func(s *session.Session) error { return targets.Stop(ctx, s, env, deref(service)) })
+}
+
+// Pull pulls the images of an environment's services from their registries.
+//
+// ENV is debug, test, prod or release. Variables: REGISTRY, VERSION
+// (release), COMPOSE_PROJECT_PREFIX (project dtx-ENV), those of
+// docker/.env.<env>, DOCKER_HOST, DRY_RUN=1.
+func (Stack) Pull(ctx context.Context, env string) error {
+	return do(func(s *session.Session) error { return targets.StackPull(ctx, s, env) })
+}
+
+// Build builds the project images an environment's stack uses, tagged latest.
+//
+// ENV is debug, test, prod or release; the images are those the compose
+// files build (docs/builds.md). Variables: REGISTRY, the base-image
+// variables (*_BASE_IMAGE), CACHE_FROM=registry, those of
+// docker/.env.<env>, DOCKER_HOST, DRY_RUN=1.
+func (Stack) Build(ctx context.Context, env string) error {
+	return do(func(s *session.Session) error { return targets.StackBuild(ctx, s, env) })
+}
+
+// Top lists the processes running in an environment's containers.
+//
+// ENV is debug, test, prod or release. Variables: COMPOSE_PROJECT_PREFIX
+// (project dtx-ENV), those of docker/.env.<env>, DOCKER_HOST, DRY_RUN=1.
+func (Stack) Top(ctx context.Context, env string) error {
+	return do(func(s *session.Session) error { return targets.Top(ctx, s, env) })
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/certs"
+	"github.com/kettleofketchup/dtx_website/internal/lock"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
 )
@@ -28,13 +29,18 @@ func Certbot(ctx context.Context, st *session.Stack) error {
 	if err := preflight(ctx, st); err != nil {
 		return err
 	}
+	release, err := takeLock(st.Session, "prod:certbot")
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := MakeFolders(st.Session); err != nil {
 		return err
 	}
 	if err := Run(ctx, st.Session, req.CertonlyCommand(st.Root), req.ServerURL()); err != nil {
 		return err
 	}
-	if err := reloadNginx(ctx, st); err != nil {
+	if err := reloadProxy(ctx, st); err != nil {
 		return err
 	}
 	return confirmServed(ctx, st, req.Domain, filepath.Join(st.Root, req.LiveCert()))
@@ -46,13 +52,18 @@ func Renew(ctx context.Context, st *session.Stack) error {
 	if err := preflight(ctx, st); err != nil {
 		return err
 	}
+	release, err := takeLock(st.Session, "prod:renew")
+	if err != nil {
+		return err
+	}
+	defer release()
 	before := liveSerials(st.Root)
 	if err := Run(ctx, st.Session, RenewCommand(st.Root), ""); err != nil {
 		return err
 	}
 	if st.DryRun {
 		st.Say("[dry-run] then, only if a certificate changed:")
-		return reloadNginx(ctx, st)
+		return reloadProxy(ctx, st)
 	}
 	var renewed []string
 	for path, serial := range liveSerials(st.Root) {
@@ -65,7 +76,7 @@ func Renew(ctx context.Context, st *session.Stack) error {
 		st.Say("no certificate was due for renewal: nginx not reloaded")
 		return nil
 	}
-	if err := reloadNginx(ctx, st); err != nil {
+	if err := reloadProxy(ctx, st); err != nil {
 		return err
 	}
 	domain := st.Env.Value("DOMAIN")
@@ -77,11 +88,26 @@ func Renew(ctx context.Context, st *session.Stack) error {
 	return nil
 }
 
-// preflight: certbot installed, the compose file valid and nginx running
-// in the stack (it serves the ACME challenge); asking compose which
-// services run also tells whether the engine answers.
+// takeLock takes the release stack's lock (see internal/lock) for a run
+// that reloads nginx, so that no deploy moves it meanwhile; a dry run
+// changes nothing and takes none.
+func takeLock(s *session.Session, command string) (release func(), err error) {
+	if s.DryRun {
+		return func() {}, nil
+	}
+	l, err := lock.Take(s.Root, command, s.Now())
+	if err != nil {
+		return nil, err
+	}
+	return l.Release, nil
+}
+
+// preflight: certbot installed, the compose file valid and the proxy
+// (nginx) running in the stack (it serves the ACME challenge); asking
+// compose which services run also tells whether the engine answers.
 func preflight(ctx context.Context, st *session.Stack) error {
-	if _, err := st.Load(ctx); err != nil {
+	proxy, err := st.Proxy(ctx)
+	if err != nil {
 		return err
 	}
 	if st.DryRun {
@@ -96,11 +122,11 @@ func preflight(ctx context.Context, st *session.Stack) error {
 		return st.Explain(ctx, ps, err)
 	}
 	for _, svc := range strings.Fields(out) {
-		if svc == "nginx" {
+		if svc == proxy.Name {
 			return nil
 		}
 	}
-	return fmt.Errorf("nginx is not running in the %s stack (project %s): start it first with './dtx stack:up %s'; it serves the ACME challenge", st.Name(), st.Project.Name, st.Name())
+	return fmt.Errorf("%s is not running in the %s stack (project %s): start it first with './dtx stack:up %s'; it serves the ACME challenge", proxy.Name, st.Name(), st.Project.Name, st.Name())
 }
 
 // MakeFolders makes certbot's folders in the project.
@@ -130,11 +156,17 @@ func Run(ctx context.Context, s *session.Session, c runner.Command, server strin
 	return session.Explain(reason+Explain(out, s.Root, server), err)
 }
 
-// reloadNginx has nginx render its configuration again (it picks certbot's
-// certificate once there is one), check it with nginx -t and reload; when
-// the check fails, dtx-nginx puts the previous configuration back.
-func reloadNginx(ctx context.Context, st *session.Stack) error {
-	if err := st.Compose(ctx, "exec", "-T", "nginx", "dtx-nginx", "reload"); err != nil {
+// reloadProxy has the proxy (nginx) render its configuration again (it
+// picks certbot's certificate once there is one), check it with nginx -t
+// and reload; when the check fails, dtx-nginx puts the previous
+// configuration back. dtx-nginx reload is the proxy image's contract
+// (nginx/entrypoint.sh).
+func reloadProxy(ctx context.Context, st *session.Stack) error {
+	proxy, err := st.Proxy(ctx)
+	if err != nil {
+		return err
+	}
+	if err := st.Compose(ctx, "exec", "-T", proxy.Name, "dtx-nginx", "reload"); err != nil {
 		return fmt.Errorf("nginx was not reloaded: %w", err)
 	}
 	return nil

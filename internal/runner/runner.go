@@ -32,6 +32,13 @@ type Command struct {
 	// Interactive commands share the terminal: they stay in our process
 	// group, read our stdin, and get Ctrl-C from the terminal directly.
 	Interactive bool
+
+	// Interrupts, when set, passes each Ctrl-C on to a command that is not
+	// Interactive: every value received sends SIGINT to its process group,
+	// as the terminal would (docker compose stops its containers on the
+	// first and kills them on the second). The context still ends the
+	// command as usual.
+	Interrupts <-chan struct{}
 }
 
 // String renders the command as a shell would need it typed, unmasked.
@@ -209,10 +216,17 @@ func (r *Runner) run(ctx context.Context, c Command, stdout, stderr io.Writer) e
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		select {
-		case <-done:
-			return
-		case <-ctx.Done():
+		for waiting := true; waiting; {
+			select {
+			case <-done:
+				return
+			case <-c.Interrupts:
+				if !c.Interactive {
+					_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+				}
+			case <-ctx.Done():
+				waiting = false
+			}
 		}
 		if !c.Interactive {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)

@@ -109,6 +109,9 @@ type Clock interface {
 	After(d time.Duration) <-chan time.Time
 }
 
+// RealClock is the machine's clock, the one a Config without Clock uses.
+var RealClock Clock = realClock{}
+
 type realClock struct{}
 
 func (realClock) Now() time.Time                         { return time.Now() }

@@ -30,6 +30,9 @@ func (st *Stack) Prepare(ctx context.Context) error {
 		return fmt.Errorf("%s: %w", st.Env.Environment.ComposeFile, err)
 	}
 	dirs := stack.DataFolders
+	if err := refuseLinks(st.Root, dirs); err != nil {
+		return err
+	}
 	err = st.Act("mkdir -p "+strings.Join(dirs, " "), func() error {
 		for _, d := range dirs {
 			if err := os.MkdirAll(filepath.Join(st.Root, d), 0o755); err != nil {
@@ -65,6 +68,22 @@ func (st *Stack) Prepare(ctx context.Context) error {
 		}
 	}
 	return st.UseEnvOverride(ctx)
+}
+
+// refuseLinks refuses a data folder, or a folder on its way, that is a
+// symbolic link: the tool gives data folders to the services' users
+// (chown -R) and backs them up, and must never follow a link out of the
+// project to do it.
+func refuseLinks(root string, dirs []string) error {
+	for _, d := range dirs {
+		for p := d; p != "." && p != "/"; p = filepath.Dir(p) {
+			fi, err := os.Lstat(filepath.Join(root, p))
+			if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+				return fmt.Errorf("%s is a symbolic link: the tool gives the stack's data folders to their services' users and does not follow links out of the project; make it a real folder (move what it leads to in its place)", p)
+			}
+		}
+	}
+	return nil
 }
 
 // giveFolder makes o.Dir and what is in it belong to the user its service

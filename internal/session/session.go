@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
+	"sync/atomic"
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/runner"
@@ -105,3 +108,47 @@ func (s *Session) Act(what string, do func() error) error {
 // Docker is a docker command (no compose): the CLI reaches the engine
 // through DOCKER_HOST or DOCKER_CONTEXT.
 func Docker(args ...string) runner.Command { return runner.Command{Name: "docker", Args: args} }
+
+// Quiet is the session with its progress lines discarded (its commands
+// and secrets are the session's): for opening an environment a second
+// time, whose warnings were said once already.
+func (s *Session) Quiet() *Session {
+	q := *s
+	q.Stderr = io.Discard
+	return &q
+}
+
+// RunAttached runs c like Run, with Ctrl-C (SIGINT) passed on to it instead
+// of ending the target: the first asks it to stop (docker compose stops its
+// containers gracefully), a second forces it, as compose itself does. It
+// says whether it was interrupted; then c's exit is the end the user asked
+// for, not a failure. Mage's own handler would cancel the context on the
+// first Ctrl-C and exit on the second, leaving compose and its containers
+// behind, so it is set aside for the command's lifetime.
+func (s *Session) RunAttached(ctx context.Context, c runner.Command) (interrupted bool, err error) {
+	if s.DryRun {
+		return false, s.Run(ctx, c)
+	}
+	signal.Reset(os.Interrupt)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt)
+	defer signal.Stop(sigs)
+	forward := make(chan struct{}, 2)
+	var got atomic.Bool
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-sigs:
+				got.Store(true)
+				forward <- struct{}{}
+			case <-done:
+				return
+			}
+		}
+	}()
+	c.Interrupts = forward
+	err = s.Run(ctx, c)
+	return got.Load() && ctx.Err() == nil, err
+}

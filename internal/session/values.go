@@ -2,6 +2,9 @@ package session
 
 import (
 	"fmt"
+	"slices"
+	"sort"
+	"strings"
 
 	"github.com/kettleofketchup/dtx_website/internal/stack"
 	"github.com/kettleofketchup/dtx_website/internal/validate"
@@ -20,13 +23,7 @@ var checkedValues = []struct {
 	{"PUBLIC_HTTPS_PORT", validate.Port},
 	{"CERTBOT_EMAIL", validate.Email},
 	{"REGISTRY", validate.Registry},
-	{"VERSION", validate.Tag},
-	{"FRONTEND_BASE_IMAGE", validate.ImageRef},
-	{"BACKEND_BASE_IMAGE", validate.ImageRef},
-	{"NGINX_BASE_IMAGE", validate.ImageRef},
-	{"REDIS_IMAGE", validate.ImageRef},
-	{"FRONTEND_UPSTREAM", validate.Upstream},
-	{"BACKEND_UPSTREAM", validate.Upstream},
+	{"VERSION", stack.VersionRule},
 	{"HSTS_HEADER", validate.HeaderValue},
 	{"CONTENT_TYPE_OPTIONS_HEADER", validate.HeaderValue},
 	{"FRAME_OPTIONS_HEADER", validate.HeaderValue},
@@ -44,19 +41,60 @@ var checkedValues = []struct {
 	{"FORCE", validate.Plain},
 }
 
+// checkedSuffixes are rules for variables by the end of their name, for
+// the variables a compose file introduces with the services it declares:
+// a base image or an image (FRONTEND_BASE_IMAGE, REDIS_IMAGE) passed as a
+// build argument or interpolated into image:, and the proxy's upstreams
+// (BACKEND_UPSTREAM=backend:8000).
+var checkedSuffixes = []struct {
+	suffix string
+	rule   func(string) error
+}{
+	{"_IMAGE", validate.ImageRef},
+	{"_UPSTREAM", validate.Upstream},
+}
+
 // checkValues validates the environment's values before anything runs:
 // one line naming the variable, where it comes from, and what is allowed.
 func (st *Stack) checkValues() error {
 	for _, c := range checkedValues {
-		v, ok := st.Env.Get(c.key)
-		if !ok || v == "" {
-			continue
+		if err := st.checkValue(c.key, c.rule); err != nil {
+			return err
 		}
-		if err := c.rule(v); err != nil {
-			return fmt.Errorf("%s %w", st.Label(c.key), err)
+	}
+	keys := append(st.Env.Keys(), environKeys(st.Environ)...)
+	sort.Strings(keys)
+	for _, key := range slices.Compact(keys) {
+		for _, c := range checkedSuffixes {
+			if strings.HasSuffix(key, c.suffix) {
+				if err := st.checkValue(key, c.rule); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil
+}
+
+func (st *Stack) checkValue(key string, rule func(string) error) error {
+	v, ok := st.Env.Get(key)
+	if !ok || v == "" {
+		return nil
+	}
+	if err := rule(v); err != nil {
+		return fmt.Errorf("%s %w", st.Label(key), err)
+	}
+	return nil
+}
+
+func environKeys(environ []string) []string {
+	var keys []string
+	for _, kv := range environ {
+		if k, _, ok := strings.Cut(kv, "="); ok {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // Label names key for a message: with its value when the value is not a

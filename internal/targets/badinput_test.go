@@ -93,12 +93,12 @@ func TestBadInput(t *testing.T) {
 			want: "VERSION is not set: set it in docker/.env.release (for example VERSION=1.2.3)"},
 		{name: "VERSION not semver for build", environ: []string{"VERSION=1.2"},
 			run:  func(c context.Context, o *session.Session) error { return Build(c, o, "") },
-			want: `VERSION="1.2" from the process environment is not a semantic version: use MAJOR.MINOR.PATCH, for example 1.2.3`},
+			want: `VERSION="1.2" (from the process environment) is not a semantic version: use MAJOR.MINOR.PATCH, for example 1.2.3`},
 		{name: "VERSION not semver for release", prepare: func(t *testing.T, root string) {
 			writeFile(t, root, "docker/.env.release", "VERSION=latest\nDOMAIN=x.example\n")
 		},
 			run:  func(c context.Context, o *session.Session) error { return Up(c, o, "release", Pulled, false) },
-			want: `VERSION="latest" from docker/.env.release is not a semantic version`},
+			want: `VERSION="latest" (from docker/.env.release) is not a semantic version`},
 		{name: "VERSION missing for release", prepare: func(t *testing.T, root string) { writeFile(t, root, "docker/.env.release", "DOMAIN=x.example\n") },
 			run:  func(c context.Context, o *session.Session) error { return Up(c, o, "release", Pulled, false) },
 			want: "docker-compose.release.yaml: error while interpolating services.backend.image: required variable VERSION is missing a value: VERSION is not set - set it in docker/.env.release"},
@@ -131,7 +131,7 @@ func TestBadInput(t *testing.T) {
 		{name: "VERSION from .local is not echoed", prepare: func(t *testing.T, root string) {
 			writeFile(t, root, "docker/.env.release.local", "VERSION=\"sekret123\"\n")
 		}, run: func(c context.Context, o *session.Session) error { return Build(c, o, "") },
-			want: "from docker/.env.release.local is not a semantic version", hidden: "sekret123"},
+			want: "(from docker/.env.release.local) is not a semantic version", hidden: "sekret123"},
 		{name: "CERTBOT_EMAIL from .local is not echoed", prepare: func(t *testing.T, root string) {
 			writeFile(t, root, "docker/.env.prod.local", "CERTBOT_EMAIL=\"Sekret Person <sekret@example.com>\"\n")
 		}, run: Certbot, want: "CERTBOT_EMAIL (from docker/.env.prod.local) has a display name or angle brackets", hidden: "sekret"},
@@ -178,6 +178,14 @@ func TestBadInput(t *testing.T) {
 			want: `stack:exec: service "" is not a service of the stack: use one of backend, frontend, nginx, redis`},
 		{name: "exec service unknown", run: func(c context.Context, o *session.Session) error { return Exec(c, o, "debug", "nosuch", "ls") },
 			want: `stack:exec: service "nosuch" is not a service of the stack: use one of backend, frontend, nginx, redis`},
+		{name: "run service unknown", run: func(c context.Context, o *session.Session) error { return Run(c, o, "prod", "worker", "ls") },
+			want: `stack:run: service "worker" is not a service of the stack`},
+		{name: "restart service unknown", run: func(c context.Context, o *session.Session) error { return Restart(c, o, "prod", "db") },
+			want: `stack:restart: service "db" is not a service of the stack`},
+		{name: "stop service is a flag", run: func(c context.Context, o *session.Session) error { return Stop(c, o, "prod", "--timeout=0") },
+			want: `stack:stop: service "--timeout=0"`},
+		{name: "run command with an open quote", run: func(c context.Context, o *session.Session) error { return Run(c, o, "prod", "backend", "echo 'x") },
+			want: "unterminated ' quote"},
 		{name: "exec service is a flag", run: func(c context.Context, o *session.Session) error { return Exec(c, o, "debug", "--privileged", "ls") },
 			want: `stack:exec: service "--privileged" is not a service of the stack`},
 		{name: "REGISTRY is a flag", environ: []string{"REGISTRY=--platform=linux"}, run: func(c context.Context, o *session.Session) error { return Pull(c, o, "nginx") },
@@ -185,7 +193,7 @@ func TestBadInput(t *testing.T) {
 		{name: "REGISTRY with a newline", environ: []string{"REGISTRY=ghcr.io/a\nb"}, run: func(c context.Context, o *session.Session) error { return Pull(c, o, "nginx") },
 			want: `REGISTRY="ghcr.io/a\nb" (from the process environment) contains a control character (U+000A)`},
 		{name: "VERSION with build metadata", environ: []string{"VERSION=1.2.3+build.5"}, run: func(c context.Context, o *session.Session) error { return Build(c, o, "") },
-			want: `VERSION="1.2.3+build.5" (from the process environment) is not a valid image tag`},
+			want: `VERSION="1.2.3+build.5" (from the process environment) has build metadata (+build.5)`},
 		{name: "CERTBOT_EMAIL is a flag", environ: []string{"CERTBOT_EMAIL=--agree@example.com"}, run: Certbot,
 			want: `CERTBOT_EMAIL="--agree@example.com" (from the process environment) starts with '-'`},
 		{name: "CERTBOT_EMAIL with a display name", environ: []string{"CERTBOT_EMAIL=Foo <a@x.example>"}, run: Certbot,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/kettleofketchup/dtx_website/internal/images"
@@ -56,16 +55,15 @@ func Check(ctx context.Context, o *session.Session) error {
 		for _, w := range env.Warnings() {
 			line("warn", "%s", w)
 		}
-		quiet := *o
-		quiet.Stderr = io.Discard // open says the warnings again: once is enough
-		s, err := quiet.Open(e.Name)
+		// Open says the warnings again: once is enough.
+		s, err := o.Quiet().Open(e.Name)
 		if err == nil {
 			_, err = s.Load(ctx)
 		}
 		report(err, "%s: %s loads with them", e.Name, e.ComposeFile)
-		if e.Name == "release" {
-			v, err := env.Version()
-			report(err, "VERSION %s", v)
+		if v, verr := env.Version(); e.Name == "release" && (err == nil || verr == nil) {
+			// Said once: a bad VERSION already failed the line above.
+			report(verr, "VERSION %s", v)
 		}
 	}
 	for _, img := range stack.Images {

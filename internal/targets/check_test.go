@@ -87,7 +87,7 @@ func TestCheckReportsEachProblem(t *testing.T) {
 		{name: "VERSION not semver", prepare: func(t *testing.T, root string) {
 			writeFile(t, root, "docker/.env.release", "VERSION=one\nDOMAIN=x.example\n")
 		}, want: []string{
-			`FAIL  VERSION="one" from docker/.env.release is not a semantic version`,
+			`FAIL  VERSION="one" (from docker/.env.release) is not a semantic version`,
 		}, problems: 1},
 	}
 	for _, c := range cases {

@@ -49,8 +49,8 @@ func TestDeployDryRunPlan(t *testing.T) {
 
 func TestDeployBadInput(t *testing.T) {
 	for _, c := range []struct{ name, version, want string }{
-		{"not a version", "latest", `-version="latest" is not a version`},
-		{"build metadata", "1.2.3+7", "no +build"},
+		{"not a version", "latest", `-version="latest" is not a semantic version`},
+		{"build metadata", "1.2.3+7", "has build metadata (+7): + is not valid in an image tag"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root := project(t)

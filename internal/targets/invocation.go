@@ -1,10 +1,11 @@
 package targets
 
 import (
-	"github.com/kettleofketchup/dtx_website/internal/session"
-
 	"fmt"
 	"strings"
+
+	"github.com/kettleofketchup/dtx_website/internal/session"
+	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
 // Usage is what a mage target takes on the command line: its positional
@@ -15,6 +16,9 @@ type Usage struct {
 	Args     []string // "ENV", "SERVICE", `"CMD"`
 	Options  []string // "only"
 	Switches []string // "push"
+	// Acts names the compose project the target acts on: an environment,
+	// "ENV" (its first argument), "swarm" (the Swarm stack) or "" (none).
+	Acts string
 }
 
 // Usages is the list of targets, written once: the magefiles' signatures
@@ -27,29 +31,61 @@ var Usages = []Usage{
 	{Target: "docker:build", Options: []string{"only"}},
 	{Target: "docker:push", Options: []string{"only"}},
 	{Target: "docker:pull", Options: []string{"only"}},
-	{Target: "dev:debug"},
-	{Target: "dev:test"},
-	{Target: "dev:prod"},
-	{Target: "dev:release"},
-	{Target: "stack:up", Args: []string{"ENV"}},
-	{Target: "stack:down", Args: []string{"ENV"}},
-	{Target: "stack:logs", Args: []string{"ENV"}},
-	{Target: "stack:ps", Args: []string{"ENV"}},
-	{Target: "stack:exec", Args: []string{"ENV", "SERVICE", `"CMD"`}},
-	{Target: "prod:certbot"},
-	{Target: "prod:renew"},
-	{Target: "prod:deploy", Options: []string{"version", "wait"}},
-	{Target: "prod:status"},
-	{Target: "prod:rollback", Options: []string{"wait"}},
+	{Target: "dev:debug", Acts: "debug"},
+	{Target: "dev:test", Acts: "test"},
+	{Target: "dev:prod", Acts: "prod"},
+	{Target: "dev:release", Acts: "release"},
+	{Target: "stack:up", Args: []string{"ENV"}, Acts: "ENV"},
+	{Target: "stack:down", Args: []string{"ENV"}, Acts: "ENV"},
+	{Target: "stack:logs", Args: []string{"ENV"}, Acts: "ENV"},
+	{Target: "stack:ps", Args: []string{"ENV"}, Acts: "ENV"},
+	{Target: "stack:exec", Args: []string{"ENV", "SERVICE", `"CMD"`}, Acts: "ENV"},
+	{Target: "stack:run", Args: []string{"ENV", "SERVICE", `"CMD"`}, Acts: "ENV"},
+	{Target: "stack:restart", Args: []string{"ENV"}, Options: []string{"service"}, Acts: "ENV"},
+	{Target: "stack:stop", Args: []string{"ENV"}, Options: []string{"service"}, Acts: "ENV"},
+	{Target: "stack:pull", Args: []string{"ENV"}, Acts: "ENV"},
+	{Target: "stack:build", Args: []string{"ENV"}, Acts: "ENV"},
+	{Target: "stack:top", Args: []string{"ENV"}, Acts: "ENV"},
+	{Target: "prod:certbot", Acts: "prod"},
+	{Target: "prod:renew", Acts: "prod"},
+	{Target: "prod:deploy", Options: []string{"version", "wait"}, Acts: "release"},
+	{Target: "prod:status", Acts: "release"},
+	{Target: "prod:rollback", Options: []string{"wait"}, Acts: "release"},
 	{Target: "version:show"},
 	{Target: "version:set", Args: []string{"X.Y.Z"}},
 	{Target: "version:bump", Args: []string{"PART"}},
 	{Target: "version:tag", Switches: []string{"push"}},
-	{Target: "test:e2e"},
-	{Target: "swarm:deploy"},
-	{Target: "swarm:ps"},
-	{Target: "swarm:rollback"},
-	{Target: "swarm:rm"},
+	{Target: "test:e2e", Acts: "test"},
+	{Target: "swarm:deploy", Acts: "swarm"},
+	{Target: "swarm:ps", Acts: "swarm"},
+	{Target: "swarm:rollback", Acts: "swarm"},
+	{Target: "swarm:rm", Acts: "swarm"},
+}
+
+// InForce says, for -h, which project a target acts on with the process
+// environment's COMPOSE_PROJECT_PREFIX; "" for a target that acts on none.
+func InForce(target string, environ []string) string {
+	u, ok := lookupUsage(target)
+	if !ok || u.Acts == "" {
+		return ""
+	}
+	prefix, set := "", false
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == "COMPOSE_PROJECT_PREFIX" {
+			prefix, set = v, v != ""
+		}
+	}
+	how := "COMPOSE_PROJECT_PREFIX=" + prefix
+	if !set {
+		prefix, how = stack.DefaultPrefix, "COMPOSE_PROJECT_PREFIX unset"
+	}
+	switch u.Acts {
+	case "swarm":
+		return fmt.Sprintf("In force here (%s): the Swarm stack %s.", how, prefix)
+	case "ENV":
+		return fmt.Sprintf("In force here (%s): the project %s-ENV (%s).", how, prefix, strings.Join(stack.EnvironmentNames(), ", "))
+	}
+	return fmt.Sprintf("In force here (%s): the project %s-%s.", how, prefix, u.Acts)
 }
 
 func (u Usage) String() string {

@@ -15,7 +15,6 @@ import (
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
-	"github.com/kettleofketchup/dtx_website/internal/validate"
 )
 
 // How long `up --wait` waits for the services to be healthy.
@@ -51,11 +50,7 @@ func up(ctx context.Context, s *session.Stack, source Source, attached bool) err
 	used := stack.ImagesInRefs(s.Env.Registry(), compose.ImageRefs(model))
 	switch source {
 	case Built:
-		p, err := images.PlanFor(s, used, false)
-		if err != nil {
-			return err
-		}
-		if err := images.Build(ctx, s, p); err != nil {
+		if err := buildUsed(ctx, s); err != nil {
 			return err
 		}
 	case Pulled:
@@ -73,18 +68,75 @@ func up(ctx context.Context, s *session.Stack, source Source, attached bool) err
 		return err
 	}
 	if attached {
-		// Said before the logs start, where the user still sees it.
-		s.Say("the site will be at %s (a self-signed certificate: the browser warns once); Ctrl-C stops the stack", s.SiteURL())
-		// No interactive menu: the child is not in the terminal's foreground
-		// group, and Ctrl-C reaches it through us.
-		return s.Compose(ctx, "up", "--remove-orphans", "--menu=false")
+		return upAttached(ctx, s)
 	}
 	err = s.Compose(ctx, "up", "--detach", "--wait", "--wait-timeout", waitTimeoutSeconds, "--remove-orphans")
 	var exit *runner.ExitError
-	if err == nil || ctx.Err() != nil || session.IsExplained(err) || !errors.As(err, &exit) {
+	if err == nil {
+		if !s.DryRun {
+			s.Say("the %s stack is up: the site is at %s (%s)", s.Name(), s.SiteURL(), certificateNote(s))
+		}
+		return nil
+	}
+	if ctx.Err() != nil || session.IsExplained(err) || !errors.As(err, &exit) {
 		return err
 	}
 	return notHealthy(ctx, s, err)
+}
+
+// upAttached runs the stack with its logs in the terminal until Ctrl-C,
+// its documented end: then compose stops the containers, the tool says so
+// in one line and exits 0; a second Ctrl-C forces, as with compose. While
+// it runs, a change to a dependency file of an image it built is told.
+func upAttached(ctx context.Context, s *session.Stack) error {
+	// Said before the logs start, where the user still sees it.
+	s.Say("the site will be at %s (%s); Ctrl-C stops the stack", s.SiteURL(), certificateNote(s))
+	stopWatch := watchDependencies(ctx, s)
+	defer stopWatch()
+	// No interactive menu: the child is not in the terminal's foreground
+	// group, and Ctrl-C reaches it through us.
+	interrupted, err := s.RunAttached(ctx, s.ComposeCommand("up", "--remove-orphans", "--menu=false"))
+	if interrupted {
+		s.Say("stopped the %s stack; ./dtx stack:down %s removes it", s.Name(), s.Name())
+		return nil
+	}
+	return err
+}
+
+// certificateNote says which certificate the site serves at first.
+func certificateNote(s *session.Stack) string {
+	if s.Name() == "debug" || s.Name() == "test" {
+		return "a self-signed certificate: the browser warns once"
+	}
+	return "the self-signed certificate until prod:certbot gets one"
+}
+
+// StackBuild builds the images environment name's stack uses (tagged
+// latest), as dev:debug, dev:test and dev:prod do before they start it.
+func StackBuild(ctx context.Context, o *session.Session, name string) error {
+	s, err := o.Open(name)
+	if err != nil {
+		return err
+	}
+	return buildUsed(ctx, s)
+}
+
+// buildUsed builds the project images the stack's services use.
+func buildUsed(ctx context.Context, s *session.Stack) error {
+	model, err := s.Load(ctx)
+	if err != nil {
+		return err
+	}
+	used := stack.ImagesInRefs(s.Env.Registry(), compose.ImageRefs(model))
+	if len(used) == 0 {
+		s.Say("the %s stack uses no image the project builds: nothing to build", s.Name())
+		return nil
+	}
+	p, err := images.PlanFor(s, used, false)
+	if err != nil {
+		return err
+	}
+	return images.Build(ctx, s, p)
 }
 
 // serviceState is one container of `docker compose ps --format json`.
@@ -179,83 +231,6 @@ func notHealthy(ctx context.Context, s *session.Stack, upErr error) error {
 		return session.Explain(fmt.Sprintf("%s; %s", upErr, next), upErr)
 	}
 	return session.Explain(fmt.Sprintf("the %s stack did not become healthy: %s; %s", name, strings.Join(bad, ", "), next), upErr)
-}
-
-// Down stops and removes environment name's containers and networks. Data in
-// bind mounts (redis, certificates) stays.
-func Down(ctx context.Context, o *session.Session, name string) error {
-	return composeVerb(ctx, o, name, "down", "--remove-orphans")
-}
-
-// Logs follows the logs of environment name until Ctrl-C, its documented
-// end: an interrupt is success, not an error (a timeout given with -t
-// still is one).
-func Logs(ctx context.Context, o *session.Session, name string) error {
-	err := composeVerb(ctx, o, name, "logs", "--follow", "--tail", "200")
-	if errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
-		return nil
-	}
-	return err
-}
-
-// Ps lists environment name's containers.
-func Ps(ctx context.Context, o *session.Session, name string) error {
-	return composeVerb(ctx, o, name, "ps")
-}
-
-// Exec runs command, split into words as a shell would, in service of
-// environment name, on the terminal when there is one.
-func Exec(ctx context.Context, o *session.Session, name, service, command string) error {
-	words, err := runner.SplitWords(command)
-	if err != nil {
-		return err
-	}
-	s, err := o.Open(name)
-	if err != nil {
-		return err
-	}
-	model, err := s.Load(ctx)
-	if err != nil {
-		return err
-	}
-	if err := validate.Service(service, model.ServiceNames()); err != nil {
-		return fmt.Errorf("stack:exec: service %s %w", session.Shown(service), err)
-	}
-	args := []string{"exec"}
-	if !isTerminal(os.Stdin) {
-		args = append(args, "-T")
-	}
-	args = append(append(args, service), words...)
-	cmd := s.ComposeCommand(args...)
-	cmd.Interactive = true
-	return s.Run(ctx, cmd)
-}
-
-// composeVerb runs a compose command that needs nothing from the compose
-// file but compose itself (ps, logs, down). Compose loads and checks the
-// file anyway, so the tool's own load through compose-go (about a fifth of
-// a cheap target's time) only explains a failure, as the engine probes do:
-// a bad file or a missing variable still ends in one line naming it. A dry
-// run runs nothing, so it checks first.
-func composeVerb(ctx context.Context, o *session.Session, name string, args ...string) error {
-	s, err := o.Open(name)
-	if err != nil {
-		return err
-	}
-	if s.DryRun {
-		if _, err := s.Load(ctx); err != nil {
-			return err
-		}
-	}
-	c := s.ComposeCommand(args...)
-	err = s.RunQuiet(ctx, c)
-	if err == nil || ctx.Err() != nil {
-		return err
-	}
-	if _, verr := s.Load(ctx); verr != nil {
-		return verr
-	}
-	return s.Explain(ctx, c, err)
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

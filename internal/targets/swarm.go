@@ -127,7 +127,7 @@ func (s *swarmSession) nginxCertificate() (cert, key []byte, err error) {
 	names := session.CertNames(domain)
 	if s.DryRun {
 		s.Say("[dry-run] generate a self-signed certificate for %s in nginx/data/ssl/ (the secret names below are then different)", strings.Join(names, ", "))
-		return []byte("self-signed certificate"), []byte("its key"), nil
+		return []byte("self-signed certificate"), []byte("<its-private-key>"), nil
 	}
 	dir := filepath.Join(s.Root, "nginx/data/ssl")
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -178,6 +178,17 @@ func TestDryRunPlans(t *testing.T) {
 			return Exec(c, o, "debug", "backend", `python manage.py shell -c "print('a b')"`)
 		}, []string{
 			"[dry-run] " + debug + ` exec -T backend python manage.py shell -c 'print('\''a b'\'')'`}},
+		{"stack:run", func(c context.Context, o *session.Session) error {
+			return Run(c, o, "prod", "backend", "python manage.py migrate")
+		}, []string{
+			fmt.Sprintf(override, "prod", prodKeys),
+			"[dry-run] " + withOverride(prod, "prod") + " run --rm -T backend python manage.py migrate"}},
+		{"stack:restart", func(c context.Context, o *session.Session) error { return Restart(c, o, "prod", "") }, []string{"[dry-run] " + prod + " restart"}},
+		{"stack:restart -service", func(c context.Context, o *session.Session) error { return Restart(c, o, "prod", "backend") }, []string{"[dry-run] " + prod + " restart backend"}},
+		{"stack:stop -service", func(c context.Context, o *session.Session) error { return Stop(c, o, "debug", "redis") }, []string{"[dry-run] " + debug + " stop redis"}},
+		{"stack:pull", func(c context.Context, o *session.Session) error { return StackPull(c, o, "release") }, []string{"[dry-run] " + release + " pull"}},
+		{"stack:top", func(c context.Context, o *session.Session) error { return Top(c, o, "test") }, []string{"[dry-run] " + test + " top"}},
+		{"stack:build", func(c context.Context, o *session.Session) error { return StackBuild(c, o, "debug") }, []string{build + "3 images)"}},
 		{"prod:certbot", Certbot, []string{
 			"[dry-run] mkdir -p nginx/data/certbot/conf nginx/data/certbot/work nginx/data/certbot/logs nginx/data/certbot/www",
 			"[dry-run] certbot certonly --webroot --webroot-path nginx/data/certbot/www --cert-name dota.kettle.sh -d dota.kettle.sh -d www.dota.kettle.sh " + certbotDirs + " --non-interactive --agree-tos --register-unsafely-without-email --keep-until-expiring",

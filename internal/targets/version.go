@@ -28,7 +28,7 @@ func fileVersion(o *session.Session) (rel string, content []byte, version string
 	if content, err = os.ReadFile(filepath.Join(o.Root, rel)); err != nil {
 		return rel, nil, "", fmt.Errorf("%s: %w: restore it from git (git checkout -- %s)", rel, err, rel)
 	}
-	v, ok := deploy.FileVersion(content)
+	v, ok := stack.FileVersion(content)
 	if !ok {
 		return rel, content, "", fmt.Errorf("%s sets no VERSION: ./dtx version:set 0.1.0 adds it", rel)
 	}
@@ -62,17 +62,25 @@ func VersionShow(ctx context.Context, o *session.Session) error {
 		return err
 	}
 	line := fmt.Sprintf("VERSION %s (%s)", written, rel)
-	if s, err := o.Open(deployEnvironment); err == nil {
-		if v, _ := s.Env.Get("VERSION"); v != written {
-			line += fmt.Sprintf("; %s wins: %s", s.Env.Source("VERSION"), s.Mask(v))
-		}
+	s, err := o.Open(deployEnvironment)
+	if err != nil {
+		return err
 	}
-	exists, err := tagExists(ctx, o, "v"+written)
+	// The value every target uses (the process and .local win), judged by
+	// the same rule as theirs: version:show agrees with dev:release.
+	v, err := s.Env.Version()
+	if err != nil {
+		return err
+	}
+	if v != written {
+		line += fmt.Sprintf("; %s wins: %s", s.Env.Source("VERSION"), s.Mask(v))
+	}
+	exists, err := tagExists(ctx, o, "v"+v)
 	switch {
 	case err != nil:
 		line += "; git: " + err.Error()
 	case exists:
-		line += "; tagged v" + written
+		line += "; tagged v" + v
 	default:
 		line += "; not tagged yet (./dtx version:tag)"
 	}
@@ -109,14 +117,19 @@ func VersionBump(ctx context.Context, o *session.Session, part string) error {
 
 func writeVersion(o *session.Session, rel string, content []byte, old, version string) error {
 	return o.Act(fmt.Sprintf("set VERSION=%s in %s (was %s)", version, rel, orNone(old)), func() error {
-		path := filepath.Join(o.Root, rel)
+		// A symlinked env file stays a link: the file it leads to is
+		// edited, not replaced by a regular file.
+		path, err := filepath.EvalSymlinks(filepath.Join(o.Root, rel))
+		if err != nil {
+			return err
+		}
 		info, err := os.Stat(path)
 		if err != nil {
 			return err
 		}
 		// Beside the file and renamed over it: never half a file.
 		tmp := path + ".tmp"
-		if err := os.WriteFile(tmp, deploy.SetVersion(content, version), info.Mode().Perm()); err != nil {
+		if err := os.WriteFile(tmp, stack.SetVersion(content, version), info.Mode().Perm()); err != nil {
 			return err
 		}
 		if err := os.Rename(tmp, path); err != nil {

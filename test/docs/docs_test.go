@@ -292,7 +292,8 @@ func TestNoCitationOutsideTheRepository(t *testing.T) {
 // document tells an operator to use (`cd /srv/dtx_website && ./dtx …`),
 // from a citation.
 func isDeployedCheckout(abs string) bool {
-	for _, prefix := range []string{"/srv/", "/opt/", "/path/to/"} {
+	// /app is inside a container: where the debug stack mounts the source.
+	for _, prefix := range []string{"/srv/", "/opt/", "/path/to/", "/app/"} {
 		if strings.HasPrefix(abs, prefix) {
 			return true
 		}
