@@ -177,10 +177,15 @@ func replay(t *testing.T, w wait, stack string) (final map[string]Outcome, doneA
 func TestConvergenceOnRecordedWaits(t *testing.T) {
 	const rolledBackL1 = "update rolled back due to failure or early termination of task l1peevzg1ssy267ge7yrp2cv9 (task l1peevzg1ssy267ge7yrp2cv9: complete: finished; its health check: unhealthy, last run exit 1)"
 	const pausedQp = "update rolled back due to failure or early termination of task qpbsh6ckdgg2ks2esxbbm7229 (task qpbsh6ckdgg2ks2esxbbm7229: complete: finished; its health check: unhealthy, last run exit 137)"
+	const rolledBack74 = "update rolled back due to failure or early termination of task 74c5p2hshmps3w5wxomht40lh (task 74c5p2hshmps3w5wxomht40lh: complete: finished; its health check: unhealthy, last run exit 1)"
+	const pausedEq = "update rolled back due to failure or early termination of task eqtkw9ghjxpo35ezysn5aryyz (task eqtkw9ghjxpo35ezysn5aryyz: complete: finished; its health check: unhealthy, last run exit 137)"
 	type want struct {
 		version string   // a deploy's wait (Report); "" a rollback's (RollbackReport)
 		said    []string // the lines the live run printed
 		err     string   // its error, "" when none
+		// undecided: the live run was interrupted while these were still
+		// pending (the others' outcomes are in said, as Report says them).
+		undecided []string
 	}
 	running := func(svc, v string) string {
 		return "dtxrec_" + svc + ": running at version " + v + " (no rolling update was needed)"
@@ -189,6 +194,24 @@ func TestConvergenceOnRecordedWaits(t *testing.T) {
 		recording string
 		waits     []want
 	}{
+		{"deploy-new", []want{{version: "1.0.0", said: []string{
+			running("backend", "1.0.0"), running("frontend", "1.0.0"), running("nginx", "1.0.0"), running("redis", "1.0.0")}}}},
+		{"update", []want{{version: "2.0.0", said: []string{
+			"dtxrec_backend: updated to version 2.0.0", "dtxrec_frontend: updated to version 2.0.0", running("nginx", "2.0.0"), running("redis", "2.0.0")}}}},
+		{"rollback", []want{{said: []string{"dtxrec_frontend: rolled back to its previous spec", "dtxrec_backend: rolled back to its previous spec"}}}},
+		{"broken", []want{{version: "3.0.0", said: []string{
+			"dtxrec_backend: ROLLED BACK: " + rolledBack74, "dtxrec_frontend: rollback paused: " + pausedEq, running("nginx", "3.0.0"), running("redis", "3.0.0")},
+			err: "the update was rolled back: dtxrec_backend rolled back: " + rolledBack74 + "; dtxrec_frontend rollback paused: " + pausedEq}}},
+		// 3.0.0 onto an empty swarm: backend's tasks fail their health
+		// check, and frontend's did too on the loaded machine, with no
+		// task error to show (an unhealthy task ends "complete"), so
+		// neither counts as failing; the run was interrupted after 3 min.
+		{"new-unhealthy", []want{{version: "3.0.0", undecided: []string{"backend", "frontend"},
+			said: []string{running("nginx", "3.0.0"), running("redis", "3.0.0")}}}},
+		{"failing-new", []want{{version: "4.0.0", said: []string{
+			`dtxrec_backend: failing: its tasks keep failing; task dtxrec_backend.1: "task: non-zero exit (1)"`,
+			running("frontend", "4.0.0"), running("nginx", "4.0.0"), running("redis", "4.0.0")},
+			err: `the update was rolled back: dtxrec_backend failing: its tasks keep failing; task dtxrec_backend.1: "task: non-zero exit (1)"`}}},
 		{"old-deploy-new", []want{{version: "1.0.0", said: []string{
 			running("backend", "1.0.0"), running("frontend", "1.0.0"), running("nginx", "1.0.0"), running("redis", "1.0.0")}}}},
 		{"old-update", []want{{version: "2.0.0", said: []string{
@@ -214,15 +237,23 @@ func TestConvergenceOnRecordedWaits(t *testing.T) {
 			}
 			for i, w := range ws {
 				final, doneAt, looks := replay(t, w, "dtxrec")
-				if doneAt != looks {
+				services := w.services
+				if u := tc.waits[i].undecided; len(u) > 0 {
+					services = slices.DeleteFunc(slices.Clone(services), func(s string) bool { return slices.Contains(u, s) })
+					for _, name := range u {
+						if o, ok := final[name]; ok || doneAt != 0 {
+							t.Errorf("wait %d: %s decided (%v) after %d looks; the live run was still waiting", i+1, name, o, looks)
+						}
+					}
+				} else if doneAt != looks {
 					t.Errorf("wait %d: decided at look %d, the live run at look %d; outcomes %v", i+1, doneAt, looks, final)
 				}
 				var said []string
 				var err error
 				if tc.waits[i].version != "" {
-					said, err = Report("dtxrec", w.services, final, "version "+tc.waits[i].version)
+					said, err = Report("dtxrec", services, final, "version "+tc.waits[i].version)
 				} else {
-					said, err = RollbackReport("dtxrec", w.services, final)
+					said, err = RollbackReport("dtxrec", services, final)
 				}
 				if !slices.Equal(said, tc.waits[i].said) {
 					t.Errorf("wait %d said:\n  %s\nwant:\n  %s", i+1, strings.Join(said, "\n  "), strings.Join(tc.waits[i].said, "\n  "))
