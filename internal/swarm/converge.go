@@ -138,9 +138,6 @@ type Outcome struct {
 	Reason string
 }
 
-// Failed tells whether the service did not end where the deploy wanted it.
-func (o Outcome) Failed() bool { return o.State != "completed" && o.State != "running" }
-
 // Look is what one look at the manager found.
 type Look struct {
 	Since    time.Duration           // since the wait began
