@@ -200,10 +200,8 @@ func goVersion() string {
 // launcherKey names the launcher built from files by Go version.
 func launcherKey(version string, files []fileSum) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "dtx launcher 2\n%s %s/%s\n", version, runtime.GOOS, runtime.GOARCH)
-	for _, f := range files {
-		fmt.Fprintf(h, "%s\x00%x\n", f.rel, f.sum)
-	}
+	h.Write([]byte("dtx launcher 2\n" + version + " " + runtime.GOOS + "/" + runtime.GOARCH + "\n"))
+	writeFiles(h, files)
 	return hex.EncodeToString(h.Sum(nil))[:24]
 }
 

@@ -364,20 +364,16 @@ func readIndex(path, root string) *index {
 //	f SIZE MTIME CTIME INO MODE SHA256 REL
 func parseIndex(data []byte) (*index, error) {
 	bad := errors.New("damaged index")
+	text := string(data) // one copy: the paths are slices of it
+	first, text, _ := strings.Cut(text, "\n")
+	if first != indexVersion {
+		return nil, bad
+	}
 	ix := &index{}
-	first := true
-	for len(data) > 0 {
-		var line []byte
-		line, data, _ = bytes.Cut(data, []byte{'\n'})
-		s := string(line)
-		if first {
-			if s != indexVersion {
-				return nil, bad
-			}
-			first = false
-			continue
-		}
-		kind, rest, _ := strings.Cut(s, " ")
+	for text != "" {
+		var line string
+		line, text, _ = strings.Cut(text, "\n")
+		kind, rest, _ := strings.Cut(line, " ")
 		switch kind {
 		case "root":
 			ix.root = rest
@@ -392,41 +388,42 @@ func parseIndex(data []byte) (*index, error) {
 		case "env":
 			ix.tool.settings = append(ix.tool.settings, rest)
 		case "d", "f":
-			n := 6 // five numbers and the path
-			if kind == "f" {
-				n = 7 // and the hash before the path
-			}
-			fields := strings.SplitN(rest, " ", n)
-			if len(fields) != n || fields[n-1] == "" {
-				return nil, bad
-			}
+			e := entry{dir: kind == "d"}
 			var nums [5]int64
 			for i := range nums {
-				if i == 3 { // the inode: unsigned, below
-					continue
+				field, after, ok := strings.Cut(rest, " ")
+				if !ok {
+					return nil, bad
 				}
-				v, err := strconv.ParseInt(fields[i], 10, 64)
+				var err error
+				if i == 3 { // the inode: unsigned
+					e.fp.ino, err = strconv.ParseUint(field, 10, 64)
+				} else {
+					nums[i], err = strconv.ParseInt(field, 10, 64)
+				}
 				if err != nil {
 					return nil, bad
 				}
-				nums[i] = v
+				rest = after
 			}
-			ino, err := strconv.ParseUint(fields[3], 10, 64)
-			if err != nil {
-				return nil, bad
-			}
-			e := entry{rel: fields[n-1], dir: kind == "d", fp: fingerprint{size: nums[0], mtime: nums[1], ctime: nums[2], ino: ino, mode: uint32(nums[4])}}
-			if kind == "f" {
-				if k, err := hex.Decode(e.sum[:], []byte(fields[5])); err != nil || k != sha256.Size {
+			e.fp.size, e.fp.mtime, e.fp.ctime, e.fp.mode = nums[0], nums[1], nums[2], uint32(nums[4])
+			if !e.dir {
+				sum, after, ok := strings.Cut(rest, " ")
+				if n, err := hex.Decode(e.sum[:], []byte(sum)); !ok || err != nil || n != sha256.Size {
 					return nil, bad
 				}
+				rest = after
 			}
+			if rest == "" {
+				return nil, bad
+			}
+			e.rel = rest
 			ix.entries = append(ix.entries, e)
 		default:
 			return nil, bad
 		}
 	}
-	if first || ix.root == "" {
+	if ix.root == "" {
 		return nil, bad
 	}
 	return ix, nil

@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 
 // clone is a fresh git clone of the repository, with the working tree's
 // uncommitted changes copied over so that they are what is tested.
-func clone(t *testing.T) string {
+func clone(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "site")
 	git(t, repoRoot, "clone", "--quiet", repoRoot, dir)
@@ -65,7 +65,7 @@ func clone(t *testing.T) string {
 	return dir
 }
 
-func git(t *testing.T, dir string, args ...string) string {
+func git(t testing.TB, dir string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", args...)
 	cmd.Dir = dir
@@ -79,13 +79,13 @@ func git(t *testing.T, dir string, args ...string) string {
 // environ is the process environment for ./dtx: the shared launcher cache
 // (XDG_CACHE_HOME), but the user's Go build cache, which would otherwise
 // follow XDG_CACHE_HOME and make every test a cold build.
-func environ(t *testing.T, extra ...string) []string {
+func environ(t testing.TB, extra ...string) []string {
 	t.Helper()
 	return environIn(t, cache, extra...)
 }
 
 // environIn is environ with the launcher cache in xdg.
-func environIn(t *testing.T, xdg string, extra ...string) []string {
+func environIn(t testing.TB, xdg string, extra ...string) []string {
 	t.Helper()
 	gocache, err := exec.Command("go", "env", "GOCACHE").Output()
 	if err != nil {
@@ -113,7 +113,7 @@ func without(env []string, names ...string) []string {
 }
 
 // bins lists the tool binaries built in the cache under xdg.
-func bins(t *testing.T, xdg string) []string {
+func bins(t testing.TB, xdg string) []string {
 	t.Helper()
 	found, err := filepath.Glob(filepath.Join(xdg, "dtx-website", "bin-*"))
 	if err != nil {
@@ -139,7 +139,7 @@ func probe(t *testing.T, dir, constraint, mark string) string {
 }
 
 // dtx runs ./dtx in dir and returns its stdout, stderr and exit status.
-func dtx(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, code int) {
+func dtx(t testing.TB, dir string, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	cmd := exec.Command("./dtx", args...)
@@ -649,4 +649,54 @@ func TestTalksFromTheFirstSecond(t *testing.T) {
 	if _, out, code := dtx(t, dir, env, "stack:ps", "debug"); code != 0 || strings.Contains(out, "dtx: ") {
 		t.Fatalf("the run after (exit %d) built again:\n%s", code, out)
 	}
+}
+
+// BenchmarkWayIn measures what ./dtx adds to the target it runs: ./dtx -l
+// against the built binary run directly with the same argument, one after
+// the other, b.N times each (go test ./cmd/dtx -run '^$' -bench WayIn
+// -benchtime 30x). It reports the medians and the spread of the
+// difference.
+func BenchmarkWayIn(b *testing.B) {
+	dir := clone(b)
+	env := environ(b)
+	if _, stderr, code := dtx(b, dir, env, "-l"); code != 0 {
+		b.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	var bin string
+	var newest time.Time
+	for _, candidate := range bins(b, cache) { // the one just built
+		if fi, err := os.Stat(candidate); err == nil && fi.ModTime().After(newest) {
+			bin, newest = candidate, fi.ModTime()
+		}
+	}
+	timed := func(name string, args ...string) time.Duration {
+		cmd := exec.Command(name, args...)
+		cmd.Dir, cmd.Env = dir, env
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("%s: %v\n%s", name, err, out)
+		}
+		return time.Since(start)
+	}
+	var way, direct, diff []time.Duration
+	b.ResetTimer()
+	for b.Loop() {
+		w := timed("./dtx", "-l")
+		d := timed(filepath.Join(bin, "dtx"), "-l")
+		way, direct, diff = append(way, w), append(direct, d), append(diff, w-d)
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	median := func(s []time.Duration) time.Duration {
+		s = slices.Clone(s)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	sorted := slices.Clone(diff)
+	slices.Sort(sorted)
+	b.ReportMetric(ms(median(way)), "ms-dtx")
+	b.ReportMetric(ms(median(direct)), "ms-binary")
+	b.ReportMetric(ms(median(diff)), "ms-way-in")
+	b.ReportMetric(ms(sorted[len(sorted)/10]), "ms-way-in-p10")
+	b.ReportMetric(ms(sorted[len(sorted)*9/10]), "ms-way-in-p90")
+	b.ReportMetric(0, "ns/op")
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 )
@@ -77,8 +78,8 @@ func buildEnv() []string {
 // they depend on changed. Without go on PATH it trusts the index: go is
 // needed only to build (a cron job with a bare PATH runs a built tool).
 func (l *launcher) toolchain(ix *index) (toolchain, error) {
-	goPath, err := exec.LookPath("go")
-	if err != nil {
+	goPath, found := lookPath("go")
+	if !found {
 		if len(ix.tool.settings) > 0 {
 			return ix.tool, nil
 		}
@@ -118,12 +119,16 @@ func (l *launcher) toolchain(ix *index) (toolchain, error) {
 // default only when there is one), and the VERSION file of the GOROOT the
 // answer named. Stats, no reads: it runs on every call.
 func toolchainFingerprint(goPath string, ix *index, tc toolchain) string {
-	h := sha256.New()
+	var b []byte
 	for _, name := range answerEnv {
-		v, ok := os.LookupEnv(name)
-		fmt.Fprintf(h, "%s %t %q\n", name, ok, v)
+		b = append(b, name...)
+		if v, ok := os.LookupEnv(name); ok {
+			b = append(b, '=')
+			b = append(b, v...)
+		}
+		b = append(b, 0)
 	}
-	statInto(h, "go", goPath)
+	b = appendStat(b, goPath)
 	envFile := os.Getenv("GOENV")
 	if envFile == "" {
 		if dir, err := os.UserConfigDir(); err == nil {
@@ -131,34 +136,56 @@ func toolchainFingerprint(goPath string, ix *index, tc toolchain) string {
 		}
 	}
 	if envFile != "off" {
-		statInto(h, "go env file", envFile)
+		b = appendStat(b, envFile)
 	}
 	for _, e := range ix.entries {
 		if e.rel == "go.mod" {
-			fmt.Fprintf(h, "go.mod %x\n", e.sum)
+			b = append(b, e.sum[:]...)
 		}
 	}
 	if cc := strings.Fields(tc.get("CC")); len(cc) > 0 {
-		path, err := exec.LookPath(cc[0])
-		if err != nil {
-			path = "not found: " + cc[0]
+		path, ok := lookPath(cc[0])
+		if !ok {
+			path = cc[0]
 		}
-		statInto(h, "cc", path)
+		b = appendStat(b, path)
 	}
 	if goroot := tc.get("GOROOT"); goroot != "" {
-		statInto(h, "VERSION", filepath.Join(goroot, "VERSION"))
+		b = appendStat(b, filepath.Join(goroot, "VERSION"))
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
-// statInto writes what stat (following links) says about path into h.
-func statInto(h hash.Hash, what, path string) {
+// appendStat appends path and what stat (following links) says about it.
+func appendStat(b []byte, path string) []byte {
+	b = append(b, path...)
 	var st syscall.Stat_t
 	if err := syscall.Stat(path, &st); err != nil {
-		fmt.Fprintf(h, "%s %q: %v\n", what, path, err)
-		return
+		return append(append(b, " absent: "...), err.Error()...)
 	}
-	fmt.Fprintf(h, "%s %q: %v\n", what, path, fingerprintOf(&st))
+	fp := fingerprintOf(&st)
+	for _, n := range []int64{fp.size, fp.mtime, fp.ctime, int64(fp.ino), int64(fp.mode)} {
+		b = strconv.AppendInt(append(b, ' '), n, 10)
+	}
+	return append(b, 0)
+}
+
+// lookPath finds an executable file name in PATH, as a shell does (and
+// exec.LookPath, without what a call does not need: a few stats).
+func lookPath(name string) (string, bool) {
+	if strings.Contains(name, "/") {
+		return name, isExecutable(name)
+	}
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if dir == "" || !filepath.IsAbs(dir) {
+			continue // "" and relative entries mean the current folder: not trusted
+		}
+		if path := dir + "/" + name; isExecutable(path) {
+			return path, true
+		}
+	}
+	return "", false
 }
 
 // toolKey names the tool's binary: the toolchain's settings and every
@@ -167,10 +194,18 @@ func toolKey(tc toolchain, files []fileSum) string {
 	h := sha256.New()
 	h.Write([]byte("dtx tool 2\n"))
 	for _, s := range tc.settings {
-		fmt.Fprintf(h, "%s\n", s)
+		h.Write([]byte(s))
+		h.Write([]byte{'\n'})
 	}
-	for _, f := range files {
-		fmt.Fprintf(h, "%s\x00%x\n", f.rel, f.sum)
-	}
+	writeFiles(h, files)
 	return hex.EncodeToString(h.Sum(nil))[:24]
+}
+
+// writeFiles writes each file's path and hash into h.
+func writeFiles(h hash.Hash, files []fileSum) {
+	for _, f := range files {
+		h.Write([]byte(f.rel))
+		h.Write([]byte{0})
+		h.Write(f.sum[:])
+	}
 }
