@@ -76,15 +76,21 @@ func lock(path string) (unlock func(), err error) {
 	return func() { f.Close() }, nil
 }
 
-// stage makes an empty staging folder in the cache, removing those a
-// killed dtx left (the caller holds the lock: nobody else builds now).
+// stage returns the staging folder, empty: always the same folder (the
+// caller holds the lock), so that the go command's build cache, whose keys
+// include the source folders, recompiles only the packages that changed.
+// It also removes the staging folders of earlier launchers.
 func (l *launcher) stage() (string, error) {
 	if old, _ := filepath.Glob(filepath.Join(l.cache, "build-*")); len(old) > 0 {
 		for _, o := range old {
 			os.RemoveAll(o)
 		}
 	}
-	return os.MkdirTemp(l.cache, "build-")
+	dir := filepath.Join(l.cache, "build")
+	if err := os.RemoveAll(dir); err != nil {
+		return "", err
+	}
+	return dir, os.Mkdir(dir, 0o700)
 }
 
 // writeSources writes files under dir.
