@@ -240,6 +240,12 @@ func isSource(rel, name string) bool {
 	if rel == "." && (name == "go.mod" || name == "go.sum") {
 		return true
 	}
+	// The file `go tool mage` writes beside the magefiles while it compiles
+	// (a developer's own run, or a test's): never a source of the tool, and
+	// copying it would make mage's compile fail on a duplicate main.
+	if rel == "magefiles" && name == "mage_output_file.go" {
+		return false
+	}
 	return strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go") && !strings.HasPrefix(name, ".") && !strings.HasPrefix(name, "_")
 }
 

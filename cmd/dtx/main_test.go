@@ -340,3 +340,15 @@ func TestRunNeedsTheProject(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// The file go tool mage writes beside the magefiles while it compiles is
+// never a source: a developer's own `go tool mage` run must not make ./dtx
+// build it in.
+func TestMageOutputFileIsNoSource(t *testing.T) {
+	if isSource("magefiles", "mage_output_file.go") {
+		t.Fatal("magefiles/mage_output_file.go counts as a source")
+	}
+	if !isSource("magefiles", "magefile.go") {
+		t.Fatal("magefiles/magefile.go does not count as a source")
+	}
+}
