@@ -275,7 +275,7 @@ func (b *bench) report() string {
 	p("%s", r.row("ps-raw", "`docker compose … ps` (the command above)"))
 	p("%s", r.row("ps-way-in", "`./dtx -l` (the way in alone: no target, no compose)"))
 	p("")
-	p("The tool adds %s per call (median minus median). The way in alone takes %s: `./dtx` (a shell script that runs `cksum` on the launcher's source), the launcher (hashing the Go sources, then exec), and the start of the compiled magefiles, whose package initialisation took %s in one `GODEBUG=inittrace=1 ./dtx -l` (costliest: %s), for every target, whether it loads a compose file or not. The target itself reads the env files and runs compose: stack:ps loads the compose file through compose-go only to explain a failure.",
+	p("The tool adds %s per call (median minus median). The way in alone takes %s: `./dtx` (a shell script that execs the launcher), the launcher (a stat of each source against its index, then exec), and the start of the compiled magefiles, whose package initialisation took %s in one `GODEBUG=inittrace=1 ./dtx -l` (costliest: %s), for every target, whether it loads a compose file or not. The target itself reads the env files and runs compose: stack:ps loads the compose file through compose-go only to explain a failure.",
 		signed(median(r.samples["ps-tool"])-median(r.samples["ps-raw"])), fmtDur(median(r.samples["ps-way-in"])), fmtDur(r.inits.total), r.inits.topList())
 	if b.ciRounds > 0 {
 		p("")

@@ -2,7 +2,9 @@
 // derives the stack file (compose file version 3.8, what `docker stack
 // deploy` of Docker 20.10 takes) from docker-compose.release.yaml as
 // compose-go resolved it, and lists the secrets and configs the stack uses.
-// It runs nothing: internal/targets runs the commands it returns.
+// The run of the swarm targets is here too: deploy.go, converge.go (when an
+// update has ended, decided from recorded outputs), rm.go, ps.go and
+// certbot.go; every docker command is planned in commands.go.
 //
 // The rules, each for a reason a test checks:
 //   - No value of the .local env file (nor any secret-named variable) is in
@@ -19,10 +21,9 @@
 package swarm
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -61,9 +62,19 @@ const UpdateDelay = 12 * time.Second
 // update of that task as a success.
 const Monitor = 10 * time.Second
 
-// RollingServices are the services updated start-first and rolled back on
-// failure; the others (nginx: a host port; redis: one data volume) stop first.
-var RollingServices = []string{"frontend", "backend"}
+// The services the stack treats apart, named here only (issue 16 replaces
+// the names with roles the compose files declare).
+var (
+	// RollingServices are the services updated start-first and rolled
+	// back on failure; the others (nginx: a host port; redis: one data
+	// volume) stop first.
+	RollingServices = []string{"frontend", "backend"}
+	// nginxService publishes the node's ports, so it runs once per node,
+	// and serves the ACME challenge from the certbot_www volume.
+	nginxService = "nginx"
+	// redisService keeps its data in one volume, on the RedisLabel node.
+	redisService = "redis"
+)
 
 // Object is a Swarm secret or config the stack uses: created by name before
 // the deploy when it does not exist (names are content hashes, so an existing
@@ -106,123 +117,6 @@ type Plan struct {
 	Secrets  []Object // sorted by name
 	Configs  []Object
 	Services []string // the stack's services, sorted (without the stack prefix)
-}
-
-// stackFile is the subset of compose file 3.8 the stack uses, in the order
-// it is written.
-type stackFile struct {
-	Version  string               `yaml:"version"`
-	Services map[string]*service  `yaml:"services"`
-	Volumes  map[string]*volume   `yaml:"volumes,omitempty"`
-	Secrets  map[string]*external `yaml:"secrets,omitempty"`
-	Configs  map[string]*external `yaml:"configs,omitempty"`
-	Networks map[string]*network  `yaml:"networks,omitempty"`
-}
-
-type service struct {
-	Image       string            `yaml:"image"`
-	Command     []string          `yaml:"command,omitempty"`
-	User        string            `yaml:"user,omitempty"`
-	Environment map[string]string `yaml:"environment,omitempty"`
-	Secrets     []fileRef         `yaml:"secrets,omitempty"`
-	Configs     []fileRef         `yaml:"configs,omitempty"`
-	ReadOnly    bool              `yaml:"read_only,omitempty"`
-	CapAdd      []string          `yaml:"cap_add,omitempty"`
-	CapDrop     []string          `yaml:"cap_drop,omitempty"`
-	Volumes     []mount           `yaml:"volumes,omitempty"`
-	Ports       []port            `yaml:"ports,omitempty"`
-	Healthcheck *healthcheck      `yaml:"healthcheck,omitempty"`
-	StopGrace   string            `yaml:"stop_grace_period,omitempty"`
-	Logging     *logging          `yaml:"logging,omitempty"`
-	Deploy      deploy            `yaml:"deploy"`
-}
-
-type fileRef struct {
-	Source string `yaml:"source"`
-	Target string `yaml:"target"`
-	Mode   *octal `yaml:"mode,omitempty"`
-}
-
-// octal writes a file mode as YAML's 0o-less octal integer (0400), which
-// the 3.8 schema reads as a number.
-type octal uint32
-
-func (m octal) MarshalYAML() (interface{}, error) {
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: fmt.Sprintf("0%o", uint32(m))}, nil
-}
-
-type mount struct {
-	Type   string `yaml:"type"`
-	Source string `yaml:"source,omitempty"`
-	Target string `yaml:"target"`
-}
-
-type port struct {
-	Target    uint32 `yaml:"target"`
-	Published uint32 `yaml:"published"`
-	Protocol  string `yaml:"protocol"`
-	Mode      string `yaml:"mode"`
-}
-
-type healthcheck struct {
-	Test        []string `yaml:"test,omitempty"`
-	Interval    string   `yaml:"interval,omitempty"`
-	Timeout     string   `yaml:"timeout,omitempty"`
-	Retries     *uint64  `yaml:"retries,omitempty"`
-	StartPeriod string   `yaml:"start_period,omitempty"`
-}
-
-type logging struct {
-	Driver  string            `yaml:"driver,omitempty"`
-	Options map[string]string `yaml:"options,omitempty"`
-}
-
-type deploy struct {
-	Mode           string            `yaml:"mode,omitempty"`
-	Replicas       *int              `yaml:"replicas,omitempty"`
-	EndpointMode   string            `yaml:"endpoint_mode"`
-	UpdateConfig   updateConfig      `yaml:"update_config"`
-	RollbackConfig updateConfig      `yaml:"rollback_config"`
-	RestartPolicy  restartPolicy     `yaml:"restart_policy"`
-	Placement      *placement        `yaml:"placement,omitempty"`
-	Resources      *resources        `yaml:"resources,omitempty"`
-	Labels         map[string]string `yaml:"labels,omitempty"`
-}
-
-type updateConfig struct {
-	Parallelism     int     `yaml:"parallelism"`
-	Delay           string  `yaml:"delay"`
-	Order           string  `yaml:"order"`
-	FailureAction   string  `yaml:"failure_action"`
-	Monitor         string  `yaml:"monitor"`
-	MaxFailureRatio float64 `yaml:"max_failure_ratio"`
-}
-
-type restartPolicy struct {
-	Condition string `yaml:"condition"`
-	Delay     string `yaml:"delay"`
-}
-
-type placement struct {
-	Constraints []string `yaml:"constraints"`
-}
-
-type resources struct {
-	Limits limits `yaml:"limits"`
-}
-
-type limits struct {
-	Memory string `yaml:"memory,omitempty"`
-}
-
-type volume struct{}
-
-type external struct {
-	External bool `yaml:"external"`
-}
-
-type network struct {
-	Driver string `yaml:"driver"`
 }
 
 // Make derives the plan from in. Errors name what is missing.
@@ -297,14 +191,14 @@ func Make(in Input) (*Plan, error) {
 		if sc.MemLimit > 0 {
 			s.Deploy.Resources = &resources{Limits: limits{Memory: strconv.FormatInt(int64(sc.MemLimit), 10)}}
 		}
-		switch name {
-		case "frontend", "backend":
+		switch {
+		case slices.Contains(RollingServices, name):
 			n := AppReplicas
 			s.Deploy.Replicas = &n
 			s.Deploy.UpdateConfig = startFirst("rollback")
 			s.Deploy.RollbackConfig = startFirst("pause")
 			s.StopGrace = "10s"
-		case "redis":
+		case name == redisService:
 			s.Deploy.Placement = &placement{Constraints: []string{"node.labels." + RedisLabel + " == true"}}
 			for _, v := range sc.Volumes {
 				if v.Type == types.VolumeTypeBind {
@@ -312,7 +206,7 @@ func Make(in Input) (*Plan, error) {
 					s.Volumes = append(s.Volumes, mount{Type: "volume", Source: "redis_data", Target: v.Target})
 				}
 			}
-		case "nginx":
+		case name == nginxService:
 			if err := in.nginx(s, sc, &f, addSecret, prefix, &p.Configs); err != nil {
 				return nil, err
 			}
@@ -417,44 +311,4 @@ func (in Input) environment(sc types.ServiceConfig) (map[string]string, []string
 		env[k] = *v
 	}
 	return env, secret
-}
-
-func startFirst(onFailure string) updateConfig {
-	return updateConfig{Parallelism: 1, Delay: UpdateDelay.String(), Order: "start-first", FailureAction: onFailure, Monitor: Monitor.String()}
-}
-
-func stopFirst() updateConfig {
-	return updateConfig{Parallelism: 1, Delay: "0s", Order: "stop-first", FailureAction: "pause", Monitor: "5s"}
-}
-
-// objectName is PREFIX_NAME_<first 12 hex digits of the value's SHA-256>:
-// a secret or config cannot change, so a new value gets a new name.
-func objectName(prefix, name string, value []byte) string {
-	sum := sha256.Sum256(value)
-	return prefix + "_" + name + "_" + hex.EncodeToString(sum[:])[:12]
-}
-
-func dur(d *types.Duration) string {
-	if d == nil {
-		return ""
-	}
-	return time.Duration(*d).String()
-}
-
-func sortedCopy(s []string) []string {
-	if len(s) == 0 {
-		return nil
-	}
-	c := append([]string(nil), s...)
-	sort.Strings(c)
-	return c
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -22,9 +22,10 @@ const (
 	keyPEM       = "-----BEGIN PRIVATE KEY-----\nMIIE-key-body\n-----END PRIVATE KEY-----\n"
 )
 
-// plan derives the stack from a copy of the real release compose and env
-// files with a .local file holding two secrets and one override.
-func plan(t *testing.T, local string, environ ...string) (*Plan, *stack.Env) {
+// releaseRoot is a project root with a copy of the real release compose
+// and env files and nginx template, and local as docker/.env.release.local
+// (none when empty).
+func releaseRoot(t *testing.T, local string) string {
 	t.Helper()
 	root := t.TempDir()
 	for _, rel := range []string{"docker-compose.release.yaml", "docker/.env.release", "nginx/default.template.conf"} {
@@ -44,6 +45,14 @@ func plan(t *testing.T, local string, environ ...string) (*Plan, *stack.Env) {
 			t.Fatal(err)
 		}
 	}
+	return root
+}
+
+// plan derives the stack from a copy of the real release compose and env
+// files with a .local file holding two secrets and one override.
+func plan(t *testing.T, local string, environ ...string) (*Plan, *stack.Env) {
+	t.Helper()
+	root := releaseRoot(t, local)
 	e, _ := stack.LookupEnvironment("release")
 	env, err := stack.LoadEnv(root, e, environ)
 	if err != nil {
