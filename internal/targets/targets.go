@@ -18,7 +18,3 @@ func splitLines(s string) []string {
 	}
 	return lines
 }
-
-func indent(s string) string {
-	return "    " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n    ") + "\n"
-}
