@@ -13,7 +13,6 @@ import (
 
 	"github.com/kettleofketchup/dtx_website/internal/images"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
-	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
 // nonceFiles are, for each build context, a file its Dockerfile copies in
@@ -30,7 +29,7 @@ var nonceFiles = map[string]struct{ file, comment string }{
 
 // freshInputs appends a new comment line to each context's nonce file.
 func (b *bench) freshInputs(tag string) error {
-	for _, ctxDir := range contexts() {
+	for _, ctxDir := range b.contexts() {
 		n, ok := nonceFiles[ctxDir]
 		if !ok {
 			return fmt.Errorf("no nonce file for the build context %s: add one to nonceFiles in bench/builds.go", ctxDir)
@@ -50,12 +49,17 @@ func (b *bench) freshInputs(tag string) error {
 	return nil
 }
 
-// contexts are the build contexts of stack.Images, each once.
-func contexts() []string {
+// contexts are the build contexts of the plan's images, each once,
+// relative to the site.
+func (b *bench) contexts() []string {
 	var dirs []string
-	for _, img := range stack.Images {
-		if !contains(dirs, img.Context) {
-			dirs = append(dirs, img.Context)
+	for _, img := range b.plan.Images {
+		rel, err := filepath.Rel(b.root, img.Build.Context)
+		if err != nil {
+			rel = img.Build.Context
+		}
+		if !contains(dirs, rel) {
+			dirs = append(dirs, rel)
 		}
 	}
 	return dirs

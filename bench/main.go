@@ -32,7 +32,7 @@ import (
 	"github.com/kettleofketchup/dtx_website/internal/freeport"
 	"github.com/kettleofketchup/dtx_website/internal/images"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
-	"github.com/kettleofketchup/dtx_website/internal/stack"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 )
 
 // config is what the flags set.
@@ -219,15 +219,15 @@ func firstMatch(path, key string) string {
 	return "unknown"
 }
 
-// baseImageVars are the variables naming a base image: each image's build
-// arguments and the compose files' REDIS_IMAGE.
+// baseImageVars are the variables naming a base image in the process
+// environment (.ci/engine.sh's env.sh exports them where the engine cannot
+// pull the official ones): every *_BASE_IMAGE, and the compose files'
+// REDIS_IMAGE.
 func baseImageVars() []string {
 	vars := []string{"REDIS_IMAGE"}
-	for _, img := range stack.Images {
-		for _, arg := range img.BuildArgs {
-			if !contains(vars, arg) {
-				vars = append(vars, arg)
-			}
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasSuffix(k, "_BASE_IMAGE") && !contains(vars, k) {
+			vars = append(vars, k)
 		}
 	}
 	return vars
@@ -308,15 +308,12 @@ func (b *bench) makeSite() error {
 	}
 	// The definition docker:build generates for these variables; checked
 	// against the tool's own dry run before anything is measured.
-	b.plan = images.Plan{Images: stack.Images, Registry: b.vars["REGISTRY"], Version: b.vars["VERSION"],
-		BuildArgs: map[string]string{}, Bake: b.results.buildx}
-	for _, img := range stack.Images {
-		for _, arg := range img.BuildArgs {
-			if v, ok := b.vars[arg]; ok {
-				b.plan.BuildArgs[arg] = v
-			}
-		}
+	// The images the site's compose files build, read as the tool reads them.
+	all, err := images.Catalogue(context.Background(), session.New(session.Config{Root: b.root, Environ: b.environ()}), nil)
+	if err != nil {
+		return err
 	}
+	b.plan = images.Plan{Images: all, Registry: b.vars["REGISTRY"], Version: b.vars["VERSION"], Bake: b.results.buildx}
 	return nil
 }
 
@@ -393,8 +390,8 @@ func (b *bench) checkDefinition(ctx context.Context) error {
 		return fmt.Errorf("the tool's dry run does not run %q:\n%s", wantLine, out)
 	}
 	squeeze := func(s string) string { return strings.Join(strings.Fields(s), "") }
-	if !strings.Contains(squeeze(out), squeeze(string(b.plan.Definition()))) {
-		return fmt.Errorf("the tool's build definition differs from images.Plan's:\n%s\nwant\n%s", out, b.plan.Definition())
+	if !strings.Contains(squeeze(out), squeeze(string(b.plan.Definition(b.root, nil)))) {
+		return fmt.Errorf("the tool's build definition differs from images.Plan's:\n%s\nwant\n%s", out, b.plan.Definition(b.root, nil))
 	}
 	b.results.buildCommand = cmd.String()
 	return nil

@@ -12,7 +12,6 @@ import (
 	"github.com/kettleofketchup/dtx_website/internal/dockerfile"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
-	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
 // The version and registry of the images come from the release environment:
@@ -20,28 +19,54 @@ import (
 const imagesEnvironment = "release"
 
 // Open opens the release environment (where VERSION lives) and plans the
-// images named in only, tagged VERSION and latest.
-func Open(o *session.Session, only string) (*session.Stack, Plan, error) {
+// images the compose files build that only names (all when empty), tagged
+// VERSION and latest.
+func Open(ctx context.Context, o *session.Session, only string) (*session.Stack, Plan, error) {
 	s, err := o.Open(imagesEnvironment)
 	if err != nil {
 		return nil, Plan{}, err
 	}
-	imgs, err := stack.SelectImages(only)
+	// VERSION first: its own message is clearer than the compose file's.
+	if _, err := s.Env.Version(); err != nil {
+		return nil, Plan{}, err
+	}
+	all, err := Catalogue(ctx, o, s.Env)
 	if err != nil {
 		return nil, Plan{}, err
 	}
-	if len(imgs) == 0 {
-		return nil, Plan{}, fmt.Errorf("-only=%s names no image: use one or more of %s, separated by commas", session.Shown(only), strings.Join(stack.ImageNames(), ","))
+	imgs, err := Select(all, only)
+	if err != nil {
+		return nil, Plan{}, err
 	}
 	p, err := PlanFor(s, imgs, true)
 	return s, p, err
 }
 
-// PlanFor plans imgs with the registry, build arguments and CACHE_FROM of
-// stack s, tagged VERSION and latest withVersion, else latest alone (a
-// development build needs no version).
-func PlanFor(s *session.Stack, imgs []stack.Image, withVersion bool) (Plan, error) {
-	p := Plan{Images: imgs, Registry: s.Env.Registry(), BuildArgs: map[string]string{}, Bake: BuildxInstalled(s.Lookup)}
+// ForStack returns the images the compose files build that stack s's
+// services use (matched by repository under its REGISTRY), their build
+// sections read with s's values.
+func ForStack(ctx context.Context, s *session.Stack) ([]Image, error) {
+	model, err := s.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var refs []string
+	for _, svc := range model.Services {
+		refs = append(refs, svc.Image)
+	}
+	all, err := Catalogue(ctx, s.Session, s.Env)
+	if err != nil {
+		return nil, err
+	}
+	return InRefs(all, s.Env.Registry(), refs), nil
+}
+
+// PlanFor plans imgs with the registry and CACHE_FROM of stack s, tagged
+// VERSION and latest withVersion, else latest alone (a development build
+// needs no version). The build arguments are the build sections' own, as
+// compose-go resolved them from the env files and the process.
+func PlanFor(s *session.Stack, imgs []Image, withVersion bool) (Plan, error) {
+	p := Plan{Images: imgs, Registry: s.Env.Registry(), Bake: BuildxInstalled(s.Lookup)}
 	if withVersion {
 		v, err := s.Env.Version()
 		if err != nil {
@@ -56,13 +81,6 @@ func PlanFor(s *session.Stack, imgs []stack.Image, withVersion bool) (Plan, erro
 	default:
 		return p, fmt.Errorf("%s: use CACHE_FROM=%s to take the build cache from the registry's latest images, or leave it unset", s.Label("CACHE_FROM"), CacheFromValue)
 	}
-	for _, img := range imgs {
-		for _, arg := range img.BuildArgs {
-			if v, ok := s.Env.Get(arg); ok && v != "" {
-				p.BuildArgs[arg] = v
-			}
-		}
-	}
 	return p, nil
 }
 
@@ -76,7 +94,7 @@ func Build(ctx context.Context, s *session.Stack, p Plan) error {
 	cmd := p.BuildCommand(s.Root)
 	if s.DryRun {
 		s.Print(cmd)
-		fmt.Fprintf(s.Stderr, "%s", indent(string(maskedPlan(s.Masker(), p).Definition())))
+		fmt.Fprintf(s.Stderr, "%s", indent(string(p.Definition(s.Root, s.Mask))))
 		return nil
 	}
 	start := time.Now()
@@ -115,19 +133,6 @@ func Build(ctx context.Context, s *session.Stack, p Plan) error {
 	return nil
 }
 
-// maskedPlan is p with its values masked before they are encoded: the
-// definition escapes $ and quotes, which would split a secret the mask
-// then misses.
-func maskedPlan(m *runner.Masker, p Plan) Plan {
-	masked := p
-	masked.Registry, masked.Version = m.Text(p.Registry), m.Text(p.Version)
-	masked.BuildArgs = map[string]string{}
-	for k, v := range p.BuildArgs {
-		masked.BuildArgs[k] = m.Text(v)
-	}
-	return masked
-}
-
 func indent(s string) string {
 	return "    " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n    ") + "\n"
 }
@@ -144,12 +149,18 @@ func Transfer(ctx context.Context, s *session.Stack, cmds []runner.Command) erro
 }
 
 // CheckDockerfile makes sure img's Dockerfile is there and has the stage
-// img builds.
-func CheckDockerfile(root string, img stack.Image) error {
-	path := img.DockerfilePath()
+// img builds (an inline Dockerfile is compose's to check).
+func CheckDockerfile(root string, img Image) error {
+	if img.Build.DockerfileInline != "" {
+		return nil
+	}
+	path := img.Dockerfile(root)
 	f, err := os.Open(filepath.Join(root, path))
+	if filepath.IsAbs(path) {
+		f, err = os.Open(path)
+	}
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%s: Dockerfile of image %s is missing: add it with a stage named %q", path, img.Name, StageName(img.Target))
+		return fmt.Errorf("%s: Dockerfile of image %s is missing (declared by %s): add it with a stage named %q", path, img.Name, img.Where(), StageName(img.Build.Target))
 	}
 	if err != nil {
 		return err
@@ -159,12 +170,12 @@ func CheckDockerfile(root string, img stack.Image) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	if img.Target != "" && !dockerfile.Has(stages, img.Target) {
+	if t := img.Build.Target; t != "" && !dockerfile.Has(stages, t) {
 		names := dockerfile.Names(stages)
 		if len(names) == 0 {
 			names = []string{"none"}
 		}
-		return fmt.Errorf("%s has no stage named %q for image %s (its stages: %s): add one, FROM … AS %s", path, img.Target, img.Name, strings.Join(names, ", "), img.Target)
+		return fmt.Errorf("%s has no stage named %q for image %s (target of %s; its stages: %s): add one, FROM … AS %s", path, t, img.Name, img.Where(), strings.Join(names, ", "), t)
 	}
 	return nil
 }

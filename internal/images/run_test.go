@@ -4,8 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/types"
+
 	"github.com/kettleofketchup/dtx_website/internal/runner"
-	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
 // Finding 3: a $ in a value is written $$ in the build definition, which
@@ -15,15 +16,12 @@ import (
 func TestBuildDefinitionIsEncodedFromMaskedValues(t *testing.T) {
 	secret := `pa$$"w0rd`
 	m := runner.NewMasker(secret)
-	nginx, err := stack.SelectImages("nginx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := Plan{Images: nginx, Registry: "reg.example/x", Version: "1.0.0", BuildArgs: map[string]string{"NGINX_BASE_IMAGE": secret}}
-	if !strings.Contains(string(p.Definition()), "w0rd") {
+	nginx := Image{Name: "nginx", Build: types.BuildConfig{Context: "/srv/site/nginx", Dockerfile: "Dockerfile", Args: types.MappingWithEquals{"NGINX_BASE_IMAGE": &secret}}}
+	p := Plan{Images: []Image{nginx}, Registry: "reg.example/x", Version: "1.0.0"}
+	if !strings.Contains(string(p.Definition("/srv/site", nil)), "w0rd") {
 		t.Fatal("the test's plan does not hold the secret")
 	}
-	def := string(maskedPlan(m, p).Definition())
+	def := string(p.Definition("/srv/site", m.Text))
 	if strings.Contains(def, "w0rd") || !strings.Contains(def, `"NGINX_BASE_IMAGE": "****"`) {
 		t.Fatalf("definition:\n%s", def)
 	}

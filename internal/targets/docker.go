@@ -10,7 +10,7 @@ import (
 // Build builds the images named in only (all when empty), tagged VERSION
 // and latest.
 func Build(ctx context.Context, o *session.Session, only string) error {
-	s, p, err := images.Open(o, only)
+	s, p, err := images.Open(ctx, o, only)
 	if err != nil {
 		return err
 	}
@@ -19,7 +19,7 @@ func Build(ctx context.Context, o *session.Session, only string) error {
 
 // Push pushes both tags of the images named in only.
 func Push(ctx context.Context, o *session.Session, only string) error {
-	s, p, err := images.Open(o, only)
+	s, p, err := images.Open(ctx, o, only)
 	if err != nil {
 		return err
 	}
@@ -28,7 +28,7 @@ func Push(ctx context.Context, o *session.Session, only string) error {
 
 // Pull pulls both tags of the images named in only.
 func Pull(ctx context.Context, o *session.Session, only string) error {
-	s, p, err := images.Open(o, only)
+	s, p, err := images.Open(ctx, o, only)
 	if err != nil {
 		return err
 	}

@@ -143,7 +143,7 @@ func TestDryRunPlans(t *testing.T) {
 			fmt.Sprintf(override, "prod", prodKeys),
 			"[dry-run] " + withOverride(prod, "prod") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		{"dev:release", func(c context.Context, o *session.Session) error { return Up(c, o, "release", Pulled, false) }, []string{
-			"[dry-run] docker pull " + reg + "/frontend:0.1.0", "[dry-run] docker pull " + reg + "/backend:0.1.0", "[dry-run] docker pull " + reg + "/nginx:0.1.0",
+			"[dry-run] docker pull " + reg + "/backend:0.1.0", "[dry-run] docker pull " + reg + "/frontend:0.1.0", "[dry-run] docker pull " + reg + "/nginx:0.1.0",
 			folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			redisOwner,
 			fmt.Sprintf(override, "release", prodKeys+", VERSION"),

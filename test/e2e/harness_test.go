@@ -103,15 +103,15 @@ func newSite(t *testing.T) *site {
 	return &site{t: t, root: root, prefix: prefix, vars: vars}
 }
 
-// baseImageVars are the variables that name a base image: each image's
-// build arguments and the redis image of the compose files.
+// baseImageVars are the variables that name a base image in the process
+// environment (.ci/engine.sh's env.sh exports them where the engine cannot
+// pull the official images): every *_BASE_IMAGE, and the compose files'
+// REDIS_IMAGE.
 func baseImageVars() []string {
 	vars := []string{"REDIS_IMAGE"}
-	for _, img := range stack.Images {
-		for _, arg := range img.BuildArgs {
-			if !slices.Contains(vars, arg) {
-				vars = append(vars, arg)
-			}
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasSuffix(k, "_BASE_IMAGE") && !slices.Contains(vars, k) {
+			vars = append(vars, k)
 		}
 	}
 	return vars
