@@ -2,9 +2,9 @@ package compose
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
-	"maps"
 	"reflect"
 	"slices"
 	"strings"
