@@ -16,8 +16,8 @@ func (s *site) build(t *testing.T, name, version string, healthy bool) {
 	t.Helper()
 	page := filepath.Join(s.root, "frontend/public/index.html")
 	server := filepath.Join(s.root, "backend/server.py")
-	pageText, _ := os.ReadFile(filepath.Join(repoRoot, "frontend/public/index.html"))
-	serverText, _ := os.ReadFile(filepath.Join(repoRoot, "backend/server.py"))
+	pageText, _ := os.ReadFile(filepath.Join(s.ts.Repo, "frontend/public/index.html"))
+	serverText, _ := os.ReadFile(filepath.Join(s.ts.Repo, "backend/server.py"))
 	p := strings.Replace(string(pageText), "<h1>", "<p>build "+name+";</p><h1>", 1)
 	b := strings.Replace(string(serverText), `body = {"service": "backend", "path": path, "dev": DEV}`,
 		`body = {"service": "backend", "path": path, "dev": DEV, "build": "build `+name+`;"}`, 1)
@@ -40,10 +40,7 @@ func (s *site) build(t *testing.T, name, version string, healthy bool) {
 // deploy, a new version, a broken version, a failing pre-deploy command and
 // a rollback, with no failed request in any of them.
 func TestDeploy(t *testing.T) {
-	requireEngine(t)
-	sweepStale(t)
 	s := newSite(t)
-	t.Cleanup(s.cleanup)
 	httpPort, httpsPort := freePort(t), freePort(t)
 	base := []string{"HTTP_PORT=" + httpPort, "HTTPS_PORT=" + httpsPort,
 		// The load comes from one address: keep nginx's limits out of the way.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/stack"
+	"github.com/kettleofketchup/dtx_website/internal/testsite"
 )
 
 // starterTitle is what the starter frontend's page says (frontend/public).
@@ -23,10 +24,7 @@ const starterTitle = "dtx website starter"
 // TestEndToEnd runs the targets in the order a team meets them; each step
 // builds on the previous one (the images built, pushed, pulled…).
 func TestEndToEnd(t *testing.T) {
-	requireEngine(t)
-	sweepStale(t)
 	s := newSite(t)
-	t.Cleanup(s.cleanup)
 	steps := []struct {
 		name string
 		fn   func(*testing.T, *site)
@@ -51,7 +49,7 @@ func (s *site) with(t *testing.T) *site {
 	return &c
 }
 
-func (s *site) ref(image, tag string) string { return s.vars["REGISTRY"] + "/" + image + ":" + tag }
+func (s *site) ref(image, tag string) string { return s.ts.Ref(image, tag) }
 
 func testBuild(t *testing.T, s *site) {
 	out := s.mustMage(nil, "docker:build")
@@ -81,7 +79,7 @@ func testPushPull(t *testing.T, s *site) {
 	s.mustMage(nil, "docker:push")
 	digests := map[string]string{}
 	for _, img := range stack.ImageNames() {
-		resp, err := http.Get("http://" + registryAddr() + "/v2/" + s.prefix + "/" + img + "/tags/list")
+		resp, err := http.Get("http://" + testsite.RegistryHost() + "/v2/" + s.prefix + "/" + img + "/tags/list")
 		if err != nil {
 			t.Fatal(err)
 		}
