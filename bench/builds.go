@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -58,7 +59,7 @@ func (b *bench) contexts() []string {
 		if err != nil {
 			rel = img.Build.Context
 		}
-		if !contains(dirs, rel) {
+		if !slices.Contains(dirs, rel) {
 			dirs = append(dirs, rel)
 		}
 	}
@@ -254,22 +255,15 @@ func (b *bench) ps(ctx context.Context) error {
 	return err
 }
 
-// cleanup takes down the stacks, removes the images by name, and deletes
-// what the CI and deploy measurements pushed from the registry.
+// cleanup takes down the site's stacks and removes its images by name
+// (testsite's Cleanup), and deletes what the CI and deploy measurements
+// pushed from the registry.
 func (b *bench) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := os.Stat(b.root); err == nil {
-		if _, err := b.must(ctx, b.dtx("stack:down", "debug")); err != nil && !errors.Is(err, context.Canceled) {
-			say("cleanup: %v", err)
-		}
-		if b.deployed {
-			if err := b.downRelease(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				say("cleanup: %v", err)
-			}
-		}
+	if b.site != nil {
+		b.site.Cleanup(say)
 	}
-	b.removeImages(ctx)
 	if b.pushed {
 		b.deletePushed(ctx)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/stack"
+	"github.com/kettleofketchup/dtx_website/internal/testsite"
 )
 
 // starterTitle is what the starter frontend's page says (frontend/public).
@@ -23,10 +24,7 @@ const starterTitle = "dtx website starter"
 // TestEndToEnd runs the targets in the order a team meets them; each step
 // builds on the previous one (the images built, pushed, pulled…).
 func TestEndToEnd(t *testing.T) {
-	requireEngine(t)
-	sweepStale(t)
 	s := newSite(t)
-	t.Cleanup(s.cleanup)
 	steps := []struct {
 		name string
 		fn   func(*testing.T, *site)
@@ -55,7 +53,7 @@ func (s *site) with(t *testing.T) *site {
 // sections in docker-compose.debug.yaml and docker-compose.prod.yaml).
 var starterImages = []string{"backend", "backend-dev", "frontend", "frontend-dev", "nginx"}
 
-func (s *site) ref(image, tag string) string { return s.vars["REGISTRY"] + "/" + image + ":" + tag }
+func (s *site) ref(image, tag string) string { return s.ts.Ref(image, tag) }
 
 func testBuild(t *testing.T, s *site) {
 	out := s.mustMage(nil, "docker:build")
@@ -85,7 +83,7 @@ func testPushPull(t *testing.T, s *site) {
 	s.mustMage(nil, "docker:push")
 	digests := map[string]string{}
 	for _, img := range starterImages {
-		resp, err := http.Get("http://" + registryAddr() + "/v2/" + s.prefix + "/" + img + "/tags/list")
+		resp, err := http.Get("http://" + testsite.RegistryHost() + "/v2/" + s.prefix + "/" + img + "/tags/list")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,12 +119,23 @@ func testRelease(t *testing.T, s *site) {
 	httpPort, httpsPort := freePort(t), freePort(t)
 	ports := []string{"HTTP_PORT=" + httpPort, "HTTPS_PORT=" + httpsPort}
 	project := s.prefix + "-release"
-	volumesBefore := docker(t, "volume", "ls", "-q")
+	volumesBefore := projectVolumes(t, project)
 
 	// Precedence inside the containers: committed file < .local < process,
 	// for what every service sees, and no secret printed on the way.
+	// PRECEDENCE is set by both files and not by the process: the .local
+	// file's value must be the one inside.
+	committed := filepath.Join(s.root, "docker/.env.release")
+	committedText, err := os.ReadFile(committed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(committed, append(committedText, "PRECEDENCE=from-committed\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.WriteFile(committed, committedText, 0o644)
 	local := filepath.Join(s.root, "docker/.env.release.local")
-	if err := os.WriteFile(local, []byte("DB_PASSWORD=from-local\nLOCAL_ONLY=from-local-only\nDOMAIN=local.example\n"), 0o600); err != nil {
+	if err := os.WriteFile(local, []byte("DB_PASSWORD=from-local\nLOCAL_ONLY=from-local-only\nDOMAIN=local.example\nPRECEDENCE=from-local-precedence\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	defer os.Remove(local)
@@ -136,10 +145,11 @@ func testRelease(t *testing.T, s *site) {
 		t.Errorf("dev:release printed a secret:\n%s", out)
 	}
 	checkContainerEnv(t, project, map[string]map[string]string{
-		"backend":  {"DOMAIN": "dtx.test", "DB_PASSWORD": secret, "LOCAL_ONLY": "from-local-only", "DEBUG": "0"},
-		"frontend": {"DOMAIN": "dtx.test", "DB_PASSWORD": secret, "LOCAL_ONLY": "from-local-only", "DEBUG": "0"},
+		"backend":  {"DOMAIN": "dtx.test", "DB_PASSWORD": secret, "LOCAL_ONLY": "from-local-only", "PRECEDENCE": "from-local-precedence", "DEBUG": "0"},
+		"frontend": {"DOMAIN": "dtx.test", "DB_PASSWORD": secret, "LOCAL_ONLY": "from-local-only", "PRECEDENCE": "from-local-precedence", "DEBUG": "0"},
 		"nginx":    {"DOMAIN": "dtx.test"},
 	})
+	volumesMounted := mountedVolumes(t, project)
 	if data, err := os.ReadFile(filepath.Join(s.root, "docker/.env.release.compose.yaml")); err != nil || strings.Contains(string(data), "pa'ss") || strings.Contains(string(data), "from-local") {
 		t.Errorf("the env override is missing or holds a value (%v):\n%s", err, data)
 	}
@@ -211,9 +221,35 @@ func testRelease(t *testing.T, s *site) {
 		t.Errorf("redis lost its data across down and up:\n%s", out)
 	}
 	s.mustMage(ports, "stack:down", "release")
-	if after := docker(t, "volume", "ls", "-q"); after != volumesBefore {
-		t.Errorf("volumes before:\n%s\nafter:\n%s", volumesBefore, after)
+	// The project's volumes only: anything else on a shared engine may make
+	// or remove volumes meanwhile.
+	if after := projectVolumes(t, project); !slices.Equal(after, volumesBefore) {
+		t.Errorf("volumes of %s before: %q, after down: %q", project, volumesBefore, after)
 	}
+	for _, v := range volumesMounted {
+		if exec.Command("docker", "volume", "inspect", v).Run() == nil {
+			t.Errorf("volume %s, which the stack's containers mounted, is still there after down", v)
+		}
+	}
+}
+
+// projectVolumes lists the volumes labelled as a compose project's, sorted.
+func projectVolumes(t *testing.T, project string) []string {
+	t.Helper()
+	vols := strings.Fields(docker(t, "volume", "ls", "-q", "--filter", "label=com.docker.compose.project="+project))
+	slices.Sort(vols)
+	return vols
+}
+
+// mountedVolumes lists the volumes (named or anonymous, labelled or not)
+// that a compose project's containers mount.
+func mountedVolumes(t *testing.T, project string) []string {
+	t.Helper()
+	var vols []string
+	for _, id := range containers(t, project, true) {
+		vols = append(vols, strings.Fields(docker(t, "inspect", "--format", `{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}`, id))...)
+	}
+	return vols
 }
 
 // checkSite checks nginx's routing over HTTPS, verified against the
@@ -423,23 +459,29 @@ func testEngineUnreachable(t *testing.T, s *site) {
 }
 
 // checkContainerEnv asserts variables in the environment of each service's
-// running container, as docker inspect shows it.
+// running container, as docker inspect shows it and as a process started in
+// it (docker exec env) sees it.
 func checkContainerEnv(t *testing.T, project string, want map[string]map[string]string) {
 	t.Helper()
 	for service, vars := range want {
 		id := docker(t, "ps", "-q", "--filter", "label=com.docker.compose.project="+project, "--filter", "label=com.docker.compose.service="+service)
-		var env []string
-		if err := json.Unmarshal([]byte(docker(t, "inspect", "--format", "{{json .Config.Env}}", id)), &env); err != nil {
+		var inspected []string
+		if err := json.Unmarshal([]byte(docker(t, "inspect", "--format", "{{json .Config.Env}}", id)), &inspected); err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]string{}
-		for _, kv := range env {
-			k, v, _ := strings.Cut(kv, "=")
-			got[k] = v
-		}
-		for k, v := range vars {
-			if got[k] != v {
-				t.Errorf("%s sees %s=%q, want %q", service, k, got[k], v)
+		for how, env := range map[string][]string{
+			"docker inspect":  inspected,
+			"docker exec env": strings.Split(docker(t, "exec", id, "env"), "\n"),
+		} {
+			got := map[string]string{}
+			for _, kv := range env {
+				k, v, _ := strings.Cut(kv, "=")
+				got[k] = v
+			}
+			for k, v := range vars {
+				if got[k] != v {
+					t.Errorf("%s: %s sees %s=%q, want %q", how, service, k, got[k], v)
+				}
 			}
 		}
 	}
