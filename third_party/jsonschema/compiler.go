@@ -176,6 +176,12 @@ func (c *Compiler) MustCompile(loc string) *Schema {
 
 // Compile compiles json-schema at given loc.
 func (c *Compiler) Compile(loc string) (*Schema, error) {
+	compileDrafts() // dtx patch: see draftsOnce
+	return c.compile(loc)
+}
+
+// compile is upstream's Compile (dtx patch: see draftsOnce).
+func (c *Compiler) compile(loc string) (*Schema, error) {
 	uf, err := absolute(loc)
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // A Draft represents json-schema specification.
@@ -124,15 +125,37 @@ var (
 	draftLatest = Draft2020
 )
 
-func init() {
-	c := NewCompiler()
-	c.AssertFormat()
-	for _, d := range []*Draft{Draft4, Draft6, Draft7, Draft2019, Draft2020} {
-		d.sch = c.MustCompile(d.url)
-		for name := range d.allVocabs {
-			d.allVocabs[name] = c.MustCompile(strings.TrimSuffix(d.url, "schema") + "meta/" + name)
+// draftsOnce guards the compilation of the drafts' metaschemas.
+//
+// dtx patch: upstream compiles them in func init(), which costs every
+// program that links this package (through compose-go, every run of the
+// dtx tool) several milliseconds and 1.7 MB of allocations at start,
+// whether it ever compiles a schema or not. They are compiled here on the
+// first Compile instead, the only way into the code that reads them
+// (dialect.getSchema, through roots.validate and the validator), with the
+// same compiler settings and in the same order as upstream's init.
+var draftsOnce sync.Once
+
+// compileDrafts compiles the drafts' metaschemas, once.
+func compileDrafts() {
+	draftsOnce.Do(func() {
+		c := NewCompiler()
+		c.AssertFormat()
+		must := func(loc string) *Schema {
+			// c.compile, not c.Compile: Compile calls compileDrafts.
+			sch, err := c.compile(loc)
+			if err != nil {
+				panic(fmt.Sprintf("jsonschema: Compile(%q): %v", loc, err))
+			}
+			return sch
 		}
-	}
+		for _, d := range []*Draft{Draft4, Draft6, Draft7, Draft2019, Draft2020} {
+			d.sch = must(d.url)
+			for name := range d.allVocabs {
+				d.allVocabs[name] = must(strings.TrimSuffix(d.url, "schema") + "meta/" + name)
+			}
+		}
+	})
 }
 
 func draftFromURL(url string) *Draft {
