@@ -221,3 +221,51 @@ func TestTimeline(t *testing.T) {
 		t.Errorf("without a timeline: %s", none.text(time.Second))
 	}
 }
+
+// The whole report renders from what a run measured, here with an earlier
+// run's samples beside (-before) and no deploy or CI measurement.
+func TestReport(t *testing.T) {
+	ms := func(v ...float64) []time.Duration {
+		var d []time.Duration
+		for _, x := range v {
+			d = append(d, time.Duration(x*float64(time.Millisecond)))
+		}
+		return d
+	}
+	b := &bench{config: config{rounds: 2, psRuns: 3}, started: time.Now()}
+	b.results = results{
+		cores: 2, loadStart: "0.30, 0.20, 0.10", loadEnd: "0.50, 0.30, 0.10", loadDuring: []float64{0.4, 0.6},
+		samples: map[string][]time.Duration{
+			"cold-tool": ms(910, 920), "cold-raw": ms(900, 905),
+			"warm-tool": ms(550, 560), "warm-raw": ms(540, 545),
+			"ps-tool": ms(110, 112, 111), "ps-raw": ms(104, 105, 106),
+			"ps-way-in": ms(8.1, 8.3, 8.2), "init": ms(1.5, 1.6, 1.4),
+		},
+		before: map[string][]time.Duration{
+			"ps-tool": ms(122, 125, 120), "ps-raw": ms(105, 104, 103), "ps-way-in": ms(16, 17, 15),
+		},
+		beforeWhat: "the run of 2026-11-27 10:04 UTC (repository at 79b5260)",
+		runner:     runnerImage{ref: "example/runner:1", size: 512e6},
+	}
+	out := b.report()
+	for _, want := range []string{
+		"| (a) | `./dtx stack:ps debug` / the `docker compose … ps` it runs | 3 | 1.05 | 1.06 | 1.06 | ≤ 1.10 | meets | 1 % |",
+		"| (g) | the way in: `./dtx -l` (script, launcher, the tool's start, no target) | 3 | 8.1 ms | 8.2 ms | 8.2 ms | ≤ 10 ms | meets | 1 % |",
+		"steady enough to judge every goal measured ((a), (b), (c), (g), (h)).",
+		"### Before and after",
+		"| (a) | `./dtx stack:ps debug` / the `docker compose … ps` it runs | 1.17 | 1.18 | 1.06 | 1.06 | ≤ 1.10 |",
+		"| (g) | the way in: `./dtx -l` (script, launcher, the tool's start, no target) | 16.0 ms | 16.5 ms | 8.2 ms | 8.2 ms | ≤ 10 ms |",
+		"`example/runner:1` (browsertest.DefaultImage): 512 MB",
+		"| init | 1.5 1.6 1.4 |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report has no line with %q", want)
+		}
+	}
+	if strings.Contains(out, "(e)") || strings.Contains(out, "## CI") {
+		t.Error("the report shows measurements that did not run")
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
+}

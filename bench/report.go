@@ -246,8 +246,8 @@ func (b *bench) report() string {
 	p("- Machine: %d cores (%s), %s of memory, Linux %s.", r.cores, r.cpu, r.memory, r.kernel)
 	p("- Versions: Docker %s (storage driver %s), compose %s, %s; %s.", r.engine, r.driver, r.compose, r.goVersion, buildx)
 	p("- Its speed, the yardstick (the raw commands' own times: median, and spread = interquartile range / median): %s.", r.yardstickText())
-	p("- Load average (1 min) at the start: %s; during the run (every %s): %s; at the end: %s (1, 5, 15 min at the start: %s).",
-		firstField(r.loadStart), loadEvery, loadText(r.loadDuring), firstField(r.loadEnd), r.loadStart)
+	p("- Load average (1 min) at the start: %s; during the run (every %.0f s): %s; at the end: %s (1, 5, 15 min at the start: %s).",
+		firstField(r.loadStart), loadEvery.Seconds(), loadText(r.loadDuring), firstField(r.loadEnd), r.loadStart)
 	p("- Steadiness: %s", r.noiseText())
 	p("- Runs: N=%d rounds of the build measurements (each round: every variant cold, then warm, rotating which goes first); N=%d of each stack:ps measurement, interleaved; N=%d rounds of the CI cache measurement; N=%d rounds of the deploy measurement (each: every variant to the new version and back). Every baseline ran in the same invocation. Whole benchmark: %s.",
 		b.rounds, b.psRuns, b.ciRounds, b.deployRounds, r.total.Round(time.Second))
