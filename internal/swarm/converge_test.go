@@ -3,6 +3,7 @@ package swarm
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,13 +135,22 @@ func replay(t *testing.T, w wait, stack string) (final map[string]Outcome, doneA
 		}
 	}
 	var task, taskOut string
+	ask := func() {
+		if asked == nil {
+			asked = map[string]string{}
+			for svc, id := range c.Asks(*l) {
+				asked[id] = svc
+			}
+		}
+	}
 	for _, k := range w.calls {
 		lastT = k.T
 		name, isStatus := k.statusOf(stack)
 		switch {
 		case isStatus && name == w.services[0]:
 			step()
-			l = &Look{Status: map[string]UpdateStatus{}, TaskErrors: map[string]string{}, TaskStatus: map[string]string{}}
+			l = &Look{Status: map[string]UpdateStatus{}, TaskStatus: map[string]string{}}
+			asked = nil
 			fallthrough
 		case isStatus:
 			if u, ok := ParseUpdateStatus(k.Out); ok && k.RC == 0 {
@@ -148,15 +158,10 @@ func replay(t *testing.T, w wait, stack string) (final map[string]Outcome, doneA
 			}
 		case k.is("service", "ls", "--filter"):
 			l.Replicas = ParseReplicas(k.Out, stack)
-			asked = map[string]string{}
-			for svc, id := range c.Asks(l.Status) {
-				asked[id] = svc
-			}
 		case k.is("stack", "ps", "--no-trunc"), k.is("service", "ps", "--no-trunc"):
-			for svc, e := range TaskErrors(k.Out, stack) {
-				l.TaskErrors[svc] = e
-			}
+			l.Tasks = append(l.Tasks, ParseTasks(tasksOf(k), stack)...)
 		case k.is("inspect", "--type", "task"):
+			ask()
 			task, taskOut = k.last(), k.Out
 			status, _ := ParseTask(taskOut)
 			l.TaskStatus[asked[task]] = TaskStatus(task, status, "")
@@ -167,6 +172,21 @@ func replay(t *testing.T, w wait, stack string) (final map[string]Outcome, doneA
 	}
 	step()
 	return c.Final, doneAt, looks
+}
+
+// tasksOf is the output of a recorded tasks listing in the format of
+// tasksCommand: the recordings made before it listed the tasks' states
+// printed NAME ERROR, which is read as a task of unknown state.
+func tasksOf(k call) string {
+	if slices.Contains(k.Argv, "{{.ID}}|{{.Name}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}") {
+		return k.Out
+	}
+	var b strings.Builder
+	for _, line := range lines(k.Out) {
+		name, msg, _ := strings.Cut(line, " ")
+		fmt.Fprintf(&b, "?|%s|||%s\n", name, msg)
+	}
+	return b.String()
 }
 
 // Each recorded wait, replayed look by look, ends at the very look at
