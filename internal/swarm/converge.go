@@ -22,14 +22,20 @@ const SettleTime = 3 * time.Second
 // tasks before the wait gives up on it.
 const CrashGrace = 45 * time.Second
 
-// FailFastRestarts is how many of a service's tasks may stop on their own
+// FailFastRestarts is how many times the task of one slot of a service
+// (one replica, or one node of a global service) may stop on its own
 // during a wait, while the service has no update of its own (a new one),
-// before the wait gives up on it: Swarm would restart them for ever, and a
+// before the wait gives up on it: Swarm would restart it for ever, and a
 // task that only fails its health check shows no error to wait for.
 const FailFastRestarts = 3
 
-// ErrRolledBack is returned (wrapped) when Swarm rolled an update back.
-var ErrRolledBack = errors.New("the update was rolled back")
+// ErrRolledBack is returned (wrapped) when Swarm rolled an update back;
+// ErrNotConverged when a service failed otherwise (a new service whose
+// tasks keep failing, an update that paused).
+var (
+	ErrRolledBack   = errors.New("the update was rolled back")
+	ErrNotConverged = errors.New("the release did not converge")
+)
 
 // UpdateStatus is a service's UpdateStatus as docker service inspect shows it.
 type UpdateStatus struct {
@@ -221,8 +227,8 @@ func (c *Convergence) changed(name string, status map[string]UpdateStatus) (Upda
 	return u, had && u.StartedAt != "" && u != b && u.StartedAt != b.StartedAt
 }
 
-// restarts are, per service, its tasks that stopped on their own during
-// this wait, newest first.
+// restarts are, per service, the tasks of its slot that stopped on their
+// own most often during this wait, newest first.
 func (c *Convergence) restarts(tasks []Task) map[string][]Task {
 	if c.old == nil {
 		c.old = map[string]bool{}
@@ -232,10 +238,16 @@ func (c *Convergence) restarts(tasks []Task) map[string][]Task {
 			}
 		}
 	}
-	m := map[string][]Task{}
+	bySlot := map[string][]Task{}
 	for _, t := range tasks {
 		if t.ended() && !c.old[t.ID] {
-			m[t.Service] = append(m[t.Service], t)
+			bySlot[t.Name] = append(bySlot[t.Name], t)
+		}
+	}
+	m := map[string][]Task{}
+	for _, slot := range sortedKeys(bySlot) {
+		if list := bySlot[slot]; len(list) > len(m[list[0].Service]) {
+			m[list[0].Service] = list
 		}
 	}
 	return m
@@ -299,7 +311,7 @@ func (c *Convergence) Step(l Look) (pending []string) {
 			if why == "" {
 				why = TaskStatus(newest.ID, strings.ToLower(newest.State)+": "+newest.Error, "")
 			}
-			c.Final[name] = Outcome{State: "failing", Reason: fmt.Sprintf("its tasks keep stopping: %d since the deploy began, the last%s", len(restarts[name]), why)}
+			c.Final[name] = Outcome{State: "failing", Reason: fmt.Sprintf("its task %s stopped %d times since the deploy began, the last%s", newest.Name, len(restarts[name]), why)}
 		case l.Since > CrashGrace && taskErrors[name] != "":
 			// A new service whose tasks keep failing with an error, as
 			// above, from fewer restarts (a long restart delay).
@@ -320,6 +332,7 @@ func fullyRunning(r string) bool {
 // 1.2.3"), in order, and ErrRolledBack with the reasons when one failed.
 func Report(stack string, services []string, final map[string]Outcome, what string) (said []string, err error) {
 	var failed []string
+	cause := ErrNotConverged
 	for _, name := range services {
 		o, svc := final[name], stack+"_"+name
 		switch o.State {
@@ -330,13 +343,17 @@ func Report(stack string, services []string, final map[string]Outcome, what stri
 		case "rollback_completed":
 			said = append(said, fmt.Sprintf("%s: ROLLED BACK: %s", svc, o.Reason))
 			failed = append(failed, fmt.Sprintf("%s rolled back: %s", svc, o.Reason))
+			cause = ErrRolledBack
 		default:
 			said = append(said, fmt.Sprintf("%s: %s: %s", svc, stateWords(o.State), o.Reason))
 			failed = append(failed, fmt.Sprintf("%s %s: %s", svc, stateWords(o.State), o.Reason))
+			if strings.HasPrefix(o.State, "rollback_") {
+				cause = ErrRolledBack
+			}
 		}
 	}
 	if len(failed) > 0 {
-		return said, fmt.Errorf("%w: %s", ErrRolledBack, strings.Join(failed, "; "))
+		return said, fmt.Errorf("%w: %s", cause, strings.Join(failed, "; "))
 	}
 	return said, nil
 }

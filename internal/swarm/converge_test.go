@@ -231,7 +231,7 @@ func TestConvergenceOnRecordedWaits(t *testing.T) {
 		{"failing-new", []want{{version: "4.0.0", said: []string{
 			`dtxrec_backend: failing: its tasks keep failing; task dtxrec_backend.1: "task: non-zero exit (1)"`,
 			running("frontend", "4.0.0"), running("nginx", "4.0.0"), running("redis", "4.0.0")},
-			err: `the update was rolled back: dtxrec_backend failing: its tasks keep failing; task dtxrec_backend.1: "task: non-zero exit (1)"`}}},
+			err: `the release did not converge: dtxrec_backend failing: its tasks keep failing; task dtxrec_backend.1: "task: non-zero exit (1)"`}}},
 		{"old-deploy-new", []want{{version: "1.0.0", said: []string{
 			running("backend", "1.0.0"), running("frontend", "1.0.0"), running("nginx", "1.0.0"), running("redis", "1.0.0")}}}},
 		{"old-update", []want{{version: "2.0.0", said: []string{

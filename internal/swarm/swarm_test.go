@@ -45,7 +45,6 @@ const website = `
     <<: [*app, *hardened]
     command: ["python3", "manage.py", "run_discord_bot"]
     healthcheck: {disable: true}
-    x-dtx: {replicas: 1}
 `
 
 // releaseRoot is a project root with a copy of the real release compose
