@@ -199,6 +199,7 @@ func TestConvergenceOnRecordedWaits(t *testing.T) {
 	const pausedQp = "update rolled back due to failure or early termination of task qpbsh6ckdgg2ks2esxbbm7229 (task qpbsh6ckdgg2ks2esxbbm7229: complete: finished; its health check: unhealthy, last run exit 137)"
 	const rolledBack74 = "update rolled back due to failure or early termination of task 74c5p2hshmps3w5wxomht40lh (task 74c5p2hshmps3w5wxomht40lh: complete: finished; its health check: unhealthy, last run exit 1)"
 	const pausedEq = "update rolled back due to failure or early termination of task eqtkw9ghjxpo35ezysn5aryyz (task eqtkw9ghjxpo35ezysn5aryyz: complete: finished; its health check: unhealthy, last run exit 137)"
+	const overloaded = "its task dtxrec_frontend.1 stopped 3 times since the deploy began, the last (task yhff6pgdscggz6yfcw9kp2tm2: complete: finished; its health check: unhealthy, last run exit 137)"
 	type want struct {
 		version string   // a deploy's wait (Report); "" a rollback's (RollbackReport)
 		said    []string // the lines the live run printed
@@ -232,6 +233,13 @@ func TestConvergenceOnRecordedWaits(t *testing.T) {
 			`dtxrec_backend: failing: its tasks keep failing; task dtxrec_backend.1: "task: non-zero exit (1)"`,
 			running("frontend", "4.0.0"), running("nginx", "4.0.0"), running("redis", "4.0.0")},
 			err: `the release did not converge: dtxrec_backend failing: its tasks keep failing; task dtxrec_backend.1: "task: non-zero exit (1)"`}}},
+		// 1.0.0 with a worker and a stop-first scheduler onto an empty
+		// swarm of a machine so loaded (load average 60 on 2 cores) that
+		// frontend's health check timed out: its task stopped, with no
+		// error, three times in one slot, and the wait gave up on it.
+		{"frontend-overloaded", []want{{version: "1.0.0", said: []string{
+			running("backend", "1.0.0"), running("beat", "1.0.0"), "dtxrec_frontend: failing: " + overloaded, running("nginx", "1.0.0"), running("redis", "1.0.0"), running("worker", "1.0.0")},
+			err: "the release did not converge: dtxrec_frontend failing: " + overloaded}}},
 		{"old-deploy-new", []want{{version: "1.0.0", said: []string{
 			running("backend", "1.0.0"), running("frontend", "1.0.0"), running("nginx", "1.0.0"), running("redis", "1.0.0")}}}},
 		{"old-update", []want{{version: "2.0.0", said: []string{

@@ -339,7 +339,7 @@ func (b *builder) proxy(s *service, svc roles.Service, sc types.ServiceConfig) e
 // bind-mounted file becomes a config; the proxy's certificate folders give
 // way to the certificate secrets and its ACME webroot becomes the webroot
 // volume; a stateful service's bind-mounted folders become named volumes
-// (SERVICE_TARGET: redis's /data is redis_data); a named volume stays.
+// (SERVICE_TARGET: a service db's /data is db_data); a named volume stays.
 func (b *builder) mounts(s *service, svc roles.Service, sc types.ServiceConfig) error {
 	for _, v := range sc.Volumes {
 		switch v.Type {
