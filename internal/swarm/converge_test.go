@@ -117,9 +117,11 @@ func waits(t *testing.T, calls []call, stack string) []wait {
 
 // replay feeds a recorded wait's looks to Convergence, look by look, and
 // returns the outcomes and the look at which it was done (1-based) out of
-// how many the recording has.
-func replay(t *testing.T, w wait, stack string) (final map[string]Outcome, doneAt, looks int) {
+// how many the recording has, and when (since the wait began) each service
+// was decided.
+func replay(t *testing.T, w wait, stack string) (final map[string]Outcome, doneAt, looks int, decided map[string]time.Duration) {
 	c := NewConvergence(w.services, w.before)
+	decided = map[string]time.Duration{}
 	start := w.calls[0].T
 	var l *Look
 	var asked map[string]string // task ID -> service
@@ -132,6 +134,11 @@ func replay(t *testing.T, w wait, stack string) (final map[string]Outcome, doneA
 		l.Since = time.Duration((lastT - start) * float64(time.Second))
 		if pending := c.Step(*l); len(pending) == 0 && doneAt == 0 {
 			doneAt = looks
+		}
+		for name := range c.Final {
+			if _, seen := decided[name]; !seen {
+				decided[name] = l.Since
+			}
 		}
 	}
 	var task, taskOut string
@@ -171,7 +178,7 @@ func replay(t *testing.T, w wait, stack string) (final map[string]Outcome, doneA
 		}
 	}
 	step()
-	return c.Final, doneAt, looks
+	return c.Final, doneAt, looks, decided
 }
 
 // tasksOf is the output of a recorded tasks listing in the format of
@@ -200,6 +207,9 @@ func TestConvergenceOnRecordedWaits(t *testing.T) {
 	const rolledBack74 = "update rolled back due to failure or early termination of task 74c5p2hshmps3w5wxomht40lh (task 74c5p2hshmps3w5wxomht40lh: complete: finished; its health check: unhealthy, last run exit 1)"
 	const pausedEq = "update rolled back due to failure or early termination of task eqtkw9ghjxpo35ezysn5aryyz (task eqtkw9ghjxpo35ezysn5aryyz: complete: finished; its health check: unhealthy, last run exit 137)"
 	const overloaded = "its task dtxrec_frontend.1 stopped 3 times since the deploy began, the last (task yhff6pgdscggz6yfcw9kp2tm2: complete: finished; its health check: unhealthy, last run exit 137)"
+	const wholeBackend = "update rolled back due to failure or early termination of task cd38sr1od5vq9z92a7bl9kr5k (task cd38sr1od5vq9z92a7bl9kr5k: complete: finished; its health check: unhealthy, last run exit 137)"
+	const wholeFrontend = "update rolled back due to failure or early termination of task hg92i6ju3t0cm2zwrprbp428o (task hg92i6ju3t0cm2zwrprbp428o: complete: finished; its health check: unhealthy, last run exit 137)"
+	const unhealthy = "its task dtxrec_backend.1 stopped 3 times since the deploy began, the last (task 9wu6kphkubnl0sybzfe0ppg0t: complete: finished; its health check: unhealthy, last run exit 1 backend not ready: no answer on 8000)"
 	type want struct {
 		version string   // a deploy's wait (Report); "" a rollback's (RollbackReport)
 		said    []string // the lines the live run printed
@@ -207,6 +217,8 @@ func TestConvergenceOnRecordedWaits(t *testing.T) {
 		// undecided: the live run was interrupted while these were still
 		// pending (the others' outcomes are in said, as Report says them).
 		undecided []string
+		// within: how soon a service must be decided.
+		within map[string]time.Duration
 	}
 	running := func(svc, v string) string {
 		return "dtxrec_" + svc + ": running at version " + v + " (no rolling update was needed)"
@@ -240,6 +252,32 @@ func TestConvergenceOnRecordedWaits(t *testing.T) {
 		{"frontend-overloaded", []want{{version: "1.0.0", said: []string{
 			running("backend", "1.0.0"), running("beat", "1.0.0"), "dtxrec_frontend: failing: " + overloaded, running("nginx", "1.0.0"), running("redis", "1.0.0"), running("worker", "1.0.0")},
 			err: "the release did not converge: dtxrec_frontend failing: " + overloaded}}},
+		// Then 2.0.0 (with a new key), still overloaded: backend's and
+		// frontend's health checks time out, Swarm rolls backend back and
+		// pauses frontend's rollback; the tool then rolls back every other
+		// service, which had updated (worker, beat) or only changed its
+		// version label (nginx, redis), so that the release stays whole.
+		{"whole-rollback", []want{
+			{version: "2.0.0", said: []string{"dtxrec_backend: ROLLED BACK: " + wholeBackend, "dtxrec_beat: updated to version 2.0.0",
+				"dtxrec_frontend: rollback paused: " + wholeFrontend, running("nginx", "2.0.0"), running("redis", "2.0.0"), "dtxrec_worker: updated to version 2.0.0"},
+				err: "the update was rolled back: dtxrec_backend rolled back: " + wholeBackend + "; dtxrec_frontend rollback paused: " + wholeFrontend},
+			{said: []string{"dtxrec_beat: rolled back to its previous spec", "dtxrec_nginx: rolled back to its previous spec",
+				"dtxrec_redis: rolled back to its previous spec", "dtxrec_worker: rolled back to its previous spec"}},
+		}},
+		// Then 2.0.0 again, the machine less loaded: every service of the
+		// release image updates (the scheduler stop-first); nginx and
+		// redis keep their tasks.
+		{"roles-update", []want{{version: "2.0.0", said: []string{
+			"dtxrec_backend: updated to version 2.0.0", "dtxrec_beat: updated to version 2.0.0", "dtxrec_frontend: updated to version 2.0.0",
+			running("nginx", "2.0.0"), running("redis", "2.0.0"), "dtxrec_worker: updated to version 2.0.0"}}}},
+		// 3.0.0, whose backend's health check always fails, onto an empty
+		// swarm: its tasks end Complete with no error (the server exits 0
+		// on Swarm's SIGTERM); slot 1's third ended 36 s in and decided it,
+		// with the health check's output. The wait went on until frontend,
+		// slow on the loaded machine, ran.
+		{"unhealthy-new", []want{{version: "3.0.0", within: map[string]time.Duration{"backend": 45 * time.Second}, said: []string{
+			"dtxrec_backend: failing: " + unhealthy, running("beat", "3.0.0"), running("frontend", "3.0.0"), running("nginx", "3.0.0"), running("redis", "3.0.0"), running("worker", "3.0.0")},
+			err: "the release did not converge: dtxrec_backend failing: " + unhealthy}}},
 		{"old-deploy-new", []want{{version: "1.0.0", said: []string{
 			running("backend", "1.0.0"), running("frontend", "1.0.0"), running("nginx", "1.0.0"), running("redis", "1.0.0")}}}},
 		{"old-update", []want{{version: "2.0.0", said: []string{
@@ -264,7 +302,12 @@ func TestConvergenceOnRecordedWaits(t *testing.T) {
 				t.Fatalf("%d waits recorded, the test expects %d", len(ws), len(tc.waits))
 			}
 			for i, w := range ws {
-				final, doneAt, looks := replay(t, w, "dtxrec")
+				final, doneAt, looks, decided := replay(t, w, "dtxrec")
+				for name, limit := range tc.waits[i].within {
+					if at, ok := decided[name]; !ok || at > limit {
+						t.Errorf("wait %d: %s decided after %s (%v), want within %s", i+1, name, at, ok, limit)
+					}
+				}
 				services := w.services
 				if u := tc.waits[i].undecided; len(u) > 0 {
 					services = slices.DeleteFunc(slices.Clone(services), func(s string) bool { return slices.Contains(u, s) })
