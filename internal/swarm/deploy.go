@@ -78,8 +78,8 @@ func (s *Stack) Deploy(ctx context.Context) error {
 }
 
 // createObjects creates the secrets or configs the stack uses that do not
-// exist yet: they are named by content, so one that exists holds these
-// bytes already.
+// exist yet: they are named by (a keyed hash of) their content, so one that
+// exists holds these bytes already.
 func (s *Stack) createObjects(ctx context.Context, kind objectKind, objs []Object) error {
 	for _, obj := range objs {
 		if _, err := s.Query(ctx, existsCommand(kind, obj.Name)); err == nil {
@@ -159,23 +159,43 @@ func Rollbackable(out, stack string) (services []string, previous map[string]str
 	return services, previous
 }
 
-// rollback rolls services back to their previous spec and waits.
+// rollback rolls services back to their previous spec and waits. One
+// that cannot start (no previous spec) does not keep the others from going
+// back: it is named in the error.
 func (s *Stack) rollback(ctx context.Context, services []string) error {
 	before, _ := s.updateStatuses(ctx, services)
+	var started, refused []string
 	for _, name := range services {
 		if err := s.Run(ctx, s.rollbackCommand(name)); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			refused = append(refused, s.Service(name))
+			continue
+		}
+		started = append(started, name)
+	}
+	var err error
+	if len(started) > 0 {
+		var final map[string]Outcome
+		final, err = s.await(ctx, started, before, "the rollbacks have ended")
+		if err != nil || s.DryRun {
 			return err
 		}
+		var said []string
+		said, err = RollbackReport(s.Name, started, final)
+		for _, line := range said {
+			s.Say("%s", line)
+		}
 	}
-	final, err := s.await(ctx, services, before, "the rollbacks have ended")
-	if err != nil || s.DryRun {
+	if len(refused) == 0 {
 		return err
 	}
-	said, err := RollbackReport(s.Name, services, final)
-	for _, line := range said {
-		s.Say("%s", line)
+	why := fmt.Sprintf("docker service rollback refused %s: see ./dtx swarm:ps", strings.Join(refused, ", "))
+	if err != nil {
+		return fmt.Errorf("%w; %s", err, why)
 	}
-	return err
+	return errors.New(why)
 }
 
 // updateStatuses reads the services' UpdateStatus, and which services
