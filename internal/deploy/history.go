@@ -87,3 +87,15 @@ func Previous(records []Record, current string) (string, bool) {
 	}
 	return "", false
 }
+
+// RollbackTarget decides prod:rollback: current is the version the rolled
+// services run (the last recorded deploy's when none runs), previous the
+// last good one before it (see Previous); ok is false when there is none.
+func RollbackTarget(records []Record, running []Container) (current, previous string, ok bool) {
+	current = RunningVersion(running)
+	if current == "" && len(records) > 0 {
+		current = records[len(records)-1].Version
+	}
+	previous, ok = Previous(records, current)
+	return current, previous, ok
+}

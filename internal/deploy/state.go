@@ -46,10 +46,19 @@ func ParsePs(out []byte) ([]Container, error) {
 	return list, nil
 }
 
-// Rolled are the services a deploy replaces without a dropped request: new
-// containers start beside the old ones, nginx moves to them once healthy,
-// and the old ones drain. nginx itself can only be recreated.
-var Rolled = []string{"frontend", "backend"}
+// The services a deploy treats apart, named here and nowhere else in the
+// package (issue 16 replaces the names with roles the compose files declare).
+var (
+	// Rolled are the services a deploy replaces without a dropped request:
+	// new containers start beside the old ones, the proxy moves to them
+	// once healthy, and the old ones drain.
+	Rolled = []string{"frontend", "backend"}
+	// Proxy is the service in front of the rolled ones (nginx): it can
+	// only be recreated, so a deploy recreates it only for another image.
+	Proxy = "nginx"
+	// Migrator is the service whose new image runs PRE_DEPLOY.
+	Migrator = "backend"
+)
 
 // Plan is what a deploy of a version does, given what runs.
 type Plan struct {
@@ -81,7 +90,7 @@ func NewPlan(version string, running []Container, want map[string]string) Plan {
 			p.Roll = append(p.Roll, svc)
 		}
 	}
-	if ref, ok := want["nginx"]; ok && !allRun(byService["nginx"], ref) {
+	if ref, ok := want[Proxy]; ok && !allRun(byService[Proxy], ref) {
 		p.Nginx = true
 	}
 	// A service that is not running at all (stopped by hand) is started by

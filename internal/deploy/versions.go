@@ -1,6 +1,10 @@
-// Package deploy plans the deploys of the release stack on one host: the
-// version in docker/.env.release, what runs and what must change, the
-// history of deploys. It decides; internal/targets runs the commands.
+// Package deploy deploys the release stack on one host (prod:deploy,
+// prod:rollback, prod:status): the version in docker/.env.release, what
+// runs and what must change, the history of deploys, and the run itself.
+// The decisions (the plan, a new container's health, whether nginx's image
+// changed, what a roll pins, removes and retires, the rollback's target)
+// are pure functions of what docker and compose answer; the run plans each
+// command here and runs it through a session, waiting with its Poll.
 package deploy
 
 import (
