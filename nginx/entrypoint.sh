@@ -175,7 +175,7 @@ render() {
             die "no certificate for $DOMAIN: need $le_cert and $le_key (certbot) or $own_cert and $own_key"
         fi
     fi
-    [ -r "$template" ] || die "template $template is missing"
+    [ -r "$template" ] || die "template $template is missing, or nginx's user (uid $(id -u)) cannot read it"
 
     export DOMAIN FRONTEND_UPSTREAM BACKEND_UPSTREAM HSTS_HEADER HTTPS_PORT_SUFFIX SSL_CERTIFICATE SSL_CERTIFICATE_KEY \
         CONTENT_TYPE_OPTIONS_HEADER FRAME_OPTIONS_HEADER CSP_HEADER REFERRER_POLICY_HEADER \
