@@ -202,7 +202,9 @@ const challengePath = ".well-known/acme-challenge"
 // every node the proxy runs on) that writes (auth) or removes (cleanup) the
 // challenge token with its validation in the webroot volume of every such
 // node, mounted where the proxy mounts it (webroot). The token and
-// validation are arguments of sh, never part of its script.
+// validation are arguments of sh, never part of its script. It runs as
+// root: a webroot volume made by an image from before nginx ran as a user
+// is root's (the files it writes stay readable by nginx's user).
 func (s *Stack) challengeJobCommand(name, image, webroot, phase, token, validation string) runner.Command {
 	webroot = path.Clean(webroot)
 	script := `mkdir -p "$1" && printf %s "$3" > "$1/$2"`
@@ -210,7 +212,7 @@ func (s *Stack) challengeJobCommand(name, image, webroot, phase, token, validati
 		script = `rm -f "$1/$2"`
 	}
 	return session.Docker("service", "create", "--detach", "--quiet", "--name", name, "--mode", "global-job",
-		"--restart-condition", "none", "--label", ownLabel+"="+s.Name,
+		"--restart-condition", "none", "--label", ownLabel+"="+s.Name, "--user", "0:0",
 		"--mount", "type=volume,source="+s.Name+"_"+webrootVolume+",target="+webroot,
 		image, "sh", "-c", script, "sh", path.Join(webroot, challengePath), token, validation)
 }

@@ -56,13 +56,13 @@ func TestCommands(t *testing.T) {
 		{"proxy image", s.serviceImageCommand("nginx"), []string{"service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", "dtx_nginx"}},
 		{"challenge auth", s.challengeJobCommand("dtx_acme_auth_1", "reg/nginx@sha256:ab", "/var/www/certbot/", "auth", "tok-EN_1", "tok-EN_1.thumb"), []string{
 			"service", "create", "--detach", "--quiet", "--name", "dtx_acme_auth_1", "--mode", "global-job",
-			"--restart-condition", "none", "--label", "com.dtx.stack=dtx",
+			"--restart-condition", "none", "--label", "com.dtx.stack=dtx", "--user", "0:0",
 			"--mount", "type=volume,source=dtx_certbot_www,target=/var/www/certbot",
 			"reg/nginx@sha256:ab", "sh", "-c", `mkdir -p "$1" && printf %s "$3" > "$1/$2"`, "sh",
 			"/var/www/certbot/.well-known/acme-challenge", "tok-EN_1", "tok-EN_1.thumb"}},
 		{"challenge cleanup", s.challengeJobCommand("dtx_acme_cleanup_2", "reg/nginx:1", "/var/www/certbot", "cleanup", "tok", "tok.thumb"), []string{
 			"service", "create", "--detach", "--quiet", "--name", "dtx_acme_cleanup_2", "--mode", "global-job",
-			"--restart-condition", "none", "--label", "com.dtx.stack=dtx",
+			"--restart-condition", "none", "--label", "com.dtx.stack=dtx", "--user", "0:0",
 			"--mount", "type=volume,source=dtx_certbot_www,target=/var/www/certbot",
 			"reg/nginx:1", "sh", "-c", `rm -f "$1/$2"`, "sh", "/var/www/certbot/.well-known/acme-challenge", "tok", "tok.thumb"}},
 		{"job tasks", jobTasksCommand("dtx_acme_auth_1"), []string{"service", "ps", "--format", "{{.CurrentState}}|{{.Error}}", "dtx_acme_auth_1"}},

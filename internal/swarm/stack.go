@@ -190,10 +190,12 @@ func (s *Stack) plan(ctx context.Context) (*Plan, error) {
 func (s *Stack) certificate() (cert, key []byte, err error) {
 	domain := s.Env.Value("DOMAIN")
 	for _, dir := range []string{filepath.Join(stack.CertbotConfig, "live", domain), stack.SSLDir} {
-		c, cerr := os.ReadFile(filepath.Join(s.Root, dir, CertFile))
-		k, kerr := os.ReadFile(filepath.Join(s.Root, dir, KeyFile))
-		if cerr == nil && kerr == nil {
+		c, k, err := readPair(s.Root, dir)
+		if err == nil {
 			return c, k, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, err
 		}
 	}
 	names := session.CertNames(domain)
@@ -209,7 +211,22 @@ func (s *Stack) certificate() (cert, key []byte, err error) {
 		return nil, nil, fmt.Errorf("%s: %w", stack.SSLDir, err)
 	}
 	s.Say("generated a self-signed certificate for %s in %s/ (key mode 0600); ./dtx prod:certbot STACK=swarm replaces it", strings.Join(names, ", "), stack.SSLDir)
-	return s.certificate()
+	return readPair(s.Root, stack.SSLDir)
+}
+
+// readPair reads the certificate and key of dir; a key that exists but
+// cannot be read (it is nginx's user's, mode 0600, once a hardened stack
+// ran on this machine) is said in one line.
+func readPair(root, dir string) (cert, key []byte, err error) {
+	cert, err = os.ReadFile(filepath.Join(root, dir, CertFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err = os.ReadFile(filepath.Join(root, dir, KeyFile))
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, nil, fmt.Errorf("%s/%s: this user cannot read the private key (it belongs to nginx's user once a stack ran here, mode 0600): run the tool as root on the machine that deploys, or as the key's owner", dir, KeyFile)
+	}
+	return cert, key, err
 }
 
 // digest asks the registry for ref's digest (a single-platform manifest),

@@ -49,6 +49,8 @@ type service struct {
 type fileRef struct {
 	Source string `yaml:"source"`
 	Target string `yaml:"target"`
+	UID    string `yaml:"uid,omitempty"`
+	GID    string `yaml:"gid,omitempty"`
 	Mode   *octal `yaml:"mode,omitempty"`
 }
 

@@ -310,10 +310,16 @@ func (b *builder) proxy(s *service, svc roles.Service, sc types.ServiceConfig) e
 	if len(b.in.Cert) == 0 || len(b.in.Key) == 0 {
 		return fmt.Errorf("no certificate and key for the proxy %s", svc.Name)
 	}
+	// The key is the proxy's user's alone: nginx runs as a user, not root
+	// (the compose file's user:), and reads it itself.
 	keyMode := octal(0o400)
+	uid, gid, _ := strings.Cut(sc.User, ":")
+	if gid == "" {
+		gid = uid
+	}
 	s.Secrets = append(s.Secrets,
 		fileRef{Source: b.addSecret("certificate", svc.Name+"_fullchain", b.in.Cert), Target: CertFile},
-		fileRef{Source: b.addSecret("private key", svc.Name+"_privkey", b.in.Key), Target: KeyFile, Mode: &keyMode},
+		fileRef{Source: b.addSecret("private key", svc.Name+"_privkey", b.in.Key), Target: KeyFile, UID: uid, GID: gid, Mode: &keyMode},
 	)
 	if s.Environment == nil {
 		s.Environment = map[string]string{}

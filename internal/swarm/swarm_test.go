@@ -306,7 +306,7 @@ func TestStarterStack(t *testing.T) {
 		{"proxy: global", str("services", "nginx", "deploy", "mode"), "global"},
 		{"proxy: the template as a config at its compose target", first(str("services", "nginx", "configs")).(map[string]any)["target"], "/etc/nginx/templates/default.conf.template"},
 		{"proxy: its certificate in the secrets", str("services", "nginx", "environment", "DTX_SSL_DIR"), SecretsDir},
-		{"proxy: the webroot volume", str("services", "nginx", "volumes").([]any)[6].(map[string]any)["source"], "certbot_www"},
+		{"proxy: the webroot volume", volumeAt(str("services", "nginx", "volumes"), "/var/www/certbot"), "certbot_www"},
 		{"stateful: on the data node", first(str("services", "redis", "deploy", "placement", "constraints")), "node.labels.dtx.data == true"},
 		{"stateful: its data in a named volume", str("services", "redis", "volumes").([]any)[1].(map[string]any)["source"], "redis_data"},
 		{"stateful: one replica", str("services", "redis", "deploy", "replicas"), 1},
@@ -326,7 +326,9 @@ func TestStarterStack(t *testing.T) {
 	}
 	t.Run("proxy ports in host mode", func(t *testing.T) {
 		ports := str("services", "nginx", "ports").([]any)
-		want := map[int]int{80: 8081, 443: 8444}
+		// nginx listens on unprivileged ports inside (it runs as a user,
+		// not root); the node's published ports are the compose file's.
+		want := map[int]int{8080: 8081, 8443: 8444}
 		if len(ports) != 2 {
 			t.Fatalf("ports: %v", ports)
 		}
@@ -549,4 +551,15 @@ func TestLongNamesFit(t *testing.T) {
 	if len(n) > maxName || !strings.HasPrefix(n, "dtxe2e1234567_a_very_long") {
 		t.Errorf("name %q (%d characters)", n, len(n))
 	}
+}
+
+// volumeAt is the source of the mount at target in a service's volumes.
+func volumeAt(volumes any, target string) any {
+	list, _ := volumes.([]any)
+	for _, v := range list {
+		if m, ok := v.(map[string]any); ok && m["target"] == target {
+			return m["source"]
+		}
+	}
+	return nil
 }
