@@ -11,6 +11,9 @@
 //	    x-dtx:
 //	      role: worker
 //	      update: stop-first   # a scheduler must never run twice
+//	  backend:
+//	    x-dtx:
+//	      pre-deploy: true     # PRE_DEPLOY (the migrations) runs in its new image
 //
 // A service that declares nothing gets the role its shape says (Derive):
 // the one that publishes ports and names other services in its environment
@@ -94,6 +97,9 @@ type Service struct {
 	Replicas int
 	// Declared says the role came from x-dtx, not from the shape.
 	Declared bool
+	// PreDeploy says PRE_DEPLOY (the migrations) runs in a one-off
+	// container of this service's new image (x-dtx.pre-deploy: true).
+	PreDeploy bool
 }
 
 // Site is the services of one stack with their roles.
@@ -107,6 +113,8 @@ type declaration struct {
 	Update   Update `mapstructure:"update" yaml:"update" json:"update"`
 	Upstream string `mapstructure:"upstream" yaml:"upstream" json:"upstream"`
 	Replicas int    `mapstructure:"replicas" yaml:"replicas" json:"replicas"`
+
+	PreDeploy bool // x-dtx.pre-deploy
 }
 
 // DefaultRoutedReplicas is how many tasks a routed service runs in the
@@ -174,6 +182,7 @@ func Derive(model *types.Project, file string, built func(image string) bool) (S
 		case (s.Role == Proxy || s.Role == Stateful) && s.Update == StartFirst:
 			return Site{}, fmt.Errorf("%s: service %s is %s and cannot update start-first: %s", file, name, s.Role, startFirstWhyNot(s.Role))
 		}
+		s.PreDeploy = d.PreDeploy
 		s.Replicas = d.Replicas
 		if s.Replicas == 0 {
 			s.Replicas = 1
@@ -203,7 +212,7 @@ func declared(svc types.ServiceConfig) (declaration, error) {
 	}
 	m, ok := raw.(map[string]any)
 	if !ok {
-		return d, fmt.Errorf("%s must be a mapping (role, update, upstream, replicas), not %T", Extension, raw)
+		return d, fmt.Errorf("%s must be a mapping (role, update, upstream, replicas, pre-deploy), not %T", Extension, raw)
 	}
 	for k, v := range m {
 		switch k {
@@ -231,8 +240,14 @@ func declared(svc types.ServiceConfig) (declaration, error) {
 				return d, fmt.Errorf("%s.replicas %q: use a number from 1 to 100", Extension, clip(fmt.Sprint(v)))
 			}
 			d.Replicas = n
+		case "pre-deploy":
+			b, ok := v.(bool)
+			if !ok {
+				return d, fmt.Errorf("%s.pre-deploy %q: use true (PRE_DEPLOY runs in this service's new image) or leave it out", Extension, clip(fmt.Sprint(v)))
+			}
+			d.PreDeploy = b
 		default:
-			return d, fmt.Errorf("%s has no key %q: it takes role, update, upstream and replicas", Extension, clip(k))
+			return d, fmt.Errorf("%s has no key %q: it takes role, update, upstream, replicas and pre-deploy", Extension, clip(k))
 		}
 	}
 	return d, nil

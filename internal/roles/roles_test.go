@@ -152,7 +152,8 @@ func TestReplacedByADeploy(t *testing.T) {
 func TestBadDeclarations(t *testing.T) {
 	for _, c := range []struct{ name, extra, want string }{
 		{"unknown role", "x-dtx: {role: sheduler}", `compose.yaml: service extra: x-dtx.role "sheduler": use one of proxy, routed, worker, stateful`},
-		{"unknown key", "x-dtx: {roles: worker}", `compose.yaml: service extra: x-dtx has no key "roles": it takes role, update, upstream and replicas`},
+		{"unknown key", "x-dtx: {roles: worker}", `compose.yaml: service extra: x-dtx has no key "roles": it takes role, update, upstream, replicas and pre-deploy`},
+		{"pre-deploy not a boolean", "x-dtx: {pre-deploy: yes please}", `x-dtx.pre-deploy "yes please": use true`},
 		{"bad update", "x-dtx: {update: rolling}", `x-dtx.update "rolling": use start-first or stop-first`},
 		{"not a mapping", "x-dtx: worker", "x-dtx must be a mapping"},
 		{"bad replicas", "x-dtx: {replicas: 0}", `x-dtx.replicas "0": use a number from 1 to 100`},
@@ -222,5 +223,25 @@ func TestTheProjectsReleaseStack(t *testing.T) {
 	}
 	if g := strings.Join(got, " "); g != "backend=routed frontend=routed nginx=proxy redis=stateful" {
 		t.Fatalf("roles: %s", g)
+	}
+}
+
+// x-dtx.pre-deploy marks the service whose new image runs PRE_DEPLOY; the
+// others are not marked.
+func TestDeclaredPreDeploy(t *testing.T) {
+	site, err := Derive(load(t, website+`
+    x-dtx:
+      pre-deploy: true
+`), "compose.yaml", builtHere)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range site.Services {
+		if s.PreDeploy != (s.Name == "discord-bot") {
+			t.Errorf("%s: PreDeploy %v", s.Name, s.PreDeploy)
+		}
+	}
+	if bot, _ := site.Get("discord-bot"); bot.Role != Worker {
+		t.Errorf("declaring pre-deploy changed the role: %s", bot.Role)
 	}
 }
