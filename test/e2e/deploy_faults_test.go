@@ -167,6 +167,7 @@ func TestDeployFaults(t *testing.T) {
 	s := newSite(t)
 	t.Cleanup(s.cleanup)
 	s.addWorkers(t)
+	s.patientHealthChecks(t)
 	httpPort, httpsPort := freePort(t), freePort(t)
 	base := []string{"HTTP_PORT=" + httpPort, "HTTPS_PORT=" + httpsPort,
 		"BACKEND_RATE_LIMIT=10000r/s", "BACKEND_RATE_BURST=10000", "BACKEND_CONN_LIMIT=10000",
