@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,12 +145,22 @@ func reapOrphans(t *testing.T, bound time.Duration) {
 	}
 }
 
-// answers checks that the site answers through nginx right now.
-func answers(t *testing.T, l *loadtest.Stream, step string) {
+// answers checks that the site answers through nginx right now: the page
+// and the API, each with a build's marker (the load's stream may have no
+// request under way at a given second on a loaded machine).
+func answers(t *testing.T, c *http.Client, step string) {
 	t.Helper()
-	n, failures, last := l.Phase(func() {})
-	if n.Sent == 0 || n.Failed() > 0 || last == "" {
-		t.Errorf("%s: the site does not answer: %d of %d requests failed: %s", step, n.Failed(), n.Sent, strings.Join(failures, "; "))
+	for _, path := range []string{"/", "/api/status"} {
+		resp, err := c.Get("https://dtx.test" + path)
+		if err != nil {
+			t.Errorf("%s: the site does not answer %s: %v", step, path, err)
+			continue
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "build ") {
+			t.Errorf("%s: %s answers %s (%v): %.200q", step, path, resp.Status, err, body)
+		}
 	}
 }
 
@@ -182,8 +194,6 @@ func TestDeployFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := loadtest.Start(c, "https://dtx.test", []string{"one", "two"})
-	defer l.Close()
 	project := s.prefix + "-release"
 	other := map[string]string{v1: v2, v2: v1}
 	build := map[string]string{v1: "one", v2: "two"}
@@ -193,46 +203,55 @@ func TestDeployFaults(t *testing.T) {
 	// record is written before "prepare", the first change.
 	steps := []string{"pull", "prepare", "pre-deploy", "pin-old", "create", "start-new", "healthy", "stop-first", "pin-new", "drain", "unpin", "record"}
 	for i, step := range steps {
-		target := other[current]
-		name := fmt.Sprintf("killed at %s", step)
-		var out string
-		var reached bool
-		n, _, _ := l.Phase(func() { out, reached = s.killAt(t, step, base, "prod:deploy", "-version="+target) })
-		t.Logf("%s: %d requests, %d failed while the deploy ran and was killed", name, n.Sent, n.Failed())
-		if !reached {
-			t.Fatalf("%s: the deploy never got to step %s:\n%s", name, step, out)
-		}
-		answers(t, l, name)
-		s.checkPins(t, name)
-		status := s.mustMage(base, "prod:status")
-		interrupted := fmt.Sprintf("interrupted: the prod:deploy of %s over %s", target, current)
-		if changed := i > 0; changed != strings.Contains(status, interrupted) {
-			t.Errorf("%s: prod:status should say %q: %v:\n%s", name, interrupted, changed, status)
-		}
+		func() {
+			// A stream of its own for each kill: one is bounded to
+			// loadtest.Max, shorter than the whole test on a loaded machine.
+			l := loadtest.Start(c, "https://dtx.test", []string{"one", "two"})
+			defer l.Close()
+			target := other[current]
+			name := fmt.Sprintf("killed at %s", step)
+			var out string
+			var reached bool
+			n, _, _ := l.Phase(func() { out, reached = s.killAt(t, step, base, "prod:deploy", "-version="+target) })
+			t.Logf("%s: %d requests, %d failed while the deploy ran and was killed", name, n.Sent, n.Failed())
+			if !reached {
+				t.Fatalf("%s: the deploy never got to step %s:\n%s", name, step, out)
+			}
+			answers(t, c, name)
+			s.checkPins(t, name)
+			status := s.mustMage(base, "prod:status")
+			interrupted := fmt.Sprintf("interrupted: the prod:deploy of %s over %s", target, current)
+			if changed := i > 0; changed != strings.Contains(status, interrupted) {
+				t.Errorf("%s: prod:status should say %q: %v:\n%s", name, interrupted, changed, status)
+			}
 
-		// The next deploy: finish the killed one, or undo it, in turn.
-		next, verb := target, "finishes it"
-		if i%2 == 1 {
-			next, verb = current, "undoes it"
-		}
-		var err error
-		n, failures, last := l.Phase(func() { out, err = s.mage(base, "prod:deploy", "-version="+next) })
-		t.Logf("%s, then deploy %s: %d requests, %d failed", name, next, n.Sent, n.Failed())
-		if err != nil {
-			t.Fatalf("%s: the next deploy of %s failed: %v\n%s", name, next, err, out)
-		}
-		if i > 0 && !strings.Contains(out, "this deploy of "+next+" "+verb) {
-			t.Errorf("%s: the next deploy does not say it %s:\n%s", name, verb, out)
-		}
-		if n.Failed() > 0 || last != build[next] {
-			t.Errorf("%s: the next deploy lost %d of %d requests (%s), build %q answers, want %q:\n%s", name, n.Failed(), n.Sent, strings.Join(failures, "; "), last, build[next], out)
-		}
-		s.onVersion(t, name+", then deployed", next, all...)
-		s.checkPins(t, name+", then deployed")
-		if status := s.mustMage(base, "prod:status"); strings.Contains(status, "interrupted: ") || !strings.Contains(status, "release stack "+project+": "+next) {
-			t.Errorf("%s: after the next deploy:\n%s", name, status)
-		}
-		current = next
+			// The next deploy: finish the killed one, or undo it, in turn.
+			next, verb := target, "finishes it"
+			if i%2 == 1 {
+				next, verb = current, "undoes it"
+			}
+			var err error
+			n, failures, last := l.Phase(func() { out, err = s.mage(base, "prod:deploy", "-version="+next) })
+			t.Logf("%s, then deploy %s: %d requests, %d failed", name, next, n.Sent, n.Failed())
+			if err != nil {
+				t.Fatalf("%s: the next deploy of %s failed: %v\n%s", name, next, err, out)
+			}
+			if i > 0 && !strings.Contains(out, "this deploy of "+next+" "+verb) {
+				t.Errorf("%s: the next deploy does not say it %s:\n%s", name, verb, out)
+			}
+			if n.Sent < 5 {
+				t.Errorf("%s: only %d requests during the next deploy: the load did not run", name, n.Sent)
+			}
+			if n.Failed() > 0 || last != build[next] {
+				t.Errorf("%s: the next deploy lost %d of %d requests (%s), build %q answers, want %q:\n%s", name, n.Failed(), n.Sent, strings.Join(failures, "; "), last, build[next], out)
+			}
+			s.onVersion(t, name+", then deployed", next, all...)
+			s.checkPins(t, name+", then deployed")
+			if status := s.mustMage(base, "prod:status"); strings.Contains(status, "interrupted: ") || !strings.Contains(status, "release stack "+project+": "+next) {
+				t.Errorf("%s: after the next deploy:\n%s", name, status)
+			}
+			current = next
+		}()
 	}
 
 	// Two deploys at once: one runs, the other is refused at once.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -130,23 +131,24 @@ func (s *site) onVersion(t *testing.T, step, version string, services ...string)
 		ids[image] = docker(t, "image", "inspect", "--format", "{{.Id}}", s.vars["REGISTRY"]+"/"+image+":"+version)
 	}
 	count := map[string]int{}
+	var wrong []string
 	for _, c := range inspectProject(t, project) {
 		svc := c.service()
 		count[svc]++
 		switch image, built := imageOf[svc]; {
 		case !c.State.Running:
-			t.Errorf("%s: %s is left %s", step, c.Name, c.State.Status)
+			wrong = append(wrong, fmt.Sprintf("%s is left %s", c.Name, c.State.Status))
 		case built && c.Image != ids[image]:
-			t.Errorf("%s: %s runs image %.19s, not %s's %s image %.19s", step, c.Name, c.Image, version, image, ids[image])
+			wrong = append(wrong, fmt.Sprintf("%s runs image %.19s, not %s's %s image %.19s", c.Name, c.Image, version, image, ids[image]))
 		}
 	}
 	for _, svc := range services {
 		if count[svc] != 1 {
-			t.Errorf("%s: %d containers of %s, want one", step, count[svc], svc)
+			wrong = append(wrong, fmt.Sprintf("%d containers of %s, want one", count[svc], svc))
 		}
 	}
-	if t.Failed() {
-		t.Logf("%s: the containers:\n%s", step, docker(t, "ps", "-a", "--filter", "label=com.docker.compose.project="+project, "--format", "{{.Names}} {{.State}} {{.Image}} {{.Status}}"))
+	if len(wrong) > 0 {
+		t.Errorf("%s: %s; the containers:\n%s", step, strings.Join(wrong, "; "), docker(t, "ps", "-a", "--filter", "label=com.docker.compose.project="+project, "--format", "{{.Names}} {{.State}} {{.Image}} {{.Status}}"))
 	}
 }
 
