@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/roles"
 )
@@ -194,8 +195,6 @@ type rollState struct {
 // context of its own (Ctrl-C ended the deploy's).
 func (d *deployer) roll(ctx context.Context, plan Plan, running []Container) (err error) {
 	s := &rollState{Roll: NewRoll(plan.Replace, running)}
-	w := d.watch(ctx)
-	defer w.stop()
 	defer func() {
 		if err != nil && !errors.Is(err, errServed) {
 			d.undo(ctx, s)
@@ -223,7 +222,7 @@ func (d *deployer) roll(ctx context.Context, plan Plan, running []Container) (er
 		}
 	}
 	if len(s.Services) > 0 {
-		if err := d.replace(ctx, s, w, proxy); err != nil {
+		if err := d.replace(ctx, s, proxy); err != nil {
 			return err
 		}
 	}
@@ -256,7 +255,7 @@ func (d *deployer) roll(ctx context.Context, plan Plan, running []Container) (er
 // them up, the start-first ones beside the old containers, then the
 // stop-first ones in place of theirs; then it pins the proxy to the new
 // routed containers.
-func (d *deployer) replace(ctx context.Context, s *rollState, w *watcher, proxy string) error {
+func (d *deployer) replace(ctx context.Context, s *rollState, proxy string) error {
 	d.step("create", "creating a new container of %s", strings.Join(roles.Names(s.Services), ", "))
 	s.created = true
 	if err := d.Run(ctx, d.versioned(CreateArgs(s.Scales())...)); err != nil {
@@ -267,11 +266,12 @@ func (d *deployer) replace(ctx context.Context, s *rollState, w *watcher, proxy 
 	}
 	if first := s.StartFirst(); len(first) > 0 {
 		d.step("start-new", "starting the new containers beside the old ones")
+		since := d.Now().Add(-time.Second) // the engine stamps events by its own clock
 		if err := d.Run(ctx, Start(ids(first))); err != nil {
 			return err
 		}
 		d.step("healthy", "waiting until the new containers are up, %s at most", d.wait)
-		if err := d.await(ctx, w, first); err != nil {
+		if err := d.await(ctx, first, since); err != nil {
 			return d.explainNotUp(err, false)
 		}
 	}
@@ -283,10 +283,11 @@ func (d *deployer) replace(ctx context.Context, s *rollState, w *watcher, proxy 
 				return err
 			}
 		}
+		since := d.Now().Add(-time.Second)
 		if err := d.Run(ctx, Start(ids(fresh))); err != nil {
 			return err
 		}
-		if err := d.await(ctx, w, fresh); err != nil {
+		if err := d.await(ctx, fresh, since); err != nil {
 			return d.explainNotUp(err, s.stopFirstDown)
 		}
 	}

@@ -18,6 +18,11 @@ import (
 // broke.
 const lookEvery = 2 * time.Second
 
+// eventsSegment is how long one docker events command streams (--until);
+// the watcher starts the next one where it ended. A deploy killed with -9
+// leaves its children behind: its last one ends within this.
+const eventsSegment = 30 * time.Second
+
 // watcher hands the wait the containers docker events spoke of: the wait
 // looks at a container when its state changes instead of every so often.
 type watcher struct {
@@ -27,32 +32,57 @@ type watcher struct {
 	stop func()
 }
 
-// watch streams the events of the stack's containers from now on (see
-// EventsArgs) until stop.
-func (d *deployer) watch(ctx context.Context) *watcher {
+// watch streams the events of the stack's containers from since on (see
+// EventsArgs), one segment after another, until stop.
+func (d *deployer) watch(ctx context.Context, since time.Time) *watcher {
 	w := &watcher{wake: make(chan struct{}, 1), stop: func() {}}
 	if d.DryRun {
 		return w
 	}
-	since := d.Now().Add(-time.Second) // the engine's events are stamped by its own clock, to the second
-	// Two waits at most (the start-first containers, then the stop-first
-	// ones) and the steps between them; past that, the wait looks every
-	// lookEvery without events.
-	until := since.Add(2*d.wait + time.Minute)
-	w.stop = d.Watch(ctx, Events(EventsArgs(d.Project.Name, since, until)), func(line string) {
-		id, _, _ := strings.Cut(strings.TrimSpace(line), " ")
-		if id == "" {
-			return
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for from := since; ctx.Err() == nil; {
+			until := d.Now().Add(eventsSegment)
+			stop, ended := d.Watch(ctx, Events(EventsArgs(d.Project.Name, from, until)), w.saw)
+			select {
+			case <-ended:
+			case <-ctx.Done():
+			}
+			stop()
+			// The engine stamps events by its own clock, to the nanosecond:
+			// a second of overlap loses none (a repeat only wakes the wait).
+			from = until.Add(-time.Second)
+			if d.Now().Before(until) && ctx.Err() == nil {
+				// It ended early (the engine went away?): not at once again.
+				select {
+				case <-time.After(lookEvery):
+				case <-ctx.Done():
+				}
+			}
 		}
-		w.mu.Lock()
-		w.seen = append(w.seen, id)
-		w.mu.Unlock()
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
-	})
+	}()
+	w.stop = func() {
+		cancel()
+		<-done
+	}
 	return w
+}
+
+// saw takes one line of docker events.
+func (w *watcher) saw(line string) {
+	id, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+	if id == "" {
+		return
+	}
+	w.mu.Lock()
+	w.seen = append(w.seen, id)
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
 }
 
 // next waits until docker events says something, at most wait, and
@@ -91,13 +121,15 @@ func (e *notUp) Error() string {
 	return fmt.Sprintf("the new %s container is %s", e.Container.Service, e.State)
 }
 
-// await waits until every container of cs is up (State.Judge), d.wait at
-// most: it looks at them all at once, then again whenever docker events
-// speak of one of them (it started, died or its health changed), when a
+// await waits until every container of cs, started since since, is up
+// (State.Judge), d.wait at most: it looks at them all at once, then again
+// whenever docker events speak of one of them (it started, died or its health changed), when a
 // container without a health check has run for Settle, and every
 // lookEvery at least. It fails at once when one is not up for good, with
 // its last log lines printed.
-func (d *deployer) await(ctx context.Context, w *watcher, cs []Container) error {
+func (d *deployer) await(ctx context.Context, cs []Container, since time.Time) error {
+	w := d.watch(ctx, since)
+	defer w.stop()
 	pending := slices.Clone(cs)
 	began := d.Now()
 	var failed *notUp

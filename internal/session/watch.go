@@ -13,8 +13,9 @@ import (
 // each line of its standard output to line as it comes: for a wait that
 // wakes on what the engine says instead of polling. line must not block.
 // stop ends the command (SIGINT to its process group, as a cancelled
-// context does) and returns once it and line's last call have returned.
-func (s *Session) Watch(ctx context.Context, c runner.Command, line func(string)) (stop func()) {
+// context does) and returns once it and line's last call have returned;
+// ended is closed when the command ended, by itself or not.
+func (s *Session) Watch(ctx context.Context, c runner.Command, line func(string)) (stop func(), ended <-chan struct{}) {
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
 	r := s.probeRunner()
@@ -38,5 +39,5 @@ func (s *Session) Watch(ctx context.Context, c runner.Command, line func(string)
 		cancel()
 		<-ran
 		<-read
-	}
+	}, read
 }
