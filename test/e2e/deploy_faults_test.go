@@ -21,12 +21,18 @@ import (
 
 // killDelay is how long after a step's first line the deploy is killed:
 // its command has started by then (the tool prints the step, then the
-// command, then runs it).
-const killDelay = 300 * time.Millisecond
+// command, then runs it). The last step, which writes the record, takes a
+// few hundred milliseconds: it is killed at once.
+func killDelay(step string) time.Duration {
+	if step == "record" {
+		return 0
+	}
+	return 300 * time.Millisecond
+}
 
 // killAt runs ./dtx args in the site and kills it with SIGKILL (the real
-// process: ./dtx execs the launcher, which execs the tool) killDelay after
-// it prints "step STEP:". It returns what it printed and whether it got to
+// process: ./dtx execs the launcher, which execs the tool) killDelay
+// after it prints "step STEP:". It returns what it printed and whether it got to
 // that step. The commands the tool had started live on, as they would
 // after a real kill -9; the test, their subreaper, waits for them to end
 // (reapOrphans) before it goes on.
@@ -69,7 +75,7 @@ func (s *site) killAt(t *testing.T, step string, extra []string, args ...string)
 			if !killed && strings.HasPrefix(line, "step "+step+":") {
 				killed = true
 				pid := cmd.Process.Pid
-				time.AfterFunc(killDelay, func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
+				time.AfterFunc(killDelay(step), func() { _ = syscall.Kill(pid, syscall.SIGKILL) })
 			}
 		case err := <-exited:
 			t.Logf("killAt %s: %s: %v", step, strings.Join(args, " "), err)
