@@ -214,12 +214,24 @@ func (d *deployer) roll(ctx context.Context, plan Plan, running []Container) (er
 	}
 	proxy := d.proxyContainer(running)
 	s.proxy = proxy
+	// Pinning the proxy and creating the new containers do not wait for
+	// each other (a created container is in no DNS answer until it
+	// starts): they run at once, and both end before anything starts.
+	var pinOld, create func() error
 	if pins := s.OldPins(); len(pins) > 0 && proxy != "" {
-		d.step("pin-old", "pinning the proxy to the old containers of %s", strings.Join(keys(pins), ", "))
 		s.pinned = true
-		if err := d.reload(ctx, proxy, pins); err != nil {
-			return err
-		}
+		pinOld = d.concurrent("pin-old", fmt.Sprintf("pinning the proxy to the old containers of %s", strings.Join(keys(pins), ", ")), func() error {
+			return d.reload(ctx, proxy, pins)
+		})
+	}
+	if len(s.Services) > 0 {
+		s.created = true
+		create = d.concurrent("create", "creating a new container of "+strings.Join(roles.Names(s.Services), ", "), func() error {
+			return d.Run(ctx, d.versioned(CreateArgs(s.Scales())...))
+		})
+	}
+	if err := errors.Join(await(pinOld), await(create)); err != nil {
+		return err
 	}
 	if len(s.Services) > 0 {
 		if err := d.replace(ctx, s, proxy); err != nil {
@@ -251,16 +263,10 @@ func (d *deployer) roll(ctx context.Context, plan Plan, running []Container) (er
 	return nil
 }
 
-// replace creates a new container of every replaced service and brings
-// them up, the start-first ones beside the old containers, then the
-// stop-first ones in place of theirs; then it pins the proxy to the new
-// routed containers.
+// replace brings the new container of every replaced service up, the
+// start-first ones beside the old containers, then the stop-first ones in
+// place of theirs; then it pins the proxy to the new routed containers.
 func (d *deployer) replace(ctx context.Context, s *rollState, proxy string) error {
-	d.step("create", "creating a new container of %s", strings.Join(roles.Names(s.Services), ", "))
-	s.created = true
-	if err := d.Run(ctx, d.versioned(CreateArgs(s.Scales())...)); err != nil {
-		return err
-	}
 	if err := d.fresh(ctx, &s.Roll); err != nil {
 		return err
 	}
@@ -371,6 +377,35 @@ func (d *deployer) fresh(ctx context.Context, r *Roll) error {
 		r.Fresh[svc.Name] = c
 	}
 	return nil
+}
+
+// concurrent starts step (saying it, and timing it apart from the steps
+// it overlaps) and runs do in the background, at once with what follows;
+// the function it returns waits for do's end and returns its error. In a
+// dry run do runs before it returns, so that the plan prints in order.
+func (d *deployer) concurrent(step, what string, do func() error) func() error {
+	d.Say("step %s: %s", step, what)
+	end := d.timeline.Span(step)
+	if d.DryRun {
+		err := do()
+		end()
+		return func() error { return err }
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := do()
+		end()
+		done <- err
+	}()
+	return func() error { return <-done }
+}
+
+// await waits for a concurrent step; nil is no step.
+func await(wait func() error) error {
+	if wait == nil {
+		return nil
+	}
+	return wait()
 }
 
 // reload runs the proxy's reload with pins (see ReloadArgs).

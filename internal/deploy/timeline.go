@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -9,6 +10,7 @@ import (
 // its end (Lines), so that a slow deploy shows where its time went and the
 // benchmark can report it.
 type Timeline struct {
+	mu    sync.Mutex // concurrent steps (Span) end from their goroutines
 	now   func() time.Time
 	start time.Time
 	names []string // in the order they first started
@@ -25,8 +27,30 @@ func NewTimeline(now func() time.Time) *Timeline {
 // Step ends the step under way and starts name. A step that runs twice
 // adds up.
 func (t *Timeline) Step(name string) {
-	t.End()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.end()
 	t.cur, t.since = name, t.now()
+	t.register(name)
+}
+
+// Span ends the step under way and starts name beside other spans: steps
+// that run at once each show their own duration (their sum is then more
+// than the total). The function it returns ends it.
+func (t *Timeline) Span(name string) (end func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.end()
+	t.register(name)
+	since := t.now()
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.took[name] += t.now().Sub(since)
+	}
+}
+
+func (t *Timeline) register(name string) {
 	if _, ok := t.took[name]; !ok {
 		t.names = append(t.names, name)
 		t.took[name] = 0
@@ -35,6 +59,12 @@ func (t *Timeline) Step(name string) {
 
 // End ends the step under way.
 func (t *Timeline) End() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.end()
+}
+
+func (t *Timeline) end() {
 	if t.cur != "" {
 		t.took[t.cur] += t.now().Sub(t.since)
 		t.cur = ""
@@ -50,6 +80,8 @@ const TimelinePrefix = "timeline "
 // the benchmark reads it.
 func (t *Timeline) Lines() []string {
 	t.End()
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	lines := make([]string, 0, len(t.names)+1)
 	for _, n := range t.names {
 		lines = append(lines, fmt.Sprintf("%s%s %.3fs", TimelinePrefix, n, t.took[n].Seconds()))
