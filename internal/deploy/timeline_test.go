@@ -9,7 +9,7 @@ import (
 // fakeClock advances by the test's hand.
 type fakeClock struct{ t time.Time }
 
-func (c *fakeClock) now() time.Time           { return c.t }
+func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
 func TestTimelineStepsAndSpans(t *testing.T) {
