@@ -7,13 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/images"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
-	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
 // nonceFiles are, for each build context, a file its Dockerfile copies in
@@ -30,7 +30,7 @@ var nonceFiles = map[string]struct{ file, comment string }{
 
 // freshInputs appends a new comment line to each context's nonce file.
 func (b *bench) freshInputs(tag string) error {
-	for _, ctxDir := range contexts() {
+	for _, ctxDir := range b.contexts() {
 		n, ok := nonceFiles[ctxDir]
 		if !ok {
 			return fmt.Errorf("no nonce file for the build context %s: add one to nonceFiles in bench/builds.go", ctxDir)
@@ -50,12 +50,17 @@ func (b *bench) freshInputs(tag string) error {
 	return nil
 }
 
-// contexts are the build contexts of stack.Images, each once.
-func contexts() []string {
+// contexts are the build contexts of the plan's images, each once,
+// relative to the site.
+func (b *bench) contexts() []string {
 	var dirs []string
-	for _, img := range stack.Images {
-		if !contains(dirs, img.Context) {
-			dirs = append(dirs, img.Context)
+	for _, img := range b.plan.Images {
+		rel, err := filepath.Rel(b.root, img.Build.Context)
+		if err != nil {
+			rel = img.Build.Context
+		}
+		if !slices.Contains(dirs, rel) {
+			dirs = append(dirs, rel)
 		}
 	}
 	return dirs
@@ -250,22 +255,15 @@ func (b *bench) ps(ctx context.Context) error {
 	return err
 }
 
-// cleanup takes down the stacks, removes the images by name, and deletes
-// what the CI and deploy measurements pushed from the registry.
+// cleanup takes down the site's stacks and removes its images by name
+// (testsite's Cleanup), and deletes what the CI and deploy measurements
+// pushed from the registry.
 func (b *bench) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := os.Stat(b.root); err == nil {
-		if _, err := b.must(ctx, b.dtx("stack:down", "debug")); err != nil && !errors.Is(err, context.Canceled) {
-			say("cleanup: %v", err)
-		}
-		if b.deployed {
-			if err := b.downRelease(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				say("cleanup: %v", err)
-			}
-		}
+	if b.site != nil {
+		b.site.Cleanup(say)
 	}
-	b.removeImages(ctx)
 	if b.pushed {
 		b.deletePushed(ctx)
 	}

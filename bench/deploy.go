@@ -10,18 +10,17 @@ import (
 
 	"github.com/kettleofketchup/dtx_website/internal/loadtest"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
+	"github.com/kettleofketchup/dtx_website/internal/testsite"
 )
 
-// deployDomain is the site's DOMAIN for the deploy measurement: the
-// self-signed certificate the first deploy generates names it, and the load
-// asks for it on 127.0.0.1.
-const deployDomain = "dtx.test"
+// deployDomain is the site's DOMAIN: the self-signed certificate the first
+// deploy generates names it, and the load asks for it on 127.0.0.1.
+const deployDomain = testsite.Domain
 
 // deployEnv is the environment of every deploy, the tool's and the
 // baseline's alike: the load comes from one address, so nginx's limits are
 // kept out of its way (as in the end-to-end deploy test).
-var deployEnv = []string{"DOMAIN=" + deployDomain,
-	"BACKEND_RATE_LIMIT=10000r/s", "BACKEND_RATE_BURST=10000", "BACKEND_CONN_LIMIT=10000"}
+var deployEnv = []string{"BACKEND_RATE_LIMIT=10000r/s", "BACKEND_RATE_BURST=10000", "BACKEND_CONN_LIMIT=10000"}
 
 // deployVersion is one version of the starters the measurement switches
 // between: the marker its page and API answer, and its VERSION.
@@ -57,7 +56,6 @@ func (b *bench) deploys(ctx context.Context) error {
 		raw[v.version] = c
 	}
 	b.results.deployCommand = raw[v2.version].String()
-	b.deployed = true
 	if _, err := b.must(ctx, b.dtx("prod:deploy", "-version="+v1.version), deployEnv...); err != nil {
 		return err
 	}
@@ -184,11 +182,4 @@ func (b *bench) plainUp(ctx context.Context, version string) (runner.Command, er
 		return c, nil
 	}
 	return runner.Command{}, fmt.Errorf("the dry run of prod:deploy -version=%s on an empty server shows no `docker compose … up --detach --wait`:\n%s", version, out)
-}
-
-// downRelease takes the release stack, prod:deploy's, down: the tool's
-// stack:down.
-func (b *bench) downRelease(ctx context.Context) error {
-	_, err := b.must(ctx, b.dtx("stack:down", "release"), deployEnv...)
-	return err
 }

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
@@ -32,7 +31,8 @@ import (
 	"github.com/kettleofketchup/dtx_website/internal/freeport"
 	"github.com/kettleofketchup/dtx_website/internal/images"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
-	"github.com/kettleofketchup/dtx_website/internal/stack"
+	"github.com/kettleofketchup/dtx_website/internal/session"
+	"github.com/kettleofketchup/dtx_website/internal/testsite"
 )
 
 // config is what the flags set.
@@ -69,14 +69,14 @@ func main() {
 // bench is one benchmark run: its site, its environment and its samples.
 type bench struct {
 	config
-	repo, root string // the repository, and the site copy where ./dtx runs
-	prefix     string // compose project prefix and registry path: dtxbench<pid>
-	vars       map[string]string
-	plan       images.Plan // the build definition the tool builds
-	pushed     bool        // the CI or deploy measurement pushed to the registry
-	pushedTags []string    // the version tags the deploy measurement pushed, besides latest
-	deployed   bool        // the deploy measurement may have started the release stack
-	log        io.Writer   // every command, its output, into the work folder
+	repo, root string            // the repository, and the site copy where ./dtx runs
+	prefix     string            // compose project prefix and registry path: dtxbench<pid>
+	site       *testsite.Site    // the copy and its variables
+	vars       map[string]string // site.Vars
+	plan       images.Plan       // the build definition the tool builds
+	pushed     bool              // the CI or deploy measurement pushed to the registry
+	pushedTags []string          // the version tags the deploy measurement pushed, besides latest
+	log        io.Writer         // every command, its output, into the work folder
 	started    time.Time
 	results    results
 }
@@ -89,7 +89,7 @@ func run(ctx context.Context, c config) (err error) {
 	if _, err := os.Stat(filepath.Join(repo, "dtx")); err != nil {
 		return errors.New("run it from the repository root: go run ./bench")
 	}
-	b := &bench{config: c, repo: repo, prefix: fmt.Sprintf("dtxbench%d", os.Getpid()), started: time.Now()}
+	b := &bench{config: c, repo: repo, prefix: testsite.Prefix(testsite.Bench), started: time.Now()}
 	work, err := os.MkdirTemp("", b.prefix+".")
 	if err != nil {
 		return err
@@ -100,11 +100,11 @@ func run(ctx context.Context, c config) (err error) {
 	}
 	defer logFile.Close()
 	b.log = logFile
-	b.root = filepath.Join(work, "site")
 	if err := b.preflight(ctx); err != nil {
 		return err
 	}
-	if err := b.makeSite(); err != nil {
+	testsite.SweepStale(testsite.Bench, say)
+	if err := b.makeSite(filepath.Join(work, "site")); err != nil {
 		return err
 	}
 	defer func() {
@@ -172,21 +172,24 @@ func (b *bench) preflight(ctx context.Context) error {
 		out, err := b.runner(nil, io.Discard).Query(ctx, runner.Command{Name: name, Args: args})
 		return strings.TrimSpace(out), err
 	}
+	if err := testsite.CheckEngine(ctx); err != nil {
+		return err
+	}
 	var err error
 	if r.engine, err = q("docker", "version", "--format", "client {{.Client.Version}}, engine {{.Server.Version}}"); err != nil {
-		return fmt.Errorf("no Docker engine answers (source /tmp/dtx-engine/env.sh, or set DOCKER_HOST): %w", err)
+		return err
 	}
 	if r.driver, err = q("docker", "info", "--format", "{{.Driver}}"); err != nil {
 		return err
 	}
 	if r.compose, err = q("docker", "compose", "version", "--short"); err != nil {
-		return fmt.Errorf("the docker compose plugin is missing: %w", err)
+		return err
 	}
 	if r.goVersion, err = q("go", "env", "GOVERSION"); err != nil {
 		return fmt.Errorf("go is not on PATH: %w", err)
 	}
 	r.buildx = images.BuildxInstalled(os.LookupEnv)
-	for _, ref := range baseImages() {
+	for _, ref := range testsite.BaseImages() {
 		if _, err := q("docker", "image", "inspect", "--format", "{{.Id}}", ref); err != nil {
 			if _, perr := q("docker", "pull", "-q", ref); perr != nil {
 				return fmt.Errorf("base image %s: not on the engine and not pullable (.ci/engine.sh up makes dtx-base:bookworm): %w", ref, perr)
@@ -219,83 +222,21 @@ func firstMatch(path, key string) string {
 	return "unknown"
 }
 
-// baseImageVars are the variables naming a base image: each image's build
-// arguments and the compose files' REDIS_IMAGE.
-func baseImageVars() []string {
-	vars := []string{"REDIS_IMAGE"}
-	for _, img := range stack.Images {
-		for _, arg := range img.BuildArgs {
-			if !contains(vars, arg) {
-				vars = append(vars, arg)
-			}
-		}
-	}
-	return vars
-}
-
-// baseImages are the base images set in the process environment (an
-// engine that cannot pull: .ci/engine.sh's env.sh sets them), by variable.
-func baseImages() map[string]string {
-	m := map[string]string{}
-	for _, k := range baseImageVars() {
-		if v := os.Getenv(k); v != "" {
-			m[k] = v
-		}
-	}
-	return m
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// makeSite copies the project as git has it (a fresh clone plus the
-// working tree's changes) and sets the site's variables: its own registry
-// path, project prefix and free ports, and the base images of the process.
-func (b *bench) makeSite() error {
-	out, err := exec.Command("git", "-C", b.repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
+// makeSite makes the site (testsite.Make: the project as git has it, its
+// own registry path, project prefix and VERSION, the base images of the
+// process) in root, and adds what the benchmark wants besides: free ports
+// and compose's plain progress.
+func (b *bench) makeSite(root string) error {
+	site, err := testsite.Make(b.repo, root, b.prefix)
 	if err != nil {
-		return fmt.Errorf("git ls-files: %w", err)
+		return err
 	}
-	for _, rel := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
-		src := filepath.Join(b.repo, rel)
-		info, err := os.Stat(src)
-		if err != nil || !info.Mode().IsRegular() {
-			continue // deleted in the working tree
-		}
-		data, err := os.ReadFile(src)
-		if err != nil {
-			return err
-		}
-		dst := filepath.Join(b.root, rel)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(dst, data, info.Mode().Perm()); err != nil {
-			return err
-		}
-	}
-	registryHost := os.Getenv("DTX_REGISTRY")
-	if registryHost == "" {
-		registryHost = "127.0.0.1:5000"
-	}
-	b.vars = map[string]string{
-		"COMPOSE_PROJECT_PREFIX": b.prefix,
-		"REGISTRY":               registryHost + "/" + b.prefix,
-		"VERSION":                fmt.Sprintf("0.0.%d", os.Getpid()),
-		"PUBLISH_ADDRESS":        "127.0.0.1",
-		// Compose's plain progress, for every build alike: it shows which
-		// steps ran and which came from a cache.
-		"BUILDKIT_PROGRESS": "plain",
-		// Whatever the caller's shell has: each run says what it wants.
-		"CACHE_FROM": "",
-		"DRY_RUN":    "",
-	}
+	b.site, b.root, b.vars = site, site.Root, site.Vars
+	// Compose's plain progress, for every build alike: it shows which
+	// steps ran and which came from a cache.
+	b.vars["BUILDKIT_PROGRESS"] = "plain"
+	// Whatever the caller's shell has: each run says what it wants.
+	b.vars["CACHE_FROM"], b.vars["DRY_RUN"] = "", ""
 	for _, k := range []string{"HTTP_PORT", "HTTPS_PORT"} {
 		p, err := freeport.Take()
 		if err != nil {
@@ -303,38 +244,32 @@ func (b *bench) makeSite() error {
 		}
 		b.vars[k] = fmt.Sprint(p)
 	}
-	for k, v := range baseImages() {
-		b.vars[k] = v
-	}
 	// The definition docker:build generates for these variables; checked
 	// against the tool's own dry run before anything is measured.
-	b.plan = images.Plan{Images: stack.Images, Registry: b.vars["REGISTRY"], Version: b.vars["VERSION"],
-		BuildArgs: map[string]string{}, Bake: b.results.buildx}
-	for _, img := range stack.Images {
-		for _, arg := range img.BuildArgs {
-			if v, ok := b.vars[arg]; ok {
-				b.plan.BuildArgs[arg] = v
-			}
-		}
+	// The images the site's compose files build, read as docker:build reads
+	// them (with the release environment's values).
+	ses := session.New(session.Config{Root: b.root, Environ: b.site.Environ()})
+	release, err := ses.Open("release")
+	if err != nil {
+		return err
 	}
+	all, err := images.Catalogue(context.Background(), ses, release.Env)
+	if err != nil {
+		return err
+	}
+	b.plan = images.Plan{Images: all, Registry: b.vars["REGISTRY"], Version: b.vars["VERSION"], Bake: b.results.buildx}
 	return nil
 }
 
-// environ is the process environment of every command: ours plus the
-// site's variables plus extra.
-func (b *bench) environ(extra ...string) []string {
-	env := os.Environ()
-	for k, v := range b.vars {
-		env = append(env, k+"="+v)
-	}
-	return append(env, extra...)
-}
-
-// runner runs commands with the site's environment, their output to out
-// and to the log.
+// runner runs commands with the site's environment (ours before the site
+// is made: the preflight), their output to out and to the log.
 func (b *bench) runner(extra []string, out io.Writer) *runner.Runner {
 	w := io.MultiWriter(out, b.log)
-	return &runner.Runner{Log: b.log, Stdout: w, Stderr: w, Environ: b.environ(extra...)}
+	env := append(os.Environ(), extra...)
+	if b.site != nil {
+		env = b.site.Environ(extra...)
+	}
+	return &runner.Runner{Log: b.log, Stdout: w, Stderr: w, Environ: env}
 }
 
 // dtx is `./dtx args…` in the site.
@@ -393,8 +328,8 @@ func (b *bench) checkDefinition(ctx context.Context) error {
 		return fmt.Errorf("the tool's dry run does not run %q:\n%s", wantLine, out)
 	}
 	squeeze := func(s string) string { return strings.Join(strings.Fields(s), "") }
-	if !strings.Contains(squeeze(out), squeeze(string(b.plan.Definition()))) {
-		return fmt.Errorf("the tool's build definition differs from images.Plan's:\n%s\nwant\n%s", out, b.plan.Definition())
+	if !strings.Contains(squeeze(out), squeeze(string(b.plan.Definition(b.root, nil)))) {
+		return fmt.Errorf("the tool's build definition differs from images.Plan's:\n%s\nwant\n%s", out, b.plan.Definition(b.root, nil))
 	}
 	b.results.buildCommand = cmd.String()
 	return nil

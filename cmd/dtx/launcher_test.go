@@ -256,8 +256,8 @@ func TestBashCompletion(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	cases := []struct{ line, want string }{
-		{"./dtx stack:p", "ps"},
-		{"./dtx sta", "stack:down stack:exec stack:logs stack:ps stack:up"},
+		{"./dtx stack:p", "ps pull"},
+		{"./dtx sta", "stack:build stack:down stack:exec stack:logs stack:ps stack:pull stack:restart stack:run stack:stop stack:top stack:up"},
 		{"./dtx ch", "check"},
 		{"./dtx stack:ps ", "debug prod release test"},
 		{"./dtx -v stack:exec d", "debug"},
@@ -338,16 +338,12 @@ func TestHelp(t *testing.T) {
 	if code != 0 || !strings.Contains(list, "./dtx -h TARGET") || strings.Contains(list, "internal/") {
 		t.Fatalf("-l (exit %d):\n%s", code, list)
 	}
-	var images []string
-	for _, img := range stack.Images {
-		images = append(images, img.Name)
-	}
 	envs := stack.EnvironmentNames()
 	want := map[string][]string{
 		"check":         {"DOCKER_HOST", "runtime", "runtime-dev"},
-		"docker:build":  append([]string{"-only", "VERSION", "REGISTRY", stack.DefaultRegistry, "NGINX_BASE_IMAGE", "DRY_RUN"}, images...),
-		"docker:push":   append([]string{"-only", "VERSION", "REGISTRY", "DRY_RUN"}, images...),
-		"docker:pull":   append([]string{"-only", "VERSION", "REGISTRY", "DRY_RUN"}, images...),
+		"docker:build":  {"-only", "VERSION", "REGISTRY", stack.DefaultRegistry, "_BASE_IMAGE", "build section", "DRY_RUN"},
+		"docker:push":   {"-only", "VERSION", "REGISTRY", "DRY_RUN"},
+		"docker:pull":   {"-only", "VERSION", "REGISTRY", "DRY_RUN"},
 		"dev:debug":     {"docker/.env.dev", "DOMAIN", "HTTPS_PORT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
 		"dev:test":      {"docker/.env.test", "DOMAIN", "HTTPS_PORT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
 		"dev:prod":      {"docker/.env.prod", "DOMAIN", "HTTPS_PORT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
@@ -359,6 +355,12 @@ func TestHelp(t *testing.T) {
 		"stack:logs":    append([]string{"COMPOSE_PROJECT_PREFIX", "DRY_RUN"}, envs...),
 		"stack:ps":      append([]string{"COMPOSE_PROJECT_PREFIX", "DRY_RUN"}, envs...),
 		"stack:exec":    append([]string{"SERVICE", "COMMAND", "DRY_RUN"}, envs...),
+		"stack:run":     append([]string{"SERVICE", "COMMAND", "DRY_RUN"}, envs...),
+		"stack:restart": append([]string{"-service", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"}, envs...),
+		"stack:stop":    append([]string{"-service", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"}, envs...),
+		"stack:pull":    append([]string{"REGISTRY", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"}, envs...),
+		"stack:build":   append([]string{"_BASE_IMAGE", "CACHE_FROM", "DRY_RUN"}, envs...),
+		"stack:top":     append([]string{"COMPOSE_PROJECT_PREFIX", "DRY_RUN"}, envs...),
 		"prod:deploy":   {"-version", "-wait", "VERSION", "PRE_DEPLOY", "docker/.env.release", "DRY_RUN"},
 		"prod:status":   {"docker/.env.release", "COMPOSE_PROJECT_PREFIX"},
 		"prod:rollback": {"-wait", "DRY_RUN"},

@@ -25,6 +25,11 @@ type Project struct {
 	// Override is the generated env override (see EnvOverride), relative to
 	// Root, passed after the compose file; "" passes none.
 	Override string
+	// AlsoEnvFiles are env files (relative to Root) read after the
+	// environment's own when the tool loads the file, their values winning:
+	// docker:build reads every compose file's build sections with the
+	// release environment's values. Compose commands never get them.
+	AlsoEnvFiles []string
 }
 
 // NewProject names the project prefix-environment (stack.DefaultPrefix
@@ -72,9 +77,9 @@ func (p Project) load(ctx context.Context, environ []string, more ...cli.Project
 	if p.Override != "" {
 		files = append(files, filepath.Join(p.Root, p.Override))
 	}
-	envFiles := make([]string, len(p.Env.Files))
-	for i, f := range p.Env.Files {
-		envFiles[i] = filepath.Join(p.Root, f)
+	var envFiles []string
+	for _, f := range append(append([]string{}, p.Env.Files...), p.AlsoEnvFiles...) {
+		envFiles = append(envFiles, filepath.Join(p.Root, f))
 	}
 	opts, err := cli.NewProjectOptions(files, append([]cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(p.Root),

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/compose"
+	"github.com/kettleofketchup/dtx_website/internal/images"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
@@ -65,7 +67,7 @@ type deployer struct {
 	version  string
 	wait     time.Duration
 	want     map[string]string // service -> image at version
-	images   []stack.Image
+	images   []string          // the names of the project images the stack runs
 }
 
 func newDeployer(ctx context.Context, st *session.Stack, version string, wait time.Duration) (*deployer, error) {
@@ -86,9 +88,12 @@ func newDeployer(ctx context.Context, st *session.Stack, version string, wait ti
 	}
 	d := &deployer{Stack: st, version: version, wait: wait, want: map[string]string{}, nginxEnv: map[string]string{}}
 	// The project images the release stack runs; each is its service.
-	d.images = stack.ImagesInRefs(st.Env.Registry(), compose.ImageRefs(model))
-	for _, img := range d.images {
-		d.want[img.Name] = img.Ref(st.Env.Registry(), version)
+	prefix := st.Env.Registry() + "/"
+	for _, ref := range compose.ImageRefs(model) {
+		if name, ok := strings.CutPrefix(images.Repository(ref), prefix); ok && !slices.Contains(d.images, name) {
+			d.images = append(d.images, name)
+			d.want[name] = prefix + name + ":" + version
+		}
 	}
 	if proxy, ok := model.Services[Proxy]; ok {
 		for k, v := range proxy.Environment {
@@ -150,8 +155,8 @@ func (d *deployer) apply(ctx context.Context, outcome string) error {
 		d.Say("deploying %s over %s", d.version, plan.Running)
 	}
 	for _, img := range d.images {
-		if err := d.Run(ctx, Pull(d.want[img.Name])); err != nil {
-			return fail(fmt.Errorf("pulling %s failed, so nothing was changed: %w", d.want[img.Name], err))
+		if err := d.Run(ctx, Pull(d.want[img])); err != nil {
+			return fail(fmt.Errorf("pulling %s failed, so nothing was changed: %w", d.want[img], err))
 		}
 	}
 	// Every version tags every image: nginx's tag changes with each release
@@ -245,8 +250,8 @@ func (d *deployer) digests(ctx context.Context) map[string]string {
 	}
 	out := map[string]string{}
 	for _, img := range d.images {
-		if digest, err := d.Query(ctx, RepoDigest(d.want[img.Name])); err == nil {
-			out[img.Name] = strings.TrimSpace(digest)
+		if digest, err := d.Query(ctx, RepoDigest(d.want[img])); err == nil {
+			out[img] = strings.TrimSpace(digest)
 		}
 	}
 	return out

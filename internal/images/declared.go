@@ -44,7 +44,7 @@ func (i Image) Dockerfile(root string) string {
 }
 
 // Where says where the image is declared, for messages.
-func (i Image) Where() string { return fmt.Sprintf("%s (service %s)", i.File, i.Service) }
+func (i Image) Where() string { return fmt.Sprintf("service %s of %s", i.Service, i.File) }
 
 // Loaded is one compose file loaded by compose-go, with the registry of its
 // environment.
@@ -172,21 +172,30 @@ func InRefs(all []Image, registry string, refs []string) []Image {
 	return out
 }
 
-// Catalogue loads the compose file of every environment (with its env
-// files) and returns the images they build: the one list of the project's
-// images, for docker:build/push/pull, check and the stacks' builds.
-func Catalogue(ctx context.Context, ses *session.Session) ([]Image, error) {
+// Catalogue loads the compose file of every environment and returns the
+// images they build: the one list of the project's images, for
+// docker:build/push/pull, check and the stacks' builds. Each file is read
+// with the env files of its own environment, or, when with is set, with
+// with's (docker:build builds a release: its build arguments and REGISTRY
+// are the release environment's, whichever file declares the build).
+func Catalogue(ctx context.Context, ses *session.Session, with *stack.Env) ([]Image, error) {
 	var loaded []Loaded
 	for _, e := range stack.Environments {
 		st, err := ses.Quiet().Open(e.Name)
 		if err != nil {
 			return nil, err
 		}
-		model, err := st.Load(ctx)
+		project, registry := st.Project, st.Env.Registry()
+		if with != nil && with.Environment.Name != e.Name {
+			// The file's own env files first (its required variables),
+			// then with's, which win.
+			project.AlsoEnvFiles, registry = with.Files, with.Registry()
+		}
+		model, err := project.Load(ctx, ses.Environ)
 		if err != nil {
 			return nil, err
 		}
-		loaded = append(loaded, Loaded{File: e.ComposeFile, Model: model, Registry: st.Env.Registry()})
+		loaded = append(loaded, Loaded{File: e.ComposeFile, Model: model, Registry: registry})
 	}
 	imgs, err := Declared(loaded)
 	if err != nil {

@@ -3,40 +3,11 @@ package session
 import (
 	"bytes"
 	"context"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-
-	"github.com/kettleofketchup/dtx_website/internal/compose"
 )
-
-// The data folder, and what an earlier root-run redis wrote in it, become the
-// user's that redis runs as in the hardened stacks (as root: directly).
-func TestGiveFolderMakesTheDataTheServicesUsers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to chown (CI runs as root)")
-	}
-	root := t.TempDir()
-	writeFile(t, root, "backend/.redis_data/appendonlydir/appendonly.aof.1.base.rdb", "REDIS")
-	var log bytes.Buffer
-	s := &Stack{Session: New(Config{Root: root, Stderr: &log})}
-	if err := s.giveFolder(context.Background(), compose.Owner{Dir: "backend/.redis_data", UID: 999, GID: 998, Service: "redis"}); err != nil {
-		t.Fatal(err)
-	}
-	filepath.WalkDir(filepath.Join(root, "backend/.redis_data"), func(path string, d fs.DirEntry, err error) error {
-		info, _ := d.Info()
-		if st := info.Sys().(*syscall.Stat_t); st.Uid != 999 || st.Gid != 998 {
-			t.Errorf("%s is %d:%d, want 999:998", path, st.Uid, st.Gid)
-		}
-		return nil
-	})
-	if !strings.Contains(log.String(), "made backend/.redis_data 999:998's, the user redis runs as") {
-		t.Errorf("not said: %q", log.String())
-	}
-}
 
 func writeFile(t *testing.T, root, rel, content string) {
 	t.Helper()

@@ -4,41 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
-	"github.com/kettleofketchup/dtx_website/internal/dockerfile"
+	"github.com/kettleofketchup/dtx_website/internal/images"
+	"github.com/kettleofketchup/dtx_website/internal/roles"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
-
-// checkDockerfile makes sure img's Dockerfile is there and has the stage
-// img builds.
-func checkDockerfile(root string, img stack.Image) error {
-	path := img.DockerfilePath()
-	f, err := os.Open(filepath.Join(root, path))
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%s: Dockerfile of image %s is missing: add it with a stage named %q", path, img.Name, orLast(img.Target))
-	}
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	stages, err := dockerfile.Parse(f)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if img.Target != "" && !dockerfile.Has(stages, img.Target) {
-		names := dockerfile.Names(stages)
-		if len(names) == 0 {
-			names = []string{"none"}
-		}
-		return fmt.Errorf("%s has no stage named %q for image %s (its stages: %s): add one, FROM … AS %s", path, img.Target, img.Name, strings.Join(names, ", "), img.Target)
-	}
-	return nil
-}
 
 // Check is the doctor: every probe runs, whatever the others found, and
 // prints one line, ok or FAIL; it fails when something a target needs is
@@ -72,11 +45,13 @@ func Check(ctx context.Context, o *session.Session) error {
 	report(cause(st.ComposeErr, session.ErrComposeMissing), "docker compose %s", st.Compose)
 	report(cause(st.ServerErr, o.EngineDown()), "engine %s answers at %s", st.Server, o.DockerHost())
 
+	everyLoaded := true
 	for _, e := range stack.Environments {
 		env, err := stack.LoadEnv(o.Root, e, o.Environ)
 		if err != nil {
 			report(err, "")
 			line("skip", "%s: not loaded until its env file loads", e.ComposeFile)
+			everyLoaded = false
 			continue
 		}
 		report(nil, "%s: env files %s", e.Name, strings.Join(env.Files, " + "))
@@ -89,13 +64,24 @@ func Check(ctx context.Context, o *session.Session) error {
 			_, err = s.Load(ctx)
 		}
 		report(err, "%s: %s loads with them", e.Name, e.ComposeFile)
+		everyLoaded = everyLoaded && err == nil
+		if err == nil {
+			site, serr := s.Site(ctx)
+			report(serr, "%s: %s", e.Name, describeRoles(site))
+		}
 		if v, verr := env.Version(); e.Name == "release" && (err == nil || verr == nil) {
 			// Said once: a bad VERSION already failed the line above.
 			report(verr, "VERSION %s", v)
 		}
 	}
-	for _, img := range stack.Images {
-		report(checkDockerfile(o.Root, img), "image %s: %s stage %s", img.Name, img.DockerfilePath(), orLast(img.Target))
+	if !everyLoaded {
+		line("skip", "images: not listed until every compose file loads (the compose files declare them)")
+	} else if all, err := images.Catalogue(ctx, o, nil); err != nil {
+		report(err, "")
+	} else {
+		for _, img := range all {
+			report(images.CheckDockerfile(o.Root, img), "image %s: %s stage %s (%s)", img.Name, img.Dockerfile(o.Root), images.StageName(img.Build.Target), img.Where())
+		}
 	}
 
 	if _, ok := o.LookPath("certbot"); !ok {
@@ -111,9 +97,17 @@ func Check(ctx context.Context, o *session.Session) error {
 	return nil
 }
 
-func orLast(target string) string {
-	if target == "" {
-		return "(last stage)"
+// describeRoles says each service's role, grouped: "proxy nginx; routed
+// backend, frontend; stateful redis".
+func describeRoles(site roles.Site) string {
+	var parts []string
+	for _, r := range roles.Roles {
+		if names := roles.Names(site.Of(r)); len(names) > 0 {
+			parts = append(parts, string(r)+" "+strings.Join(names, ", "))
+		}
 	}
-	return target
+	if len(parts) == 0 {
+		return "no service"
+	}
+	return "roles: " + strings.Join(parts, "; ")
 }

@@ -24,8 +24,9 @@ func TestCheckPassesOnAHealthyProject(t *testing.T) {
 		"ok    debug: docker-compose.debug.yaml loads with them",
 		"ok    release: docker-compose.release.yaml loads with them",
 		"ok    VERSION 0.1.0",
-		"ok    image frontend-dev: frontend/Dockerfile stage runtime-dev",
-		"ok    image nginx: nginx/Dockerfile stage (last stage)",
+		"ok    image frontend-dev: frontend/Dockerfile stage runtime-dev (service frontend of docker-compose.debug.yaml)",
+		"ok    image nginx: nginx/Dockerfile stage (last stage) (service nginx of docker-compose.prod.yaml)",
+		"ok    release: roles: proxy nginx; routed backend, frontend; stateful redis",
 		"ok    certbot 2.1.0",
 	} {
 		if !strings.Contains(out.String(), want+"\n") {
@@ -63,12 +64,12 @@ func TestCheckReportsEachProblem(t *testing.T) {
 		{name: "Dockerfile without a needed stage", prepare: func(t *testing.T, root string) {
 			writeFile(t, root, "frontend/Dockerfile", "ARG NODE=node:22\n# a build stage\nFROM ${NODE} AS build\nFROM build AS Runtime-Dev\n")
 		}, want: []string{
-			`FAIL  frontend/Dockerfile has no stage named "runtime" for image frontend (its stages: build, runtime-dev): add one, FROM … AS runtime`,
-			"ok    image frontend-dev: frontend/Dockerfile stage runtime-dev",
+			`FAIL  frontend/Dockerfile has no stage named "runtime" for image frontend (target of service frontend of docker-compose.prod.yaml; its stages: build, runtime-dev): add one, FROM … AS runtime`,
+			"ok    image frontend-dev: frontend/Dockerfile stage runtime-dev (service frontend of docker-compose.debug.yaml)",
 		}, problems: 1},
 		{name: "Dockerfile missing", prepare: func(t *testing.T, root string) { os.Remove(filepath.Join(root, "backend/Dockerfile")) }, want: []string{
-			`FAIL  backend/Dockerfile: Dockerfile of image backend is missing: add it with a stage named "runtime"`,
-			`FAIL  backend/Dockerfile: Dockerfile of image backend-dev is missing: add it with a stage named "runtime-dev"`,
+			`FAIL  backend/Dockerfile: Dockerfile of image backend is missing (declared by service backend of docker-compose.prod.yaml): add it with a stage named "runtime"`,
+			`FAIL  backend/Dockerfile: Dockerfile of image backend-dev is missing (declared by service backend of docker-compose.debug.yaml): add it with a stage named "runtime-dev"`,
 		}, problems: 2},
 		{name: "Dockerfile without FROM", prepare: func(t *testing.T, root string) { writeFile(t, root, "nginx/Dockerfile", "RUN true\n") }, want: []string{
 			"FAIL  nginx/Dockerfile: no FROM instruction",

@@ -25,8 +25,8 @@ func TestDeployDryRunPlan(t *testing.T) {
 	}
 	withOverride := strings.Replace(release, "-f docker-compose.release.yaml", "-f docker-compose.release.yaml -f docker/.env.release.compose.yaml", 1)
 	want := []string{
-		"[dry-run] docker pull " + reg + "/frontend:1.4.0",
 		"[dry-run] docker pull " + reg + "/backend:1.4.0",
+		"[dry-run] docker pull " + reg + "/frontend:1.4.0",
 		"[dry-run] docker pull " + reg + "/nginx:1.4.0",
 		"[dry-run] VERSION=1.4.0 " + withOverride + " run --rm -T backend python manage.py migrate",
 	}

@@ -6,14 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/term"
 
-	"github.com/kettleofketchup/dtx_website/internal/compose"
+	"github.com/kettleofketchup/dtx_website/internal/images"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
-	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
 // How long `up --wait` waits for the services to be healthy.
@@ -42,24 +42,27 @@ func Up(ctx context.Context, ses *session.Session, name string, source Source, a
 }
 
 func up(ctx context.Context, s *session.Stack, source Source, attached bool) error {
-	model, err := s.Load(ctx)
+	site, err := s.Site(ctx)
 	if err != nil {
 		return err
 	}
-	used := stack.ImagesInRefs(s.Env.Registry(), compose.ImageRefs(model))
 	switch source {
 	case Built:
 		if err := buildUsed(ctx, s); err != nil {
 			return err
 		}
 	case Pulled:
-		version, err := s.Env.Version()
-		if err != nil {
+		if _, err := s.Env.Version(); err != nil {
 			return err
 		}
-		for _, img := range used {
-			if err := s.Run(ctx, session.Docker("pull", img.Ref(s.Env.Registry(), version))); err != nil {
-				return err
+		// The project's images, as the compose file names them at VERSION.
+		var pulled []string
+		for _, svc := range site.Services {
+			if svc.Built && !slices.Contains(pulled, svc.Image) {
+				pulled = append(pulled, svc.Image)
+				if err := s.Run(ctx, session.Docker("pull", svc.Image)); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -122,20 +125,19 @@ func StackBuild(ctx context.Context, o *session.Session, name string) error {
 
 // buildUsed builds the project images the stack's services use.
 func buildUsed(ctx context.Context, s *session.Stack) error {
-	model, err := s.Load(ctx)
+	used, err := images.ForStack(ctx, s)
 	if err != nil {
 		return err
 	}
-	used := stack.ImagesInRefs(s.Env.Registry(), compose.ImageRefs(model))
 	if len(used) == 0 {
 		s.Say("the %s stack uses no image the project builds: nothing to build", s.Name())
 		return nil
 	}
-	p, err := planFor(s, used, false)
+	p, err := images.PlanFor(s, used, false)
 	if err != nil {
 		return err
 	}
-	return buildImages(ctx, s, p)
+	return images.Build(ctx, s, p)
 }
 
 // serviceState is one container of `docker compose ps --format json`.

@@ -28,7 +28,8 @@ func TestMain(m *testing.M) {
 }
 
 // project copies the project's compose, env and nginx files into a temp
-// root, with minimal Dockerfiles for frontend and backend.
+// root, with minimal Dockerfiles for frontend and backend and a spec in the
+// default browser specs folder.
 func project(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
@@ -47,6 +48,7 @@ func project(t *testing.T) string {
 	for _, d := range []string{"frontend", "backend"} {
 		writeFile(t, root, d+"/Dockerfile", "FROM scratch AS runtime\nFROM runtime AS runtime-dev\n")
 	}
+	writeFile(t, root, "frontend/tests/cypress/e2e/starter.cy.js", "// a spec\n")
 	return root
 }
 
@@ -141,7 +143,7 @@ func TestDryRunPlans(t *testing.T) {
 			fmt.Sprintf(override, "prod", prodKeys),
 			"[dry-run] " + withOverride(prod, "prod") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		{"dev:release", func(c context.Context, o *session.Session) error { return Up(c, o, "release", Pulled, false) }, []string{
-			"[dry-run] docker pull " + reg + "/frontend:0.1.0", "[dry-run] docker pull " + reg + "/backend:0.1.0", "[dry-run] docker pull " + reg + "/nginx:0.1.0",
+			"[dry-run] docker pull " + reg + "/backend:0.1.0", "[dry-run] docker pull " + reg + "/frontend:0.1.0", "[dry-run] docker pull " + reg + "/nginx:0.1.0",
 			folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			dataOwners,
 			fmt.Sprintf(override, "release", prodKeys+", VERSION"),
@@ -151,6 +153,20 @@ func TestDryRunPlans(t *testing.T) {
 			dataOwners,
 			fmt.Sprintf(override, "prod", prodKeys),
 			"[dry-run] " + withOverride(prod, "prod") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
+		// The browser tests' own plan is tested in internal/browsertest: here,
+		// that the entry point starts the stack with the dev images built.
+		{"test:e2e", E2E, []string{
+			"[dry-run] unless the engine has cypress/included:15.3.0:", "[dry-run] docker pull cypress/included:15.3.0",
+			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
+			fmt.Sprintf(override, "test", devKeys),
+			"[dry-run] " + withOverride(test, "test") + " up --detach --wait --wait-timeout 120 --remove-orphans",
+			"[dry-run] docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx --env E2E_RESULTS=results cypress/included:15.3.0",
+			"[dry-run] docker cp frontend/tests/cypress/. dtx-test-e2e-runner:/e2e",
+			"[dry-run] docker start --attach dtx-test-e2e-runner",
+			"[dry-run] remove test-results/e2e/ (the previous run's results)",
+			"[dry-run] docker cp dtx-test-e2e-runner:/e2e/results test-results/e2e",
+			"[dry-run] docker rm --force dtx-test-e2e-runner",
+			"[dry-run] " + withOverride(test, "test") + " down --remove-orphans"}},
 		{"stack:down", func(c context.Context, o *session.Session) error { return Down(c, o, "test") }, []string{"[dry-run] " + test + " down --remove-orphans"}},
 		{"stack:logs", func(c context.Context, o *session.Session) error { return Logs(c, o, "debug") }, []string{"[dry-run] " + debug + " logs --follow --tail 200"}},
 		{"stack:ps", func(c context.Context, o *session.Session) error { return Ps(c, o, "release") }, []string{"[dry-run] " + release + " ps"}},
