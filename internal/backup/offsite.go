@@ -127,6 +127,10 @@ func fetch(ctx context.Context, st *session.Stack, d Destination, dir, name stri
 		done := make(chan error, 1)
 		go func() {
 			err := extractBackupTar(pr, stage, name)
+			if err == nil {
+				// tar pads its archive to a whole record after the end.
+				_, _ = io.Copy(io.Discard, pr)
+			}
 			pr.CloseWithError(err)
 			done <- err
 		}()

@@ -190,12 +190,13 @@ func inState(cs []container, state string) []string {
 
 // runningVersion is the tag of the images the project builds that run
 // ("" when none runs; "mixed (a, b)" when they disagree), as prod:status
-// says it.
+// says it: the proxy's tag is left out, since a deploy keeps the proxy
+// under its old tag when its image is the same.
 func runningVersion(site roles.Site, cs []container) string {
 	tags := map[string]bool{}
 	for _, c := range cs {
 		svc, ok := site.Get(c.Service)
-		if c.State != "running" || !ok || !svc.Built {
+		if c.State != "running" || !ok || !svc.Built || svc.Role == roles.Proxy {
 			continue
 		}
 		if i := strings.LastIndex(c.Image, ":"); i > strings.LastIndex(c.Image, "/") {

@@ -283,10 +283,7 @@ func (s *site) listed(t *testing.T, extra []string) []string {
 // refused with nothing touched; a backup killed midway never listed; and
 // a copy in BACKUP_TO that a restore takes when the backup is gone here.
 func TestBackupRestore(t *testing.T) {
-	requireEngine(t)
-	sweepStale(t)
 	s := newSite(t)
-	t.Cleanup(s.cleanup)
 	httpPort, httpsPort := freePort(t), freePort(t)
 	base := []string{"HTTP_PORT=" + httpPort, "HTTPS_PORT=" + httpsPort,
 		"BACKEND_RATE_LIMIT=10000r/s", "BACKEND_RATE_BURST=10000", "BACKEND_CONN_LIMIT=10000"}
@@ -329,7 +326,7 @@ func TestBackupRestore(t *testing.T) {
 	if info, err := os.Stat(filepath.Join(s.root, ".dtx/backups", name)); err != nil || info.Mode().Perm() != 0o700 {
 		t.Errorf("backup folder: %v %v", err, info.Mode().Perm())
 	}
-	if ignored := exec.Command("git", "-C", repoRoot, "check-ignore", "-q", "--no-index", ".dtx/backups/"+name+"/manifest.json").Run(); ignored != nil {
+	if ignored := exec.Command("git", "-C", s.ts.Repo, "check-ignore", "-q", "--no-index", ".dtx/backups/"+name+"/manifest.json").Run(); ignored != nil {
 		t.Errorf("git does not ignore the backups: %v", ignored)
 	}
 	want := s.backupSummary(t, name, v1)
@@ -455,7 +452,7 @@ func TestBackupRestore(t *testing.T) {
 	// fingerprint in its manifest, against the data now (the API the
 	// deploy calls). The SQLite file is as the backup found it; then one
 	// write shows in both.
-	st, err := session.New(session.Config{Root: s.root, Environ: s.environ(base...)}).Open("release")
+	st, err := session.New(session.Config{Root: s.root, Environ: s.ts.Environ(base...)}).Open("release")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,10 +508,7 @@ func TestBackupMeasure(t *testing.T) {
 	if os.Getenv("DTX_BACKUP_MEASURE") == "" {
 		t.Skip("the backups' benchmark runs on demand: DTX_BACKUP_MEASURE=1")
 	}
-	requireEngine(t)
-	sweepStale(t)
 	s := newSite(t)
-	t.Cleanup(s.cleanup)
 	httpPort, httpsPort := freePort(t), freePort(t)
 	base := []string{"HTTP_PORT=" + httpPort, "HTTPS_PORT=" + httpsPort,
 		"BACKEND_RATE_LIMIT=10000r/s", "BACKEND_RATE_BURST=10000", "BACKEND_CONN_LIMIT=10000",
