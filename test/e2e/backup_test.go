@@ -304,7 +304,7 @@ func TestBackupRestore(t *testing.T) {
 	// The backup, under load: not one request fails.
 	var name, out string
 	writes, reads, failedW, failedR, examples := l.phase(func() { name, out = s.backedUp(t, base) })
-	t.Logf("backup: %d writes, %d reads, %d and %d failed", writes, reads, failedW, failedR)
+	t.Logf("backup: %d writes, %d reads, %d and %d failed\n%s", writes, reads, failedW, failedR, out)
 	if failedW+failedR > 0 || reads < 5 || writes < 5 {
 		t.Errorf("during the backup %d of %d writes and %d of %d reads failed (want none, and some of each): %v\n%s", failedW, writes, failedR, reads, examples, out)
 	}
@@ -414,7 +414,8 @@ func TestBackupRestore(t *testing.T) {
 	}
 	killed := false
 	for deadline := time.Now().Add(3 * time.Minute); time.Now().Before(deadline) && !killed; time.Sleep(5 * time.Millisecond) {
-		if partials, _ := filepath.Glob(filepath.Join(s.root, ".dtx/backups/.partial-*")); len(partials) > 0 {
+		// Killed once it has written a part into its hidden folder.
+		if parts, _ := filepath.Glob(filepath.Join(s.root, ".dtx/backups/.partial-*/*")); len(parts) > 0 {
 			cmd.Process.Signal(syscall.SIGKILL)
 			killed = true
 		}
@@ -423,6 +424,7 @@ func TestBackupRestore(t *testing.T) {
 	if !killed {
 		t.Fatalf("prod:backup never started writing a backup:\n%s", killedOut.String())
 	}
+	t.Logf("prod:backup killed midway:\n%s", killedOut.String())
 	if after := s.listed(t, base); strings.Join(after, ",") != strings.Join(listedBefore, ",") {
 		t.Errorf("after a backup killed midway prod:backups lists %v, was %v", after, listedBefore)
 	}
