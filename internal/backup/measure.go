@@ -2,6 +2,8 @@ package backup
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -42,6 +44,7 @@ type Measurement struct {
 	Writes, FailedWrites int
 	P50, Max             time.Duration
 	BaseP50, BaseMax     time.Duration
+	Err                  string // why this one failed, in a line
 }
 
 // noteSize is the body of each note that fills the data; the backend
@@ -57,24 +60,32 @@ func Measure(ctx context.Context, cfg MeasureConfig) ([]Measurement, error) {
 		cfg.Methods = []string{SQLiteOnline}
 	}
 	var out []Measurement
-	body := strings.Repeat("x", noteSize)
 	rows := 0
 	for _, size := range cfg.Sizes {
 		for ; int64(rows)*2*noteSize < size; rows++ {
-			if err := post(ctx, cfg, body); err != nil {
+			if err := post(ctx, cfg, noise(noteSize)); err != nil {
 				return out, fmt.Errorf("filling the data: %w", err)
 			}
 		}
 		for _, method := range cfg.Methods {
 			m, err := measureOne(ctx, cfg, method)
-			if err != nil {
-				return out, err
-			}
 			m.Rows = rows
+			if err != nil {
+				// Said in the table; the other methods and sizes go on.
+				m.Err = strings.Join(strings.Fields(err.Error()), " ")
+			}
 			out = append(out, m)
 		}
 	}
 	return out, nil
+}
+
+// noise is n bytes of hex of random bytes: data that redis's RDB
+// compression does not shrink, as real notes would not be.
+func noise(n int) string {
+	b := make([]byte, n/2)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 var takenLine = regexp.MustCompile(`backup (\S+) taken in (\S+): (\S+ \S+) in`)
@@ -82,7 +93,7 @@ var takenLine = regexp.MustCompile(`backup (\S+) taken in (\S+): (\S+ \S+) in`)
 func measureOne(ctx context.Context, cfg MeasureConfig, method string) (Measurement, error) {
 	m := Measurement{Method: method}
 	w := startWriter(ctx, cfg)
-	time.Sleep(3 * time.Second)
+	time.Sleep(10 * time.Second)
 	base := w.window()
 	start := time.Now()
 	out, err := cfg.Dtx(ctx, []string{"BACKUP_SQLITE=" + method}, "prod:backup")
@@ -204,6 +215,10 @@ func Table(ms []Measurement) string {
 	b.WriteString("| data | SQLite taken by | prod:backup | its own time | prod:restore | writes during the backup | write latency: median / max (without a backup) |\n")
 	b.WriteString("|---|---|---|---|---|---|---|\n")
 	for _, m := range ms {
+		if m.Err != "" {
+			fmt.Fprintf(&b, "| %d notes | %s | failed: %s | | | | |\n", m.Rows, m.Method, strings.ReplaceAll(m.Err, "|", "\\|"))
+			continue
+		}
 		fmt.Fprintf(&b, "| %s (%d notes) | %s | %s | %s | %s | %d (%d failed) | %s / %s (%s / %s) |\n",
 			HumanSize(m.Size), m.Rows, m.Method, m.Backup.Round(100*time.Millisecond), m.Took, m.Restore.Round(100*time.Millisecond),
 			m.Writes, m.FailedWrites, m.P50.Round(time.Millisecond), m.Max.Round(time.Millisecond), m.BaseP50.Round(time.Millisecond), m.BaseMax.Round(time.Millisecond))

@@ -532,6 +532,11 @@ func TestBackupMeasure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, m := range ms {
+		if m.Err != "" {
+			t.Errorf("%d notes, %s: %s", m.Rows, m.Method, m.Err)
+		}
+	}
 }
 
 func loadAverage() string {
