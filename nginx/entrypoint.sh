@@ -20,6 +20,7 @@
 #   ACME challenge), answered 429 beyond them:
 #     BACKEND_RATE_LIMIT [20r/s], BACKEND_RATE_BURST [40],
 #     BACKEND_CONN_LIMIT [40]
+# Each may come as a file instead: VAR_FILE=/run/secrets/VAR (a Swarm secret).
 # render checks each before it substitutes it (no control characters, DOMAIN
 # a DNS name, PUBLIC_HTTPS_PORT 1 to 65535) and stops with one line if not.
 # The DTX_* paths below exist so the script can be tested outside the image.
@@ -112,7 +113,25 @@ check_port() {
     [ ${#2} -le 5 ] && [ "$2" -le 65535 ] || die "$1='$2' is not a port: use a number from 1 to 65535"
 }
 
+# settings_from_files: each setting render reads may come as a file
+# instead, VAR_FILE naming it (a Swarm stack mounts the values of a .local
+# env file as secrets, /run/secrets/VAR, and sets VAR_FILE): VAR becomes the
+# file's content (its final newlines dropped), over VAR itself. An
+# unreadable file stops with one line naming the variable.
+settings_from_files() {
+    for var in DOMAIN FRONTEND_UPSTREAM BACKEND_UPSTREAM HSTS_HEADER PUBLIC_HTTPS_PORT \
+        CONTENT_TYPE_OPTIONS_HEADER FRAME_OPTIONS_HEADER CSP_HEADER REFERRER_POLICY_HEADER \
+        BACKEND_RATE_LIMIT BACKEND_RATE_BURST BACKEND_CONN_LIMIT; do
+        eval "file=\${${var}_FILE-}"
+        [ -n "$file" ] || continue
+        [ -r "$file" ] && [ -f "$file" ] || die "${var}_FILE names $file, which is not a readable file"
+        value=$(cat "$file") || die "${var}_FILE: cannot read $file"
+        eval "$var=\$value"
+    done
+}
+
 render() {
+    settings_from_files
     DOMAIN=${DOMAIN:-localhost}
     FRONTEND_UPSTREAM=${FRONTEND_UPSTREAM:-frontend:3000}
     BACKEND_UPSTREAM=${BACKEND_UPSTREAM:-backend:8000}

@@ -361,3 +361,46 @@ func TestRenderSecurityHeadersAndLimits(t *testing.T) {
 		}
 	})
 }
+
+// A setting given as a file (VAR_FILE, as a Swarm stack gives the values
+// of a .local env file) reaches the config, over the variable itself; a
+// file that is not there stops render with one line naming the variable.
+func TestSettingsFromFiles(t *testing.T) {
+	eachShell(t, func(t *testing.T, sh []string) {
+		dir := t.TempDir()
+		file := func(name, content string) string {
+			p := filepath.Join(dir, name)
+			writeFile(t, p, content)
+			return p
+		}
+		conf, err := render(t, sh,
+			"DOMAIN=localhost", "DOMAIN_FILE="+file("DOMAIN", "files.example\n"),
+			"HSTS_HEADER_FILE="+file("HSTS_HEADER", "max-age=600; includeSubDomains"),
+			"FRAME_OPTIONS_HEADER_FILE="+file("FRAME_OPTIONS_HEADER", "SAMEORIGIN"),
+			"BACKEND_RATE_LIMIT_FILE="+file("BACKEND_RATE_LIMIT", "7r/s"),
+			"BACKEND_UPSTREAM_FILE="+file("BACKEND_UPSTREAM", "api:9000"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			"server_name files.example www.files.example;",
+			`add_header Strict-Transport-Security "max-age=600; includeSubDomains" always;`,
+			`add_header X-Frame-Options "SAMEORIGIN" always;`,
+			"rate=7r/s;",
+			"set $backend http://api:9000;",
+		} {
+			if !strings.Contains(conf, want) {
+				t.Errorf("no %q in the rendered config", want)
+			}
+		}
+		_, err = render(t, sh, "DOMAIN_FILE="+filepath.Join(dir, "missing"))
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "DOMAIN_FILE names "+filepath.Join(dir, "missing")+", which is not a readable file") {
+			t.Errorf("a missing file: %v", err)
+		}
+		// The checks hold for a value from a file too.
+		_, err = render(t, sh, "DOMAIN_FILE="+file("BAD", "bad domain;"))
+		if err == nil || !strings.Contains(err.Error(), "DOMAIN=") {
+			t.Errorf("a bad value from a file: %v", err)
+		}
+	})
+}

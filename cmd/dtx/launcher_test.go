@@ -374,7 +374,7 @@ func TestHelp(t *testing.T) {
 		// The defaults from internal/browsertest, so that -h cannot drift from them.
 		"test:e2e": {"E2E_RUNNER_IMAGE", browsertest.DefaultImage, "E2E_RUNNER_COMMAND", "E2E_SPECS", browsertest.DefaultSpecs,
 			"KEEP=1", browsertest.ArtifactsDir, browsertest.BaseURL, "docker/.env.test", "DRY_RUN"},
-		"swarm:deploy":   {"VERSION", "REGISTRY", "dtx.redis=true", "DOCKER_HOST", "DOCKER_CONTEXT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
+		"swarm:deploy":   {"VERSION", "REGISTRY", "dtx.data=true", "DOCKER_HOST", "DOCKER_CONTEXT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
 		"swarm:ps":       {"DOCKER_HOST", "DOCKER_CONTEXT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
 		"swarm:rollback": {"DOCKER_HOST", "DOCKER_CONTEXT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
 		"swarm:rm":       {"DOCKER_HOST", "DOCKER_CONTEXT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},

@@ -22,7 +22,7 @@ func TestCommands(t *testing.T) {
 	}{
 		{"info", infoCommand(), []string{"info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"}},
 		{"nodes", nodesCommand(), []string{"node", "ls", "-q"}},
-		{"redis labels", redisLabelsCommand([]string{"n1", "n2"}), []string{"node", "inspect", "--format", `{{index .Spec.Labels "dtx.redis"}}`, "n1", "n2"}},
+		{"data labels", dataLabelsCommand([]string{"n1", "n2"}), []string{"node", "inspect", "--format", `{{index .Spec.Labels "dtx.data"}}`, "n1", "n2"}},
 		{"manifest, remote registry", manifestCommand("reg.example/site/nginx:1.2.3"), []string{"manifest", "inspect", "-v", "reg.example/site/nginx:1.2.3"}},
 		{"manifest, loopback registry", manifestCommand("127.0.0.1:5000/dtx/nginx:1.2.3"), []string{"manifest", "inspect", "-v", "--insecure", "127.0.0.1:5000/dtx/nginx:1.2.3"}},
 		{"manifest, localhost", manifestCommand("localhost:5000/dtx/nginx:1"), []string{"manifest", "inspect", "-v", "--insecure", "localhost:5000/dtx/nginx:1"}},
@@ -33,7 +33,7 @@ func TestCommands(t *testing.T) {
 		{"rollback", s.rollbackCommand("backend"), []string{"service", "rollback", "--detach", "dtx_backend"}},
 		{"update status", s.updateStatusCommand("frontend"), []string{"service", "inspect", "--format", "{{json .UpdateStatus}}", "dtx_frontend"}},
 		{"replicas", s.replicasCommand(), []string{"service", "ls", "--filter", filter, "--format", "{{.Name}} {{.Replicas}}"}},
-		{"task errors", s.tasksCommand(), []string{"stack", "ps", "--no-trunc", "--format", "{{.Name}} {{.Error}}", "dtx"}},
+		{"tasks", s.tasksCommand(), []string{"stack", "ps", "--no-trunc", "--format", "{{.ID}}|{{.Name}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}", "dtx"}},
 		{"task", taskCommand("l1peevzg1ssy"), []string{"inspect", "--type", "task", "--format", "{{.Status.State}}: {{.Status.Err}}{{.Status.Message}}|{{.Status.ContainerStatus.ContainerID}}", "l1peevzg1ssy"}},
 		{"health", healthCommand("f0e1fa888b23"), []string{"inspect", "--type", "container", "--format", "{{json .State.Health}}", "f0e1fa888b23"}},
 		{"service IDs", s.serviceIDsCommand(), []string{"service", "ls", "-q", "--filter", filter}},
@@ -47,15 +47,20 @@ func TestCommands(t *testing.T) {
 		{"own secrets", s.ownedCommand(secretKind), []string{"secret", "ls", "-q", "--filter", "label=com.dtx.stack=dtx"}},
 		{"own configs", s.ownedCommand(configKind), []string{"config", "ls", "-q", "--filter", "label=com.dtx.stack=dtx"}},
 		{"remove secrets", removeObjectsCommand(secretKind, []string{"x1", "x2"}), []string{"secret", "rm", "x1", "x2"}},
-		{"nginx exists", s.serviceIDCommand(nginxService), []string{"service", "inspect", "--format", "{{.ID}}", "dtx_nginx"}},
-		{"nginx image", s.serviceImageCommand(nginxService), []string{"service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", "dtx_nginx"}},
-		{"challenge auth", s.challengeJobCommand("dtx_acme_auth_1", "reg/nginx@sha256:ab", "auth", "tok-EN_1", "tok-EN_1.thumb"), []string{
+		{"services inspected", servicesInspectCommand([]string{"a1", "b2"}), []string{"service", "inspect", "a1", "b2"}},
+		{"own secrets by name", s.objectsCommand(secretKind), []string{"secret", "ls", "--filter", "label=com.dtx.stack=dtx", "--format", "{{.ID}} {{.Name}}"}},
+		{"own configs by name", s.objectsCommand(configKind), []string{"config", "ls", "--filter", "label=com.dtx.stack=dtx", "--format", "{{.ID}} {{.Name}}"}},
+		{"versions", versionsCommand([]string{"a1"}), []string{"service", "inspect", "--format",
+			`{{.Spec.Name}}|{{index .Spec.Labels "com.dtx.version"}}|{{with .PreviousSpec}}+{{index .Labels "com.dtx.version"}}{{end}}`, "a1"}},
+		{"proxy exists", s.serviceIDCommand("nginx"), []string{"service", "inspect", "--format", "{{.ID}}", "dtx_nginx"}},
+		{"proxy image", s.serviceImageCommand("nginx"), []string{"service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", "dtx_nginx"}},
+		{"challenge auth", s.challengeJobCommand("dtx_acme_auth_1", "reg/nginx@sha256:ab", "/var/www/certbot/", "auth", "tok-EN_1", "tok-EN_1.thumb"), []string{
 			"service", "create", "--detach", "--quiet", "--name", "dtx_acme_auth_1", "--mode", "global-job",
 			"--restart-condition", "none", "--label", "com.dtx.stack=dtx",
 			"--mount", "type=volume,source=dtx_certbot_www,target=/var/www/certbot",
 			"reg/nginx@sha256:ab", "sh", "-c", `mkdir -p "$1" && printf %s "$3" > "$1/$2"`, "sh",
 			"/var/www/certbot/.well-known/acme-challenge", "tok-EN_1", "tok-EN_1.thumb"}},
-		{"challenge cleanup", s.challengeJobCommand("dtx_acme_cleanup_2", "reg/nginx:1", "cleanup", "tok", "tok.thumb"), []string{
+		{"challenge cleanup", s.challengeJobCommand("dtx_acme_cleanup_2", "reg/nginx:1", "/var/www/certbot", "cleanup", "tok", "tok.thumb"), []string{
 			"service", "create", "--detach", "--quiet", "--name", "dtx_acme_cleanup_2", "--mode", "global-job",
 			"--restart-condition", "none", "--label", "com.dtx.stack=dtx",
 			"--mount", "type=volume,source=dtx_certbot_www,target=/var/www/certbot",
