@@ -39,6 +39,7 @@ type Measurement struct {
 	Rows            int           // notes in the data
 	Backup, Restore time.Duration // prod:backup, prod:restore, end to end
 	Took            string        // the backup's own time, as it says it
+	Paused          string        // how long it paused the writers, as it says it ("" when it paused none)
 	// Writes during the backup and their latency, and without one just
 	// before (the baseline), each: median and maximum.
 	Writes, FailedWrites int
@@ -88,7 +89,10 @@ func noise(n int) string {
 	return hex.EncodeToString(b)
 }
 
-var takenLine = regexp.MustCompile(`backup (\S+) taken in (\S+): (\S+ \S+) in`)
+var (
+	takenLine  = regexp.MustCompile(`backup (\S+) taken in (\S+): (\S+ \S+) in`)
+	pausedLine = regexp.MustCompile(`paused for (\S+)`)
+)
 
 func measureOne(ctx context.Context, cfg MeasureConfig, method string) (Measurement, error) {
 	m := Measurement{Method: method}
@@ -109,6 +113,9 @@ func measureOne(ctx context.Context, cfg MeasureConfig, method string) (Measurem
 	}
 	name := got[1]
 	m.Took = got[2]
+	if p := pausedLine.FindStringSubmatch(out); p != nil {
+		m.Paused = p[1]
+	}
 	var size float64
 	var unit string
 	fmt.Sscanf(got[3], "%g %s", &size, &unit)
@@ -212,15 +219,19 @@ func percentiles(ds []time.Duration) (p50, max time.Duration) {
 // Table renders measurements as a Markdown table.
 func Table(ms []Measurement) string {
 	var b strings.Builder
-	b.WriteString("| data | SQLite taken by | prod:backup | its own time | prod:restore | writes during the backup | write latency: median / max (without a backup) |\n")
-	b.WriteString("|---|---|---|---|---|---|---|\n")
+	b.WriteString("| data | SQLite taken by | prod:backup | its own time | writers paused | prod:restore | writes during the backup | write latency: median / max (without a backup) |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
 	for _, m := range ms {
 		if m.Err != "" {
-			fmt.Fprintf(&b, "| %d notes | %s | failed: %s | | | | |\n", m.Rows, m.Method, strings.ReplaceAll(m.Err, "|", "\\|"))
+			fmt.Fprintf(&b, "| %d notes | %s | failed: %s | | | | | |\n", m.Rows, m.Method, strings.ReplaceAll(m.Err, "|", "\\|"))
 			continue
 		}
-		fmt.Fprintf(&b, "| %s (%d notes) | %s | %s | %s | %s | %d (%d failed) | %s / %s (%s / %s) |\n",
-			HumanSize(m.Size), m.Rows, m.Method, m.Backup.Round(100*time.Millisecond), m.Took, m.Restore.Round(100*time.Millisecond),
+		paused := m.Paused
+		if paused == "" {
+			paused = "none"
+		}
+		fmt.Fprintf(&b, "| %s (%d notes) | %s | %s | %s | %s | %s | %d (%d failed) | %s / %s (%s / %s) |\n",
+			HumanSize(m.Size), m.Rows, m.Method, m.Backup.Round(100*time.Millisecond), m.Took, paused, m.Restore.Round(100*time.Millisecond),
 			m.Writes, m.FailedWrites, m.P50.Round(time.Millisecond), m.Max.Round(time.Millisecond), m.BaseP50.Round(time.Millisecond), m.BaseMax.Round(time.Millisecond))
 	}
 	return b.String()

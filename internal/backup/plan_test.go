@@ -3,6 +3,7 @@ package backup
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
 
@@ -73,6 +74,25 @@ func TestWritersOf(t *testing.T) {
 	} {
 		if got := strings.Join(writersOf(model, path), ","); got != want {
 			t.Errorf("writers of %s: %s, want %s", path, got, want)
+		}
+	}
+}
+
+// The benchmark's table says each measurement in a row, a failed one with
+// its reason.
+func TestMeasureTable(t *testing.T) {
+	table := Table([]Measurement{
+		{Method: "online", Size: 1e6, Rows: 9, Backup: 11600 * time.Millisecond, Took: "10.34s", Restore: 14200 * time.Millisecond, Writes: 139, P50: 41 * time.Millisecond, Max: 409 * time.Millisecond, BaseP50: 14 * time.Millisecond, BaseMax: 294 * time.Millisecond},
+		{Method: "pause", Size: 1e6, Rows: 9, Paused: "120ms", Backup: 10800 * time.Millisecond, Took: "8.43s", Restore: 9800 * time.Millisecond, Writes: 139},
+		{Method: "pause", Rows: 834, Err: "prod:backup: exit status 1 | unable to freeze"},
+	})
+	for _, want := range []string{
+		"| 1.0 MB (9 notes) | online | 11.6s | 10.34s | none | 14.2s | 139 (0 failed) | 41ms / 409ms (14ms / 294ms) |",
+		"| 1.0 MB (9 notes) | pause | 10.8s | 8.43s | 120ms | 9.8s |",
+		`| 834 notes | pause | failed: prod:backup: exit status 1 \| unable to freeze |`,
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the table has no %q:\n%s", want, table)
 		}
 	}
 }
