@@ -38,6 +38,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -140,13 +141,16 @@ func (m Manifest) Fingerprint() Fingerprint {
 	return fp
 }
 
-// validName is a backup's name: what NewName makes.
-var validName = regexp.MustCompile(`^[0-9]{8}-[0-9]{6}-[a-z0-9][a-z0-9.-]{0,47}$`)
+// validName is a backup's name: what NewName makes. Compiled on first
+// use: every call of the tool links this package, few check a name.
+var validName = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9]{8}-[0-9]{6}-[a-z0-9][a-z0-9.-]{0,47}$`)
+})
 
 // CheckName refuses a name that is not a backup's, before it is used as a
 // path.
 func CheckName(name string) error {
-	if !validName.MatchString(name) {
+	if !validName().MatchString(name) {
 		return fmt.Errorf("%q is not a backup's name (YYYYMMDD-HHMMSS-reason, as ./dtx prod:backups lists them)", clip(name))
 	}
 	return nil

@@ -90,8 +90,8 @@ func noise(n int) string {
 }
 
 var (
-	takenLine  = regexp.MustCompile(`backup (\S+) taken in (\S+): (\S+ \S+) in`)
-	pausedLine = regexp.MustCompile(`paused for (\S+)`)
+	takenLine  = `backup (\S+) taken in (\S+): (\S+ \S+) in`
+	pausedLine = `paused for (\S+)`
 )
 
 func measureOne(ctx context.Context, cfg MeasureConfig, method string) (Measurement, error) {
@@ -107,13 +107,13 @@ func measureOne(ctx context.Context, cfg MeasureConfig, method string) (Measurem
 	if err != nil {
 		return m, fmt.Errorf("prod:backup: %w\n%s", err, out)
 	}
-	got := takenLine.FindStringSubmatch(out)
+	got := regexp.MustCompile(takenLine).FindStringSubmatch(out)
 	if got == nil {
 		return m, fmt.Errorf("prod:backup did not say what it took:\n%s", out)
 	}
 	name := got[1]
 	m.Took = got[2]
-	if p := pausedLine.FindStringSubmatch(out); p != nil {
+	if p := regexp.MustCompile(pausedLine).FindStringSubmatch(out); p != nil {
 		m.Paused = p[1]
 	}
 	var size float64

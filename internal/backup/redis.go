@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Redis's data is taken through redis itself: `redis-cli --rdb -` asks the
@@ -49,7 +50,7 @@ var redisConfigKeys = []string{"dir", "appendonly", "appenddirname", "appendfile
 
 // safeRedisName is a file name redis is configured with that the restore
 // writes: no path, nothing a manifest line could not hold.
-var safeRedisName = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+var safeRedisName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._-]+$`) })
 
 // ParseRedisConfig reads redis-cli's answer to CONFIG GET: one line a key,
 // then one its value.
@@ -70,7 +71,7 @@ func ParseRedisConfig(out string) (RedisConfig, error) {
 		return c, fmt.Errorf("redis-cli CONFIG GET answered no dir, dbfilename or appendfilename: %q", clip(out))
 	}
 	for _, name := range []string{c.AppendDirName, c.AppendFilename, c.DBFilename} {
-		if name != "" && !safeRedisName.MatchString(name) {
+		if name != "" && !safeRedisName().MatchString(name) {
 			return c, fmt.Errorf("redis is configured with the file name %q, which a restore does not write: use letters, digits, '.', '_' and '-'", clip(name))
 		}
 	}
@@ -107,8 +108,9 @@ func redisFingerprint(info string) (string, error) {
 	return "redis:saved-" + last + "+" + changes, nil
 }
 
-// crcTable is redis's CRC-64 (Jones polynomial, reflected, no final xor).
-var crcTable = func() *[256]uint64 {
+// crcTable is redis's CRC-64 (Jones polynomial, reflected, no final
+// xor), made on first use.
+var crcTable = sync.OnceValue(func() *[256]uint64 {
 	const poly = 0x95ac9329ac4bc9b5 // 0xad93d23594c935a9, reflected
 	var t [256]uint64
 	for i := range t {
@@ -123,12 +125,13 @@ var crcTable = func() *[256]uint64 {
 		t[i] = crc
 	}
 	return &t
-}()
+})
 
 // crc64Redis continues redis's CRC-64 crc over p.
 func crc64Redis(crc uint64, p []byte) uint64 {
+	table := crcTable()
 	for _, b := range p {
-		crc = crcTable[byte(crc)^b] ^ crc>>8
+		crc = table[byte(crc)^b] ^ crc>>8
 	}
 	return crc
 }

@@ -80,10 +80,13 @@ type Destination struct {
 // ssh hands the remote command to the remote user's shell as one string,
 // so no value may hold a character that shell would read.
 var (
-	safeRemotePath = regexp.MustCompile(`^/[A-Za-z0-9._/+-]*$`)
-	safeHost       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
-	safeUser       = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)
+	safeRemotePath = `^/[A-Za-z0-9._/+-]*$`
+	safeHost       = `^[A-Za-z0-9][A-Za-z0-9.-]*$`
+	safeUser       = `^[A-Za-z0-9_][A-Za-z0-9._-]*$`
 )
+
+// matches compiles pattern on use: BACKUP_TO is read by few calls.
+func matches(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
 
 // ParseDestination reads BACKUP_TO: an absolute folder, or
 // ssh://[USER@]HOST[:PORT]/ABSOLUTE/FOLDER. A folder inside the project's
@@ -101,11 +104,11 @@ func ParseDestination(v, root string) (Destination, error) {
 		switch {
 		case u.RawQuery != "" || u.Fragment != "":
 			return d, fmt.Errorf("use ssh://[USER@]HOST[:PORT]/ABSOLUTE/FOLDER, without ? or #")
-		case !safeHost.MatchString(d.Host):
+		case !matches(safeHost, d.Host):
 			return d, fmt.Errorf("the host %q is not a host name or IPv4 address", clip(d.Host))
-		case d.User != "" && !safeUser.MatchString(d.User):
+		case d.User != "" && !matches(safeUser, d.User):
 			return d, fmt.Errorf("the user %q: use letters, digits, '.', '_' and '-'", clip(d.User))
-		case !safeRemotePath.MatchString(d.Folder) || d.Folder == "/" || strings.Contains(u.Path, ".."):
+		case !matches(safeRemotePath, d.Folder) || d.Folder == "/" || strings.Contains(u.Path, ".."):
 			return d, fmt.Errorf("the remote folder %q: use an absolute path of letters, digits, '.', '_', '+', '-' and '/'", clip(d.Folder))
 		}
 		if d.Port != "" {
