@@ -107,6 +107,8 @@ type Service struct {
 	// PreDeploy says PRE_DEPLOY (the migrations) runs in a one-off
 	// container of this service's new image (x-dtx.pre-deploy: true).
 	PreDeploy bool
+	// Data are the paths the service keeps its data in (see Data).
+	Data []Data
 }
 
 // Site is the services of one stack with their roles.
@@ -121,7 +123,8 @@ type declaration struct {
 	Upstream  string `mapstructure:"upstream" yaml:"upstream" json:"upstream"`
 	Replicas  int    `mapstructure:"replicas" yaml:"replicas" json:"replicas"`
 	Secrets   []string
-	PreDeploy bool // x-dtx.pre-deploy
+	PreDeploy bool   // x-dtx.pre-deploy
+	Data      []Data `mapstructure:"data" yaml:"data" json:"data"`
 }
 
 // DefaultRoutedReplicas is how many tasks a routed service runs in the
@@ -191,6 +194,9 @@ func Derive(model *types.Project, file string, built func(image string) bool) (S
 		}
 		s.Secrets = d.Secrets
 		s.PreDeploy = d.PreDeploy
+		if s.Data, err = dataOf(svc, d.Data, s.Role); err != nil {
+			return Site{}, fmt.Errorf("%s: service %s: %w", file, name, err)
+		}
 		s.Replicas = d.Replicas
 		if s.Replicas == 0 {
 			s.Replicas = 1
@@ -260,6 +266,12 @@ func declared(svc types.ServiceConfig) (declaration, error) {
 				return d, fmt.Errorf("%s.pre-deploy %q: use true (PRE_DEPLOY runs in this service's new image) or leave it out", Extension, clip(fmt.Sprint(v)))
 			}
 			d.PreDeploy = b
+		case "data":
+			data, err := declaredData(v)
+			if err != nil {
+				return d, err
+			}
+			d.Data = data
 		default:
 			return d, fmt.Errorf("%s has no key %q: it takes %s and %s", Extension, clip(k), strings.Join(keys[:len(keys)-1], ", "), keys[len(keys)-1])
 		}
@@ -268,7 +280,7 @@ func declared(svc types.ServiceConfig) (declaration, error) {
 }
 
 // keys are what x-dtx takes, for messages.
-var keys = []string{"role", "update", "upstream", "replicas", "secrets", "pre-deploy"}
+var keys = []string{"role", "update", "upstream", "replicas", "secrets", "pre-deploy", "data"}
 
 // variableNames reads x-dtx.secrets: a list of distinct variable names.
 func variableNames(v any) ([]string, error) {

@@ -152,7 +152,7 @@ func TestReplacedByADeploy(t *testing.T) {
 func TestBadDeclarations(t *testing.T) {
 	for _, c := range []struct{ name, extra, want string }{
 		{"unknown role", "x-dtx: {role: sheduler}", `compose.yaml: service extra: x-dtx.role "sheduler": use one of proxy, routed, worker, stateful`},
-		{"unknown key", "x-dtx: {roles: worker}", `compose.yaml: service extra: x-dtx has no key "roles": it takes role, update, upstream, replicas, secrets and pre-deploy`},
+		{"unknown key", "x-dtx: {roles: worker}", `compose.yaml: service extra: x-dtx has no key "roles": it takes role, update, upstream, replicas, secrets, pre-deploy and data`},
 		{"secrets not a list", "x-dtx: {secrets: DB_PASSWORD}", `x-dtx.secrets must be a list of variable names, e.g. [DB_PASSWORD], not "DB_PASSWORD"`},
 		{"a secret that is no variable name", "x-dtx: {secrets: [DB_PASSWORD, \"db password\"]}", `x-dtx.secrets: "db password" is not a variable name`},
 		{"a secret that is no string", "x-dtx: {secrets: [{a: b}]}", `x-dtx.secrets: "map[a:b]" is not a variable name`},
