@@ -81,3 +81,50 @@ func (Prod) Status(ctx context.Context) error {
 func (Prod) Rollback(ctx context.Context, wait *time.Duration) error {
 	return do(func(s *session.Session) error { return targets.Rollback(ctx, s, derefDuration(wait)) })
 }
+
+// Backup takes a consistent backup of the site's data into .dtx/backups: redis, the SQLite file, the certificates, the deploy history.
+//
+// Redis is taken through redis itself (a point-in-time RDB), an SQLite
+// file through SQLite's online backup (or with its writers paused), other
+// data with its writers paused; the compose files declare what is data
+// (x-dtx.data). A backup is complete or absent, mode 0700/0600, with a
+// manifest (the version running, the time, each part's size and SHA-256);
+// the last BACKUP_KEEP (10) are kept. Takes the release stack's lock.
+//
+// Variables, from docker/.env.release (docker/.env.prod with STACK=prod),
+// its .local file, then the process:
+//
+//	BACKUP_KEEP        how many backups to keep (default 10)
+//	BACKUP_TO          a copy of each backup: an absolute folder, or ssh://[USER@]HOST[:PORT]/FOLDER
+//	BACKUP_SSH_CONFIG  an ssh configuration file for BACKUP_TO (ssh -F)
+//	BACKUP_SQLITE      online (default) or pause
+//	STACK              release (default) or prod
+//
+// Also DOCKER_HOST and DRY_RUN=1. The exit status is non-zero when no
+// backup was kept, or its copy to BACKUP_TO failed: a cron job can tell.
+func (Prod) Backup(ctx context.Context) error {
+	return do(func(s *session.Session) error { return targets.Backup(ctx, s) })
+}
+
+// Restore puts a backup back (-name=NAME, the latest by default), stopping the services that write the data meanwhile.
+//
+// It checks the backup's manifest and every part first, and refuses one
+// taken with another version than the one running unless -force; then it
+// stops the services that write the data, puts it back, starts them and
+// waits until healthy. The certificates and the deploy history are put
+// back only where the server has none. A backup that is not in
+// .dtx/backups is fetched from BACKUP_TO. Takes the release stack's lock.
+//
+// Variables: prod:backup's; DOCKER_HOST, DRY_RUN=1.
+func (Prod) Restore(ctx context.Context, name *string, force *bool) error {
+	return do(func(s *session.Session) error {
+		return targets.Restore(ctx, s, deref(name), force != nil && *force)
+	})
+}
+
+// Backups lists the backups (name, time, version, size, reason) and the copies in BACKUP_TO.
+//
+// Variables: prod:backup's; DOCKER_HOST.
+func (Prod) Backups(ctx context.Context) error {
+	return do(func(s *session.Session) error { return targets.Backups(ctx, s) })
+}

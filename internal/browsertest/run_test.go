@@ -24,7 +24,7 @@ const (
 	testStack = "docker compose --project-name dtx-test -f docker-compose.test.yaml -f docker/.env.test.compose.yaml --env-file docker/.env.test"
 	e2eCreate = "docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx --env E2E_RESULTS=results "
 	// e2eStart is what startStack prints in a dry run.
-	e2eStart = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf backend/.redis_data\n" +
+	e2eStart = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf backend/.redis_data backend/.data\n" +
 		"[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there\n" +
 		"[dry-run] write docker/.env.test.compose.yaml: backend, frontend take DEBUG, DOMAIN, HTTPS_PORT, HTTP_PORT, PUBLISH_ADDRESS from the project environment (the process over the env files), names only\n" +
 		"[dry-run] " + testStack + " up --detach --wait --remove-orphans"

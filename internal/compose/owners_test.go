@@ -3,23 +3,25 @@ package compose
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
-// The hardened stacks run redis as the redis user, which must own its data
-// folder; the debug and test stacks run it as the image's default user.
+// The hardened stacks run redis as the redis user and the backend as the
+// starter's, which must own their data folders; the debug and test stacks
+// run them as the images' default users.
 func TestOwnersOfTheDataFolders(t *testing.T) {
 	for _, c := range []struct {
 		env  string
 		os   map[string]string
 		want []string
 	}{
-		{"prod", nil, []string{"999:999 backend/.redis_data"}},
-		{"release", map[string]string{"VERSION": "1.2.3"}, []string{"999:999 backend/.redis_data"}},
-		{"prod", map[string]string{"REDIS_USER": "1001:1002"}, []string{"1001:1002 backend/.redis_data"}},
-		{"prod", map[string]string{"REDIS_USER": "0:0"}, nil},
+		{"prod", nil, []string{"10001:10001 backend/.data", "999:999 backend/.redis_data"}},
+		{"release", map[string]string{"VERSION": "1.2.3"}, []string{"10001:10001 backend/.data", "999:999 backend/.redis_data"}},
+		{"prod", map[string]string{"REDIS_USER": "1001:1002"}, []string{"10001:10001 backend/.data", "1001:1002 backend/.redis_data"}},
+		{"prod", map[string]string{"REDIS_USER": "0:0", "BACKEND_USER": "0:0"}, nil},
 		{"debug", nil, nil},
 		{"test", nil, nil},
 	} {
@@ -40,7 +42,7 @@ func TestOwnersOfTheDataFolders(t *testing.T) {
 			for _, o := range owners {
 				got = append(got, o.String())
 			}
-			if len(got) != len(c.want) || (len(got) > 0 && got[0] != c.want[0]) {
+			if strings.Join(got, ",") != strings.Join(c.want, ",") {
 				t.Errorf("owners %v, want %v", got, c.want)
 			}
 		})

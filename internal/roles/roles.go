@@ -94,6 +94,8 @@ type Service struct {
 	Replicas int
 	// Declared says the role came from x-dtx, not from the shape.
 	Declared bool
+	// Data are the paths the service keeps its data in (see Data).
+	Data []Data
 }
 
 // Site is the services of one stack with their roles.
@@ -107,6 +109,7 @@ type declaration struct {
 	Update   Update `mapstructure:"update" yaml:"update" json:"update"`
 	Upstream string `mapstructure:"upstream" yaml:"upstream" json:"upstream"`
 	Replicas int    `mapstructure:"replicas" yaml:"replicas" json:"replicas"`
+	Data     []Data `mapstructure:"data" yaml:"data" json:"data"`
 }
 
 // DefaultRoutedReplicas is how many tasks a routed service runs in the
@@ -174,6 +177,9 @@ func Derive(model *types.Project, file string, built func(image string) bool) (S
 		case (s.Role == Proxy || s.Role == Stateful) && s.Update == StartFirst:
 			return Site{}, fmt.Errorf("%s: service %s is %s and cannot update start-first: %s", file, name, s.Role, startFirstWhyNot(s.Role))
 		}
+		if s.Data, err = dataOf(svc, d.Data, s.Role); err != nil {
+			return Site{}, fmt.Errorf("%s: service %s: %w", file, name, err)
+		}
 		s.Replicas = d.Replicas
 		if s.Replicas == 0 {
 			s.Replicas = 1
@@ -203,7 +209,7 @@ func declared(svc types.ServiceConfig) (declaration, error) {
 	}
 	m, ok := raw.(map[string]any)
 	if !ok {
-		return d, fmt.Errorf("%s must be a mapping (role, update, upstream, replicas), not %T", Extension, raw)
+		return d, fmt.Errorf("%s must be a mapping (role, update, upstream, replicas, data), not %T", Extension, raw)
 	}
 	for k, v := range m {
 		switch k {
@@ -231,8 +237,14 @@ func declared(svc types.ServiceConfig) (declaration, error) {
 				return d, fmt.Errorf("%s.replicas %q: use a number from 1 to 100", Extension, clip(fmt.Sprint(v)))
 			}
 			d.Replicas = n
+		case "data":
+			data, err := declaredData(v)
+			if err != nil {
+				return d, err
+			}
+			d.Data = data
 		default:
-			return d, fmt.Errorf("%s has no key %q: it takes role, update, upstream and replicas", Extension, clip(k))
+			return d, fmt.Errorf("%s has no key %q: it takes role, update, upstream, replicas and data", Extension, clip(k))
 		}
 	}
 	return d, nil

@@ -152,7 +152,7 @@ func TestReplacedByADeploy(t *testing.T) {
 func TestBadDeclarations(t *testing.T) {
 	for _, c := range []struct{ name, extra, want string }{
 		{"unknown role", "x-dtx: {role: sheduler}", `compose.yaml: service extra: x-dtx.role "sheduler": use one of proxy, routed, worker, stateful`},
-		{"unknown key", "x-dtx: {roles: worker}", `compose.yaml: service extra: x-dtx has no key "roles": it takes role, update, upstream and replicas`},
+		{"unknown key", "x-dtx: {roles: worker}", `compose.yaml: service extra: x-dtx has no key "roles": it takes role, update, upstream, replicas and data`},
 		{"bad update", "x-dtx: {update: rolling}", `x-dtx.update "rolling": use start-first or stop-first`},
 		{"not a mapping", "x-dtx: worker", "x-dtx must be a mapping"},
 		{"bad replicas", "x-dtx: {replicas: 0}", `x-dtx.replicas "0": use a number from 1 to 100`},

@@ -29,6 +29,12 @@ type Command struct {
 	Stdin     io.Reader
 	StdinNote string
 
+	// Stdout, when set, receives the child's standard output instead of
+	// the runner's: a stream the tool keeps (a backup), never printed.
+	// StdoutNote says where it goes when the command is printed.
+	Stdout     io.Writer
+	StdoutNote string
+
 	// Interactive commands share the terminal: they stay in our process
 	// group, read our stdin, and get Ctrl-C from the terminal directly.
 	Interactive bool
@@ -54,6 +60,9 @@ func (c Command) String() string {
 	s := strings.Join(parts, " ")
 	if c.StdinNote != "" {
 		s += " < " + c.StdinNote
+	}
+	if c.StdoutNote != "" {
+		s += " > " + c.StdoutNote
 	}
 	return s
 }
@@ -196,6 +205,9 @@ func (r *Runner) run(ctx context.Context, c Command, stdout, stderr io.Writer) e
 			base = os.Environ()
 		}
 		cmd.Env = append(append([]string(nil), base...), c.Env...)
+	}
+	if c.Stdout != nil {
+		stdout = c.Stdout
 	}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Stdin = c.Stdin

@@ -162,3 +162,20 @@ func TestChildGetsRunnerEnviron(t *testing.T) {
 		t.Fatalf("child saw %q", out.String())
 	}
 }
+
+// A command's own Stdout keeps its output (bytes as written, none of it on
+// the runner's), and the printed command says where it went.
+func TestCommandStdoutKeepsTheStream(t *testing.T) {
+	r, log, out := newTest(false)
+	var kept bytes.Buffer
+	c := Command{Name: "printf", Args: []string{`\000\377REDIS`}, Stdout: &kept, StdoutNote: "backup/redis.rdb"}
+	if err := r.Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if kept.String() != "\x00\xffREDIS" || out.Len() != 0 {
+		t.Fatalf("kept %q, runner's stdout %q", kept.String(), out.String())
+	}
+	if !strings.HasSuffix(strings.TrimSpace(log.String()), " > backup/redis.rdb") {
+		t.Fatalf("printed %q", log.String())
+	}
+}

@@ -88,8 +88,8 @@ const (
 	release     = "docker compose --project-name dtx-release -f docker-compose.release.yaml --env-file docker/.env.release"
 	reg         = "ghcr.io/kettleofketchup/dtx_website"
 	build       = "[dry-run] docker --log-level error compose --project-name dtx-build --project-directory . -f - build < (build definition of "
-	folders     = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf backend/.redis_data"
-	redisOwner  = "[dry-run] chown -R 999:999 backend/.redis_data (the user redis runs as) where it is not theirs"
+	folders     = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf backend/.redis_data backend/.data"
+	dataOwners  = "[dry-run] chown -R 10001:10001 backend/.data (the user backend runs as) where it is not theirs\n[dry-run] chown -R 999:999 backend/.redis_data (the user redis runs as) where it is not theirs"
 	certbotDirs = "--config-dir nginx/data/certbot/conf --work-dir nginx/data/certbot/work --logs-dir nginx/data/certbot/logs"
 	// up passes the env override (names only) after the compose file.
 	override = "[dry-run] write docker/.env.%s.compose.yaml: backend, frontend take %s from the project environment (the process over the env files), names only"
@@ -139,18 +139,18 @@ func TestDryRunPlans(t *testing.T) {
 			"[dry-run] " + withOverride(test, "test") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		{"dev:prod", func(c context.Context, o *session.Session) error { return Up(c, o, "prod", Built, false) }, []string{
 			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
-			redisOwner,
+			dataOwners,
 			fmt.Sprintf(override, "prod", prodKeys),
 			"[dry-run] " + withOverride(prod, "prod") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		{"dev:release", func(c context.Context, o *session.Session) error { return Up(c, o, "release", Pulled, false) }, []string{
 			"[dry-run] docker pull " + reg + "/backend:0.1.0", "[dry-run] docker pull " + reg + "/frontend:0.1.0", "[dry-run] docker pull " + reg + "/nginx:0.1.0",
 			folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
-			redisOwner,
+			dataOwners,
 			fmt.Sprintf(override, "release", prodKeys+", VERSION"),
 			"[dry-run] " + withOverride(release, "release") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		{"stack:up", func(c context.Context, o *session.Session) error { return Up(c, o, "prod", Existing, false) }, []string{
 			folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
-			redisOwner,
+			dataOwners,
 			fmt.Sprintf(override, "prod", prodKeys),
 			"[dry-run] " + withOverride(prod, "prod") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		// The browser tests' own plan is tested in internal/browsertest: here,
