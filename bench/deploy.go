@@ -22,7 +22,9 @@ const deployDomain = testsite.Domain
 // deployEnv is the environment of every deploy, the tool's and the
 // baseline's alike: the load comes from one address, so nginx's limits are
 // kept out of its way (as in the end-to-end deploy test).
-var deployEnv = []string{"BACKEND_RATE_LIMIT=10000r/s", "BACKEND_RATE_BURST=10000", "BACKEND_CONN_LIMIT=10000"}
+var deployEnv = []string{"BACKEND_RATE_LIMIT=10000r/s", "BACKEND_RATE_BURST=10000", "BACKEND_CONN_LIMIT=10000",
+	// The backups' measurement fills 100 MB of notes, each kept in redis too.
+	"REDIS_MEMORY=1g", "BACKEND_MEMORY=1g"}
 
 // deployVersion is one version of the starters the measurement switches
 // between: the marker its page and API answer, and its VERSION.
