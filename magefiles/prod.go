@@ -91,14 +91,19 @@ func (Prod) Status(ctx context.Context) error {
 	return do(func(s *session.Session) error { return targets.Status(ctx, s) })
 }
 
-// Rollback deploys the version deployed before the running one (from .dtx/deploys.jsonl) the way prod:deploy does (-wait=2m).
+// Rollback deploys the version deployed before the running one (from .dtx/deploys.jsonl) the way prod:deploy does (-wait=2m, -data restores its data).
 //
 // It walks back through the history and never forward: a second rollback
 // goes to the version before that one; failed and interrupted deploys
-// count for nothing. The variables are prod:deploy's; DRY_RUN=1 prints the
-// plan.
-func (Prod) Rollback(ctx context.Context, wait *time.Duration) error {
-	return do(func(s *session.Session) error { return targets.Rollback(ctx, s, derefDuration(wait)) })
+// count for nothing. -data then restores the backup the undone deploy
+// took before it changed anything (its migrations undone with it); it is
+// refused, with nothing touched, when that backup is missing or damaged,
+// or when data was written since that deploy ended, unless -force. The
+// variables are prod:deploy's; DRY_RUN=1 prints the plan.
+func (Prod) Rollback(ctx context.Context, wait *time.Duration, data, force *bool) error {
+	return do(func(s *session.Session) error {
+		return targets.Rollback(ctx, s, derefDuration(wait), data != nil && *data, force != nil && *force)
+	})
 }
 
 // Backup takes a consistent backup of the site's data into .dtx/backups: redis, the SQLite file, the certificates, the deploy history.

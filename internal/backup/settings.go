@@ -33,10 +33,33 @@ type settings struct {
 	to     *Destination // BACKUP_TO; nil when unset
 	sqlite string
 	wait   time.Duration
+	// beforeDeploy: prod:deploy and prod:rollback take a backup before
+	// they change anything (BACKUP_BEFORE_DEPLOY, on by default).
+	beforeDeploy bool
+}
+
+// BeforeDeployVar turns off the backup a deploy takes before it changes
+// anything (BACKUP_BEFORE_DEPLOY=0).
+const BeforeDeployVar = "BACKUP_BEFORE_DEPLOY"
+
+// BeforeDeploy checks the backups' variables and says whether a deploy
+// takes a backup before it changes anything (BACKUP_BEFORE_DEPLOY: 1, the
+// default, or 0). A deploy calls it before its first step, so that a bad
+// value stops it with nothing done.
+func BeforeDeploy(st *session.Stack) (bool, error) {
+	s, err := readSettings(st)
+	return s.beforeDeploy, err
 }
 
 func readSettings(st *session.Stack) (settings, error) {
-	s := settings{keep: DefaultKeep, sqlite: SQLiteOnline, wait: DefaultWait}
+	s := settings{keep: DefaultKeep, sqlite: SQLiteOnline, wait: DefaultWait, beforeDeploy: true}
+	switch v, _ := st.Env.Get(BeforeDeployVar); strings.ToLower(strings.TrimSpace(v)) {
+	case "", "1", "true", "yes":
+	case "0", "false", "no":
+		s.beforeDeploy = false
+	default:
+		return s, fmt.Errorf("%s: use 1 (a backup before each deploy, the default) or 0 (none)", st.Label(BeforeDeployVar))
+	}
 	if v, _ := st.Env.Get("BACKUP_KEEP"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 1000 {

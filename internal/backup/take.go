@@ -25,8 +25,10 @@ import (
 // backups and renamed into place once complete; then the oldest beyond
 // BACKUP_KEEP are removed and, with BACKUP_TO, a copy is sent there. The
 // caller holds the release stack's lock (internal/lock). In a dry run it
-// says what it would take and returns the name it would have.
-func Take(ctx context.Context, st *session.Stack, reason string) (string, error) {
+// says what it would take and returns the name it would have. The
+// backups named in spare are never removed by it (the one a rollback
+// is about to restore).
+func Take(ctx context.Context, st *session.Stack, reason string, spare ...string) (string, error) {
 	if reason == "" {
 		reason = "manual"
 	}
@@ -111,7 +113,7 @@ func Take(ctx context.Context, st *session.Stack, reason string) (string, error)
 	syncDir(dir)
 	complete = true
 	st.Say("backup %s taken in %s: %s in %s/%s (%s)", name, m.Duration, HumanSize(m.Size()), Dir, name, partsSummary(m.Parts))
-	if err := prune(st, dir, cfg.keep, name); err != nil {
+	if err := prune(st, dir, cfg.keep, append(spare, name)); err != nil {
 		st.Say("warning: the old backups could not be removed: %v", err)
 	}
 	if cfg.to != nil {
@@ -466,14 +468,14 @@ func uniqueName(dir, name string) string {
 
 // prune removes the oldest backups beyond keep, never except: each is
 // renamed hidden first, so that it is never listed half removed.
-func prune(st *session.Stack, dir string, keep int, except string) error {
+func prune(st *session.Stack, dir string, keep int, except []string) error {
 	backups, _, err := List(st.Root)
 	if err != nil {
 		return err
 	}
 	for i := 0; len(backups)-i > keep; i++ {
 		name := backups[i].Name
-		if name == except {
+		if slices.Contains(except, name) {
 			continue
 		}
 		gone := filepath.Join(dir, partialPrefix+"removed-"+name)

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"syscall"
 	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/backup"
 )
 
 // Outcomes of a deploy.
@@ -46,6 +48,12 @@ type Record struct {
 	// in-progress deploy.
 	Command string `json:"command,omitempty"`
 	PID     int    `json:"pid,omitempty"`
+	// Backup is the backup taken before the deploy changed anything (in
+	// .dtx/backups), and Data the data's fingerprint once it ended: what
+	// prod:rollback -data puts back, and how it knows whether writes
+	// happened since that the restore would lose.
+	Backup string             `json:"backup,omitempty"`
+	Data   backup.Fingerprint `json:"data,omitempty"`
 }
 
 // HistoryMode is the history file's mode: failure reasons and versions
@@ -204,4 +212,17 @@ func lastIndex(list []string, v string) int {
 		}
 	}
 	return -1
+}
+
+// UndoneDeploy is the record of the deploy a rollback from current
+// undoes: the last one that deployed current (a rollback that came back
+// to current brought no data of its own: the data before current is
+// what its first deploy backed up). ok is false when there is none.
+func UndoneDeploy(records []Record, current string) (r Record, ok bool) {
+	for i := len(records) - 1; i >= 0; i-- {
+		if records[i].Outcome == Deployed && records[i].Version == current {
+			return records[i], true
+		}
+	}
+	return Record{}, false
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/kettleofketchup/dtx_website/internal/backup"
 	"github.com/kettleofketchup/dtx_website/internal/lock"
 	"github.com/kettleofketchup/dtx_website/internal/roles"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
@@ -47,10 +48,21 @@ func Deploy(ctx context.Context, st *session.Stack, version string, wait time.Du
 	return d.apply(ctx, Deployed)
 }
 
+// RollbackOptions are prod:rollback's options.
+type RollbackOptions struct {
+	Wait time.Duration
+	// Data puts back the data of the backup the undone deploy took before
+	// it changed anything (prod:rollback -data); Force does it even when
+	// writes happened since that the restore loses.
+	Data, Force bool
+}
+
 // Rollback deploys on st, the same way, the version deployed before the
 // one that runs, walking back through the history (RollbackTarget): a
-// second rollback goes further back, never forward.
-func Rollback(ctx context.Context, st *session.Stack, wait time.Duration) error {
+// second rollback goes further back, never forward. With opt.Data it then
+// restores the backup the undone deploy took, after checking it and, unless
+// forced, that nothing was written since that deploy ended.
+func Rollback(ctx context.Context, st *session.Stack, opt RollbackOptions) error {
 	site, err := st.Site(ctx)
 	if err != nil {
 		return err
@@ -70,12 +82,57 @@ func Rollback(ctx context.Context, st *session.Stack, wait time.Duration) error 
 	if !ok {
 		return fmt.Errorf("no version was deployed before %s in %s: name the version to go back to with ./dtx prod:deploy -version=X.Y.Z", OrNone(current), stack.DeployLog)
 	}
+	var restore string
+	if opt.Data {
+		if restore, err = dataToRestore(ctx, st, records, current, opt.Force); err != nil {
+			return err
+		}
+	}
 	st.Say("rolling back from %s to %s, the version deployed before it", current, target)
-	d, err := newDeployer(ctx, st, target, wait, "prod:rollback")
+	d, err := newDeployer(ctx, st, target, opt.Wait, "prod:rollback")
 	if err != nil {
 		return err
 	}
-	return d.apply(ctx, RolledBack)
+	d.spare = restore
+	if err := d.apply(ctx, RolledBack); err != nil || restore == "" {
+		return err
+	}
+	st.Say("putting back the data of %s, taken before %s was deployed", restore, current)
+	return backup.Restore(ctx, st, restore, opt.Force)
+}
+
+// dataToRestore is the backup prod:rollback -data restores after moving
+// back from current: the one the deploy of current took. It refuses,
+// before anything changes, a deploy that took none, a backup that is
+// damaged, and (unless force) one whose restore would lose writes made
+// since the deploy ended.
+func dataToRestore(ctx context.Context, st *session.Stack, records []Record, current string, force bool) (string, error) {
+	r, ok := UndoneDeploy(records, current)
+	if !ok || r.Backup == "" {
+		return "", fmt.Errorf("the deploy of %s took no backup (%s shows none), so -data has nothing to put back: roll back without -data, or restore one by name with ./dtx prod:restore -name=… (./dtx prod:backups lists them)", OrNone(current), stack.DeployLog)
+	}
+	m, err := backup.ReadManifest(st.Root, r.Backup)
+	if err != nil {
+		return "", fmt.Errorf("%w; nothing was touched", err)
+	}
+	if err := backup.Verify(st.Root, m); err != nil {
+		return "", fmt.Errorf("%w; nothing was touched: roll back without -data, or restore another backup with ./dtx prod:restore -name=…", err)
+	}
+	if st.DryRun {
+		st.Say("[dry-run] check that nothing was written since %s was deployed, then restore %s after the rollback", current, r.Backup)
+		return r.Backup, nil
+	}
+	written, err := backup.WritesSince(ctx, st, r.Data)
+	if err != nil {
+		return "", err
+	}
+	if len(written) > 0 {
+		if !force {
+			return "", fmt.Errorf("data was written since %s was deployed (%s): restoring %s would lose it, so nothing was touched; -force restores it anyway (the rollback takes a backup of the data first)", current, strings.Join(written, ", "), r.Backup)
+		}
+		st.Say("data was written since %s was deployed (%s): -force restores %s anyway; the rollback's own backup keeps what it replaces", current, strings.Join(written, ", "), r.Backup)
+	}
+	return r.Backup, nil
 }
 
 // takeLock takes the release stack's lock for command; a dry run changes
@@ -112,6 +169,10 @@ type deployer struct {
 	preDeploy   []string
 	preDeployIn string
 	timeline    *Timeline
+	// backupFirst: a backup of the data before the deploy changes
+	// anything (BACKUP_BEFORE_DEPLOY).
+	backupFirst bool
+	spare       string // a backup the deploy's own must not prune (prod:rollback -data's)
 }
 
 func newDeployer(ctx context.Context, st *session.Stack, version string, wait time.Duration, command string) (*deployer, error) {
@@ -138,6 +199,9 @@ func newDeployer(ctx context.Context, st *session.Stack, version string, wait ti
 		return nil, fmt.Errorf("%s has no service on an image the project builds (under REGISTRY=%s): nothing moves with VERSION", st.Env.Environment.ComposeFile, st.Env.Registry())
 	}
 	d := &deployer{Stack: st, command: command, version: version, wait: wait, site: site, timeline: NewTimeline(st.Now)}
+	if d.backupFirst, err = backup.BeforeDeploy(st); err != nil {
+		return nil, err
+	}
 	if command, _ := st.Env.Get("PRE_DEPLOY"); strings.TrimSpace(command) != "" {
 		if d.preDeploy, err = runner.SplitWords(command); err != nil {
 			return nil, fmt.Errorf("PRE_DEPLOY: %w", err)
@@ -331,6 +395,16 @@ func (d *deployer) apply(ctx context.Context, outcome string) error {
 	if err := d.Prepare(ctx); err != nil {
 		return fail(err)
 	}
+	if !plan.First && d.backupFirst {
+		name, err := d.backup(ctx)
+		if name == "" {
+			return fail(err)
+		}
+		if err != nil {
+			d.Say("warning: %v", err)
+		}
+		record.Backup = name
+	}
 	if err := d.runPreDeploy(ctx); err != nil {
 		return fail(err)
 	}
@@ -349,11 +423,37 @@ func (d *deployer) apply(ctx context.Context, outcome string) error {
 	}
 	d.step("record", "the deploy in %s", stack.DeployLog)
 	record.Digests = d.digests(ctx)
+	if record.Backup != "" && !d.DryRun {
+		// What the data looks like as the deploy ends: a rollback with
+		// its data compares it with the data then, to see what it would
+		// lose.
+		if record.Data, err = backup.TakeFingerprint(ctx, d.Stack); err != nil {
+			d.Say("warning: the data's fingerprint could not be taken (prod:rollback -data will ask for -force): %v", err)
+		}
+	}
 	d.finish(record)
 	if !d.DryRun {
 		d.Say("%s deployed in %s", d.version, d.Now().Sub(d.timeline.start).Round(100*time.Millisecond))
 	}
 	return nil
+}
+
+// backup takes the backup before the deploy changes anything: the data
+// as the running version left it, which prod:rollback -data puts back.
+// It returns the backup's name, and an error with no name when there is
+// none (the deploy then stops with nothing changed), or with the name
+// when only its copy to BACKUP_TO failed.
+func (d *deployer) backup(ctx context.Context) (string, error) {
+	d.step("backup", "a backup of the data before %s changes anything (%s=0 skips it)", d.command, backup.BeforeDeployVar)
+	var spare []string
+	if d.spare != "" {
+		spare = append(spare, d.spare)
+	}
+	name, err := backup.Take(ctx, d.Stack, "before-"+d.version, spare...)
+	if err != nil && name == "" {
+		return "", fmt.Errorf("the backup before the deploy failed, so nothing was changed (%s=0 deploys without one): %w", backup.BeforeDeployVar, err)
+	}
+	return name, err
 }
 
 // takeOver closes the deploys a killed process left in progress: this

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/kettleofketchup/dtx_website/internal/backup"
 	"github.com/kettleofketchup/dtx_website/internal/lock"
 	"github.com/kettleofketchup/dtx_website/internal/roles"
 	"github.com/kettleofketchup/dtx_website/internal/session"
@@ -46,6 +47,7 @@ func Status(ctx context.Context, st *session.Stack) error {
 	holder, held := lock.Holding(st.Root)
 	show(ProgressLines(Unfinished(records), holder, held))
 	show(DeployLines(records, st.Mask))
+	show([]string{backup.LastLine(st.Root)})
 	return nil
 }
 

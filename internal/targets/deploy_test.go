@@ -95,7 +95,7 @@ func TestDeployLock(t *testing.T) {
 		},
 		"prod:rollback": func(t *testing.T) error {
 			o, _, _ := options(root, false, "PATH=/nonexistent")
-			return Rollback(context.Background(), o, 0)
+			return Rollback(context.Background(), o, 0, false, false)
 		},
 	} {
 		err := run(t)
@@ -126,5 +126,34 @@ func TestDeployDryRunMasksPreDeploy(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), " run --rm -T --label dtx.pre-deploy=1 backend ****") {
 		t.Errorf("no masked pre-deploy command:\n%s", log)
+	}
+}
+
+// A bad BACKUP_BEFORE_DEPLOY stops prod:deploy and prod:rollback with one
+// line naming it, before anything is planned; and -data without a backup
+// of the undone deploy is refused, nothing planned.
+func TestDeployBackupSettings(t *testing.T) {
+	root := project(t)
+	o, _, log := options(root, true, "BACKUP_BEFORE_DEPLOY=maybe")
+	o.Environ = append(o.Environ, "PATH=/nonexistent")
+	err := Deploy(context.Background(), o, "1.4.0", 0)
+	if err == nil || !strings.Contains(err.Error(), "BACKUP_BEFORE_DEPLOY") || !strings.Contains(err.Error(), "use 1") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("error %v, want one line naming BACKUP_BEFORE_DEPLOY", err)
+	}
+	if strings.Contains(log.String(), "docker") {
+		t.Errorf("a command was planned:\n%s", log)
+	}
+
+	writeFile(t, root, ".dtx/deploys.jsonl", `{"time":"2026-12-07T01:00:00Z","version":"1.0.0","outcome":"deployed"}
+{"time":"2026-12-07T02:00:00Z","version":"1.1.0","outcome":"deployed"}
+`)
+	o, _, log = options(root, true)
+	o.Environ = append(o.Environ, "PATH=/nonexistent")
+	err = Rollback(context.Background(), o, 0, true, false)
+	if err == nil || !strings.Contains(err.Error(), "the deploy of 1.1.0 took no backup") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("rollback -data with no backup: %v\n%s", err, log)
+	}
+	if strings.Contains(log.String(), "rolling back") {
+		t.Errorf("the rollback started:\n%s", log)
 	}
 }

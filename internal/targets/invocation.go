@@ -50,7 +50,7 @@ var Usages = []Usage{
 	{Target: "prod:renew", Acts: "prod"},
 	{Target: "prod:deploy", Options: []string{"version", "wait"}, Acts: "release"},
 	{Target: "prod:status", Acts: "release"},
-	{Target: "prod:rollback", Options: []string{"wait"}, Acts: "release"},
+	{Target: "prod:rollback", Options: []string{"wait"}, Switches: []string{"data", "force"}, Acts: "release"},
 	{Target: "prod:backup", Acts: "release"},
 	{Target: "prod:restore", Options: []string{"name"}, Switches: []string{"force"}, Acts: "release"},
 	{Target: "prod:backups", Acts: "release"},

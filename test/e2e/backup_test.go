@@ -365,12 +365,41 @@ func TestBackupRestore(t *testing.T) {
 		t.Errorf("a refused restore touched something: %s, was %s", after, before)
 	}
 
-	// ---- Deploy side (issue 19 §3), not wired yet: prod:deploy takes a
-	// backup before PRE_DEPLOY and records it; prod:rollback -data restores
-	// it. Once it is, replace the two steps below with
-	//   s.mustMage(base, "prod:rollback", "-data")
-	// and check that the deploy record names the deploy's backup. ----
-	s.mustMage(base, "prod:rollback")
+	// The deploy took a backup before its pre-deploy command, recorded
+	// it, and prod:status names the last one.
+	taken := backupTaken.FindStringSubmatch(out)
+	if taken == nil || !strings.Contains(taken[1], "before-"+v2) {
+		t.Fatalf("prod:deploy took no backup before PRE_DEPLOY:\n%s", out)
+	}
+	deployBackup := taken[1]
+	if i, j := strings.Index(out, "backup "+deployBackup+" taken"), strings.Index(out, "step pre-deploy:"); i < 0 || j < 0 || i > j {
+		t.Errorf("the deploy's backup was not taken before the pre-deploy command:\n%s", out)
+	}
+	history, _ := os.ReadFile(filepath.Join(s.root, ".dtx/deploys.jsonl"))
+	if !strings.Contains(string(history), `"backup":"`+deployBackup+`"`) {
+		t.Errorf("the deploy record does not name backup %s:\n%s", deployBackup, history)
+	}
+	if status := s.mustMage(base, "prod:status"); !strings.Contains(status, "last backup: "+deployBackup) {
+		t.Errorf("prod:status does not show the last backup %s:\n%s", deployBackup, status)
+	}
+	beforeDeploy := s.backupSummary(t, deployBackup, v1)
+	if beforeDeploy.Schema != 1 || beforeDeploy.Rows <= want.Rows {
+		t.Errorf("the deploy's backup holds %s: want schema 1 and the writes since backup %s (%d rows)", beforeDeploy, name, want.Rows)
+	}
+
+	// prod:rollback -data: the code and the data as they were before the
+	// deploy, its migration undone; nothing was written since the deploy
+	// ended, so no -force is needed.
+	out = s.mustMage(base, "prod:rollback", "-data")
+	t.Logf("rollback -data:\n%s", out)
+	if !strings.Contains(out, "restored backup "+deployBackup) || !strings.Contains(out, "running and healthy again") {
+		t.Errorf("the rollback does not say it restored %s:\n%s", deployBackup, out)
+	}
+	if got := summary(t, c, site); got != beforeDeploy {
+		t.Errorf("after prod:rollback -data the data holds %s, want the deploy's backup's %s", got, beforeDeploy)
+	}
+
+	// prod:restore puts back the first backup, by name.
 	out = s.mustMage(base, "prod:restore", "-name="+name)
 	t.Logf("restore:\n%s", out)
 	if !strings.Contains(out, "restored backup "+name) || !strings.Contains(out, "running and healthy again") {
@@ -499,6 +528,27 @@ func TestBackupRestore(t *testing.T) {
 	}
 	if got := summary(t, c, site); got != wantSecond {
 		t.Errorf("after restoring the copy over ssh the data holds %s, want %s", got, wantSecond)
+	}
+
+	// Data written after a deploy ended: prod:rollback -data refuses, in
+	// one line naming what it would lose, and touches nothing.
+	s.deployed(t, base, v2)
+	post, err = c.Post(site+"/api/notes", "text/plain", strings.NewReader("after the last deploy"))
+	if err != nil || post.StatusCode != 201 {
+		t.Fatalf("a write after the last deploy: %v %v", err, post)
+	}
+	post.Body.Close()
+	before = summary(t, c, site)
+	ids = containers(t, s.prefix+"-release", false)
+	out, err = s.mage(base, "prod:rollback", "-data")
+	if err == nil || !strings.Contains(out, "data was written since "+v2+" was deployed") || !strings.Contains(out, "-force") {
+		t.Errorf("prod:rollback -data after a write: %v\n%s", err, out)
+	}
+	if lines := errorLines(out); len(lines) != 1 {
+		t.Errorf("the refusal is not one line: %q", lines)
+	}
+	if got := summary(t, c, site); got != before || strings.Join(containers(t, s.prefix+"-release", false), ",") != strings.Join(ids, ",") {
+		t.Errorf("a refused rollback touched something: %s, was %s", got, before)
 	}
 }
 
