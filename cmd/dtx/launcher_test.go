@@ -363,7 +363,7 @@ func TestHelp(t *testing.T) {
 		"stack:top":     append([]string{"COMPOSE_PROJECT_PREFIX", "DRY_RUN"}, envs...),
 		"prod:deploy":   {"-version", "-wait", "VERSION", "PRE_DEPLOY", "docker/.env.release", "DRY_RUN"},
 		"prod:status":   {"docker/.env.release", "COMPOSE_PROJECT_PREFIX"},
-		"prod:rollback": {"-wait", "DRY_RUN"},
+		"prod:rollback": {"-wait", "-data", "-force", "DRY_RUN"},
 		"prod:backup":   {"BACKUP_KEEP", "BACKUP_TO", "BACKUP_SSH_CONFIG", "BACKUP_SQLITE", "x-dtx.data", "STACK", "DRY_RUN"},
 		"prod:restore":  {"-name", "-force", "BACKUP_TO", "DRY_RUN"},
 		"prod:backups":  {"BACKUP_TO", "DOCKER_HOST"},

@@ -349,6 +349,7 @@ func TestBackupRestore(t *testing.T) {
 	if !strings.Contains(out, "at schema 2 (was 1)") {
 		t.Errorf("the migration did not run:\n%s", out)
 	}
+	deployOut := out
 	l.close()
 	before := summary(t, c, site)
 	if before.Schema != 2 || before.Rows <= want.Rows {
@@ -367,13 +368,13 @@ func TestBackupRestore(t *testing.T) {
 
 	// The deploy took a backup before its pre-deploy command, recorded
 	// it, and prod:status names the last one.
-	taken := backupTaken.FindStringSubmatch(out)
+	taken := backupTaken.FindStringSubmatch(deployOut)
 	if taken == nil || !strings.Contains(taken[1], "before-"+v2) {
-		t.Fatalf("prod:deploy took no backup before PRE_DEPLOY:\n%s", out)
+		t.Fatalf("prod:deploy took no backup before PRE_DEPLOY:\n%s", deployOut)
 	}
 	deployBackup := taken[1]
-	if i, j := strings.Index(out, "backup "+deployBackup+" taken"), strings.Index(out, "step pre-deploy:"); i < 0 || j < 0 || i > j {
-		t.Errorf("the deploy's backup was not taken before the pre-deploy command:\n%s", out)
+	if i, j := strings.Index(deployOut, "backup "+deployBackup+" taken"), strings.Index(deployOut, "step pre-deploy:"); i < 0 || j < 0 || i > j {
+		t.Errorf("the deploy's backup was not taken before the pre-deploy command:\n%s", deployOut)
 	}
 	history, _ := os.ReadFile(filepath.Join(s.root, ".dtx/deploys.jsonl"))
 	if !strings.Contains(string(history), `"backup":"`+deployBackup+`"`) {
