@@ -269,6 +269,9 @@ func (m *Masker) Command(c Command) string {
 	if c.StdinNote != "" {
 		s += " < " + m.Text(c.StdinNote)
 	}
+	if c.StdoutNote != "" {
+		s += " > " + m.Text(c.StdoutNote)
+	}
 	return s
 }
 

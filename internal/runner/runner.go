@@ -29,6 +29,12 @@ type Command struct {
 	Stdin     io.Reader
 	StdinNote string
 
+	// Stdout, when set, receives the child's standard output instead of the
+	// runner's (a tar stream the caller unpacks); StdoutNote says where it
+	// goes when the command is printed ("> test-results/e2e/").
+	Stdout     io.Writer
+	StdoutNote string
+
 	// Interactive commands share the terminal: they stay in our process
 	// group, read our stdin, and get Ctrl-C from the terminal directly.
 	Interactive bool
@@ -54,6 +60,9 @@ func (c Command) String() string {
 	s := strings.Join(parts, " ")
 	if c.StdinNote != "" {
 		s += " < " + c.StdinNote
+	}
+	if c.StdoutNote != "" {
+		s += " > " + c.StdoutNote
 	}
 	return s
 }
@@ -198,6 +207,9 @@ func (r *Runner) run(ctx context.Context, c Command, stdout, stderr io.Writer) e
 		cmd.Env = append(append([]string(nil), base...), c.Env...)
 	}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if c.Stdout != nil {
+		cmd.Stdout = c.Stdout
+	}
 	cmd.Stdin = c.Stdin
 	if c.Interactive {
 		if cmd.Stdin == nil {
