@@ -5,6 +5,8 @@
 //	go run ./bench            # about 5 minutes on 2 cores
 //	go run ./bench -n 3       # fewer rounds
 //	go run ./bench -deploys 0 # without the deploys under load
+//	go run ./bench -repo ../old -out /tmp/before.md  # another checkout
+//	go run ./bench -before /tmp/before.md            # and the two side by side
 //
 // It copies the project as git has it into a work folder, with a compose
 // project prefix and registry path of its own (dtxbench<pid>) and free ports,
@@ -25,6 +27,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -42,6 +45,8 @@ type config struct {
 	out                      string
 	keep                     bool
 	note                     string
+	repoDir                  string // the checkout measured
+	beforeFile               string // an earlier run's results, for the before and after table
 }
 
 func main() {
@@ -53,9 +58,15 @@ func main() {
 	flag.StringVar(&c.out, "out", "bench/RESULTS.md", "where to write the results")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work folder and its log (a failed run always keeps them)")
 	flag.StringVar(&c.note, "note", "", "a sentence added to the results (about the machine, say)")
+	flag.StringVar(&c.repoDir, "repo", ".", "the checkout to measure (another one, an earlier commit say, measured by this benchmark)")
+	flag.StringVar(&c.beforeFile, "before", "", "the results of an earlier run (-out of a run with -repo, say): a table of each goal's figures before and after")
 	flag.Parse()
 	if c.rounds < 1 || c.psRuns < 1 || c.ciRounds < 0 || c.deployRounds < 0 {
 		fmt.Fprintln(os.Stderr, "bench: -n and -ps take a positive number, -ci and -deploys zero or more")
+		os.Exit(2)
+	}
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "bench: unexpected argument %q: every setting is a flag (go run ./bench -h)\n", flag.Arg(0))
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -82,14 +93,31 @@ type bench struct {
 }
 
 func run(ctx context.Context, c config) (err error) {
-	repo, err := os.Getwd()
+	here, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(here, "bench", "main.go")); err != nil {
+		return errors.New("run it from the repository root: go run ./bench")
+	}
+	repo, err := filepath.Abs(c.repoDir)
 	if err != nil {
 		return err
 	}
 	if _, err := os.Stat(filepath.Join(repo, "dtx")); err != nil {
-		return errors.New("run it from the repository root: go run ./bench")
+		return fmt.Errorf("-repo %s: no ./dtx there: give the root of a checkout of the project", c.repoDir)
 	}
 	b := &bench{config: c, repo: repo, prefix: testsite.Prefix(testsite.Bench), started: time.Now()}
+	if c.beforeFile != "" { // read first: a bad file fails before anything runs
+		text, err := os.ReadFile(c.beforeFile)
+		if err != nil {
+			return fmt.Errorf("-before: %w", err)
+		}
+		if b.results.before, err = parseRawSamples(string(text)); err != nil {
+			return fmt.Errorf("-before %s: %w", c.beforeFile, err)
+		}
+		b.results.beforeWhat = runOf(string(text))
+	}
 	work, err := os.MkdirTemp("", b.prefix+".")
 	if err != nil {
 		return err
@@ -115,7 +143,9 @@ func run(ctx context.Context, c config) (err error) {
 			os.RemoveAll(work)
 		}
 	}()
-	say("site %s, compose project prefix and registry path %s", b.root, b.prefix)
+	say("site %s (a copy of %s), compose project prefix and registry path %s", b.root, repo, b.prefix)
+	stopSampling := b.sampleLoad()
+	defer stopSampling()
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -126,6 +156,7 @@ func run(ctx context.Context, c config) (err error) {
 		{"stack:ps", b.ps},
 		{"CI cache", b.ciCache},
 		{"deploys under load", b.deploys},
+		{"the browser tests' runner image", b.measureRunnerImage},
 	}
 	for _, s := range steps {
 		if ctx.Err() != nil {
@@ -138,9 +169,10 @@ func run(ctx context.Context, c config) (err error) {
 	}
 	b.results.total = time.Since(b.started)
 	b.results.loadEnd = loadAverage()
+	stopSampling()
 	out := c.out
 	if !filepath.IsAbs(out) {
-		out = filepath.Join(repo, out)
+		out = filepath.Join(here, out)
 	}
 	if err := os.WriteFile(out, []byte(b.report()), 0o644); err != nil {
 		return err
@@ -197,6 +229,36 @@ func (b *bench) preflight(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// loadEvery is how often the load average is sampled during the run.
+const loadEvery = 5 * time.Second
+
+// sampleLoad records the 1-minute load average every loadEvery until the
+// returned function is called (once or more).
+func (b *bench) sampleLoad() (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(loadEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				var one float64
+				if _, err := fmt.Sscanf(loadAverage(), "%g", &one); err == nil {
+					b.results.loadDuring = append(b.results.loadDuring, one)
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done); <-finished })
+	}
 }
 
 // loadAverage is the first three fields of /proc/loadavg.

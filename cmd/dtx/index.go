@@ -230,15 +230,29 @@ func isSourceDir(name string) bool {
 	return !strings.HasPrefix(name, ".") && !strings.HasPrefix(name, "_") && name != "testdata" && name != "node_modules"
 }
 
+// thirdParty is the folder of the patched copies of modules that the root
+// go.mod replaces with a local path (third_party/README.md). Each is a
+// nested module the build needs whole: its go.mod, its Go files, and the
+// files it embeds (jsonschema's metaschemas have no extension), so every
+// file under it but tests is a source.
+const thirdParty = "third_party"
+
+func inThirdParty(rel string) bool {
+	return rel == thirdParty || strings.HasPrefix(rel, thirdParty+"/")
+}
+
 // isSource reports whether the file name in folder rel is one the tool is
-// built from: a non-test Go file the go command would read, or the root's
-// go.mod or go.sum.
+// built from: a non-test Go file the go command would read, the root's
+// go.mod or go.sum, or a file of a module under third_party/.
 func isSource(rel, name string) bool {
 	if strings.ContainsRune(name, '\n') {
 		return false
 	}
 	if rel == "." && (name == "go.mod" || name == "go.sum") {
 		return true
+	}
+	if inThirdParty(rel) {
+		return !strings.HasSuffix(name, "_test.go") && !strings.HasPrefix(name, ".") && !strings.HasPrefix(name, "_")
 	}
 	// The file `go tool mage` writes beside the magefiles while it compiles
 	// (a developer's own run, or a test's): never a source of the tool, and
@@ -251,9 +265,10 @@ func isSource(rel, name string) bool {
 
 // walk lists the folders and source files under the root with their stats
 // (no hashes). A folder's stat is taken before it is read, so a change
-// after the read shows in its stat. It skips nested modules (recording
-// their folder, so that one losing its go.mod is walked) and folders it
-// cannot read (data folders a container created as root).
+// after the read shows in its stat. It skips nested modules but those
+// under third_party/ (recording their folder, so that one losing its
+// go.mod is walked) and folders it cannot read (data folders a container
+// created as root).
 func (s *scanner) walk() ([]entry, error) {
 	var entries []entry
 	var visit func(rel string) error
@@ -267,7 +282,7 @@ func (s *scanner) walk() ([]entry, error) {
 			return nil // removed while walking: the next call sees its parent changed
 		}
 		entries = append(entries, entry{rel: rel, dir: true, fp: fp})
-		if rel != "." {
+		if rel != "." && !inThirdParty(rel) {
 			if _, err := os.Lstat(dir + "/go.mod"); err == nil {
 				return nil
 			}

@@ -1,7 +1,8 @@
 // Command dtx is the launcher behind ./dtx, the project's way in. It builds
 // the magefiles with mage into a cache folder, under a name made of a hash
 // of everything the binary is built from (every Go source of the module,
-// go.mod, go.sum, and the Go toolchain and settings that compile them), and
+// go.mod, go.sum, the patched module copies under third_party/, and the Go
+// toolchain and settings that compile them), and
 // runs the binary with the arguments. So any number of invocations can run
 // at once (a build happens under a lock, once), the next invocation after a
 // change runs the new code, and nothing is written into the source tree:

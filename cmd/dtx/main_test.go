@@ -30,6 +30,11 @@ func tree(t *testing.T) string {
 	write(t, root, "internal/stack/stack.go", "package stack\n")
 	write(t, root, "internal/stack/stack_test.go", "package stack\n")
 	write(t, root, "README.md", "read me\n")
+	// A patched copy of a module, as go.mod's replace directives use.
+	write(t, root, "third_party/lib/go.mod", "module example.com/lib\n")
+	write(t, root, "third_party/lib/lib.go", "package lib\n")
+	write(t, root, "third_party/lib/data/schema", "{}\n")
+	write(t, root, "third_party/lib/lib_test.go", "package lib\n")
 	return root
 }
 
@@ -91,6 +96,18 @@ func TestKeyFollowsTheSources(t *testing.T) {
 			write(t, root, "tools/go.mod", "module example.com/tools\n")
 			write(t, root, "tools/x.go", "package x\n")
 		}, false},
+		{"a patched module's Go file under third_party", func(t *testing.T, root string) {
+			write(t, root, "third_party/lib/lib.go", "package lib // patched\n")
+		}, true},
+		{"a file a patched module embeds", func(t *testing.T, root string) {
+			write(t, root, "third_party/lib/data/schema", "{\"changed\": true}\n")
+		}, true},
+		{"a patched module's go.mod", func(t *testing.T, root string) {
+			write(t, root, "third_party/lib/go.mod", "module example.com/lib\n\ngo 1.26\n")
+		}, true},
+		{"a patched module's test", func(t *testing.T, root string) {
+			write(t, root, "third_party/lib/lib_test.go", "package lib // edited\n")
+		}, false},
 		{"an unreadable data folder", func(t *testing.T, root string) {
 			write(t, root, "nginx/data/ssl/key.pem", "secret\n")
 			os.Chmod(filepath.Join(root, "nginx/data/ssl"), 0)
@@ -120,8 +137,10 @@ func TestKeyFollowsTheSources(t *testing.T) {
 func TestRefreshReadsOnlyWhatChanged(t *testing.T) {
 	root := tree(t)
 	ix, stats := refresh(t, later(root, time.Minute), nil)
-	if !stats.walked || stats.hashed != 5 {
-		t.Fatalf("first index: %+v, want a walk and 5 files hashed", stats)
+	// 3 Go files, go.mod, go.sum, and third_party/lib's go.mod, lib.go and
+	// data/schema (not its test, nor README.md).
+	if !stats.walked || stats.hashed != 8 {
+		t.Fatalf("first index: %+v, want a walk and 8 files hashed", stats)
 	}
 	again, stats := refresh(t, later(root, 2*time.Minute), ix)
 	if again != ix || stats.walked || stats.hashed != 0 {

@@ -37,7 +37,7 @@ func Certbot(ctx context.Context, st *session.Stack) error {
 	if err := MakeFolders(st.Session); err != nil {
 		return err
 	}
-	if err := Run(ctx, st.Session, req.CertonlyCommand(st.Root), req.ServerURL()); err != nil {
+	if err := runWithKeys(ctx, st, req.CertonlyCommand(st.Root), req.ServerURL()); err != nil {
 		return err
 	}
 	if err := reloadProxy(ctx, st); err != nil {
@@ -58,7 +58,7 @@ func Renew(ctx context.Context, st *session.Stack) error {
 	}
 	defer release()
 	before := liveSerials(st.Root)
-	if err := Run(ctx, st.Session, RenewCommand(st.Root), ""); err != nil {
+	if err := runWithKeys(ctx, st, RenewCommand(st.Root), ""); err != nil {
 		return err
 	}
 	if st.DryRun {
@@ -140,6 +140,25 @@ func MakeFolders(s *session.Session) error {
 		}
 		return nil
 	})
+}
+
+// runWithKeys runs a certbot command between the keys' handovers: certbot
+// reads the current key as the tool's user, nginx reads the keys as its own
+// (mode 0600 both times: see session.GiveKeys). The keys go back to nginx's
+// user whatever certbot did, so that nginx can still start.
+func runWithKeys(ctx context.Context, st *session.Stack, c runner.Command, server string) error {
+	if err := st.TakeCertbotKeys(ctx); err != nil {
+		return err
+	}
+	err := Run(ctx, st.Session, c, server)
+	if gerr := st.GiveKeys(ctx); gerr != nil {
+		if err != nil {
+			st.Say("and nginx's keys were not given back: %v", gerr)
+			return err
+		}
+		return gerr
+	}
+	return err
 }
 
 // Run runs a certbot command and turns a failure into its reason.

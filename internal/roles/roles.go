@@ -11,6 +11,7 @@
 //	    x-dtx:
 //	      role: worker
 //	      update: stop-first   # a scheduler must never run twice
+//	      secrets: [DJANGO_SECRET_KEY, DATABASE_URL]
 //
 // A service that declares nothing gets the role its shape says (Derive):
 // the one that publishes ports and names other services in its environment
@@ -22,6 +23,7 @@ package roles
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -94,6 +96,11 @@ type Service struct {
 	Replicas int
 	// Declared says the role came from x-dtx, not from the shape.
 	Declared bool
+	// Secrets are the variables of the env files the service declares it
+	// uses (x-dtx.secrets): a variable that holds a secret reaches only the
+	// services that name it, in their environment: or here, whatever the
+	// env_file they read.
+	Secrets []string
 }
 
 // Site is the services of one stack with their roles.
@@ -107,6 +114,7 @@ type declaration struct {
 	Update   Update `mapstructure:"update" yaml:"update" json:"update"`
 	Upstream string `mapstructure:"upstream" yaml:"upstream" json:"upstream"`
 	Replicas int    `mapstructure:"replicas" yaml:"replicas" json:"replicas"`
+	Secrets  []string
 }
 
 // DefaultRoutedReplicas is how many tasks a routed service runs in the
@@ -174,6 +182,7 @@ func Derive(model *types.Project, file string, built func(image string) bool) (S
 		case (s.Role == Proxy || s.Role == Stateful) && s.Update == StartFirst:
 			return Site{}, fmt.Errorf("%s: service %s is %s and cannot update start-first: %s", file, name, s.Role, startFirstWhyNot(s.Role))
 		}
+		s.Secrets = d.Secrets
 		s.Replicas = d.Replicas
 		if s.Replicas == 0 {
 			s.Replicas = 1
@@ -203,7 +212,7 @@ func declared(svc types.ServiceConfig) (declaration, error) {
 	}
 	m, ok := raw.(map[string]any)
 	if !ok {
-		return d, fmt.Errorf("%s must be a mapping (role, update, upstream, replicas), not %T", Extension, raw)
+		return d, fmt.Errorf("%s must be a mapping (%s), not %T", Extension, strings.Join(keys, ", "), raw)
 	}
 	for k, v := range m {
 		switch k {
@@ -231,12 +240,44 @@ func declared(svc types.ServiceConfig) (declaration, error) {
 				return d, fmt.Errorf("%s.replicas %q: use a number from 1 to 100", Extension, clip(fmt.Sprint(v)))
 			}
 			d.Replicas = n
+		case "secrets":
+			names, err := variableNames(v)
+			if err != nil {
+				return d, err
+			}
+			d.Secrets = names
 		default:
-			return d, fmt.Errorf("%s has no key %q: it takes role, update, upstream and replicas", Extension, clip(k))
+			return d, fmt.Errorf("%s has no key %q: it takes %s and %s", Extension, clip(k), strings.Join(keys[:len(keys)-1], ", "), keys[len(keys)-1])
 		}
 	}
 	return d, nil
 }
+
+// keys are what x-dtx takes, for messages.
+var keys = []string{"role", "update", "upstream", "replicas", "secrets"}
+
+// variableNames reads x-dtx.secrets: a list of distinct variable names.
+func variableNames(v any) ([]string, error) {
+	list, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%s.secrets must be a list of variable names, e.g. [DB_PASSWORD], not %q", Extension, clip(fmt.Sprint(v)))
+	}
+	var names []string
+	for _, item := range list {
+		name, _ := item.(string)
+		if !variableName.MatchString(name) {
+			return nil, fmt.Errorf("%s.secrets: %q is not a variable name (letters, digits and _, not starting with a digit)", Extension, clip(fmt.Sprint(item)))
+		}
+		if slices.Contains(names, name) {
+			return nil, fmt.Errorf("%s.secrets names %s twice", Extension, name)
+		}
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+var variableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // findProxy is the service declared the proxy, or else the one that
 // publishes ports and routes to other services (its environment names one

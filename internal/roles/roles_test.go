@@ -152,7 +152,11 @@ func TestReplacedByADeploy(t *testing.T) {
 func TestBadDeclarations(t *testing.T) {
 	for _, c := range []struct{ name, extra, want string }{
 		{"unknown role", "x-dtx: {role: sheduler}", `compose.yaml: service extra: x-dtx.role "sheduler": use one of proxy, routed, worker, stateful`},
-		{"unknown key", "x-dtx: {roles: worker}", `compose.yaml: service extra: x-dtx has no key "roles": it takes role, update, upstream and replicas`},
+		{"unknown key", "x-dtx: {roles: worker}", `compose.yaml: service extra: x-dtx has no key "roles": it takes role, update, upstream, replicas and secrets`},
+		{"secrets not a list", "x-dtx: {secrets: DB_PASSWORD}", `x-dtx.secrets must be a list of variable names, e.g. [DB_PASSWORD], not "DB_PASSWORD"`},
+		{"a secret that is no variable name", "x-dtx: {secrets: [DB_PASSWORD, \"db password\"]}", `x-dtx.secrets: "db password" is not a variable name`},
+		{"a secret that is no string", "x-dtx: {secrets: [{a: b}]}", `x-dtx.secrets: "map[a:b]" is not a variable name`},
+		{"a secret named twice", "x-dtx: {secrets: [DB_PASSWORD, DB_PASSWORD]}", "x-dtx.secrets names DB_PASSWORD twice"},
 		{"bad update", "x-dtx: {update: rolling}", `x-dtx.update "rolling": use start-first or stop-first`},
 		{"not a mapping", "x-dtx: worker", "x-dtx must be a mapping"},
 		{"bad replicas", "x-dtx: {replicas: 0}", `x-dtx.replicas "0": use a number from 1 to 100`},
@@ -222,5 +226,27 @@ func TestTheProjectsReleaseStack(t *testing.T) {
 	}
 	if g := strings.Join(got, " "); g != "backend=routed frontend=routed nginx=proxy redis=stateful" {
 		t.Fatalf("roles: %s", g)
+	}
+}
+
+// x-dtx.secrets names the variables a service uses, sorted; a service
+// that declares none has none.
+func TestDeclaredSecrets(t *testing.T) {
+	site, err := Derive(load(t, website+`
+    x-dtx:
+      secrets: [DISCORD_TOKEN, DATABASE_URL]
+`), "compose.yaml", builtHere)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bot, _ := site.Get("discord-bot")
+	if got := strings.Join(bot.Secrets, ","); got != "DATABASE_URL,DISCORD_TOKEN" {
+		t.Errorf("discord-bot's secrets: %s", got)
+	}
+	if bot.Role != Worker {
+		t.Errorf("declaring secrets changed the role: %s", bot.Role)
+	}
+	if be, _ := site.Get("backend"); be.Secrets != nil {
+		t.Errorf("backend declares no secret, has %v", be.Secrets)
 	}
 }

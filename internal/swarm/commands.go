@@ -3,6 +3,7 @@ package swarm
 import (
 	"bytes"
 	"net"
+	"path"
 	"strings"
 
 	"github.com/kettleofketchup/dtx_website/internal/runner"
@@ -34,9 +35,9 @@ func infoCommand() runner.Command {
 // nodesCommand lists the swarm's node IDs.
 func nodesCommand() runner.Command { return session.Docker("node", "ls", "-q") }
 
-// redisLabelsCommand prints the RedisLabel of each node (true, or empty).
-func redisLabelsCommand(nodes []string) runner.Command {
-	return session.Docker(append([]string{"node", "inspect", "--format", `{{index .Spec.Labels "` + RedisLabel + `"}}`}, nodes...)...)
+// dataLabelsCommand prints the DataLabel of each node (true, or empty).
+func dataLabelsCommand(nodes []string) runner.Command {
+	return session.Docker(append([]string{"node", "inspect", "--format", `{{index .Spec.Labels "` + DataLabel + `"}}`}, nodes...)...)
 }
 
 // manifestCommand asks the registry for ref's manifest with its digest;
@@ -103,10 +104,10 @@ func (s *Stack) replicasCommand() runner.Command {
 	return session.Docker("service", "ls", "--filter", s.stackFilter(), "--format", "{{.Name}} {{.Replicas}}")
 }
 
-// tasksCommand prints every task of the stack with its error, newest
-// first within a slot (see TaskErrors).
+// tasksCommand prints every task of the stack, newest first within a
+// slot: ID|NAME|DESIRED STATE|CURRENT STATE|ERROR (see ParseTasks).
 func (s *Stack) tasksCommand() runner.Command {
-	return session.Docker("stack", "ps", "--no-trunc", "--format", "{{.Name}} {{.Error}}", s.Name)
+	return session.Docker("stack", "ps", "--no-trunc", "--format", "{{.ID}}|{{.Name}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}", s.Name)
 }
 
 // taskCommand prints a task's state, error and container (see ParseTask).
@@ -134,6 +135,28 @@ func (s *Stack) leftoverCommands() []runner.Command {
 		session.Docker("network", "ls", "-q", "--filter", s.stackFilter()),
 		session.Docker("ps", "-aq", "--filter", s.stackFilter()),
 	}
+}
+
+// servicesInspectCommand prints the stack's services (by ID) as docker
+// service inspect's JSON: their specs and previous specs, for the prune
+// (see Unused).
+func servicesInspectCommand(ids []string) runner.Command {
+	return session.Docker(append([]string{"service", "inspect"}, ids...)...)
+}
+
+// objectsCommand lists the secrets or configs the tool made for the stack:
+// ID NAME per line (see Unused).
+func (s *Stack) objectsCommand(kind objectKind) runner.Command {
+	return session.Docker(string(kind), "ls", "--filter", "label="+ownLabel+"="+s.Name, "--format", "{{.ID}} {{.Name}}")
+}
+
+// versionsCommand prints, per service ID, NAME|VERSION|+PREVIOUS VERSION,
+// the last field empty when the service has no previous spec (see
+// Rollbackable).
+func versionsCommand(ids []string) runner.Command {
+	return session.Docker(append([]string{"service", "inspect", "--format",
+		`{{.Spec.Name}}|{{index .Spec.Labels "com.dtx.version"}}|{{with .PreviousSpec}}+{{index .Labels "com.dtx.version"}}{{end}}`},
+		ids...)...)
 }
 
 // psServicesCommand prints, per service ID: name, version, update state, image.
@@ -171,23 +194,27 @@ func (s *Stack) serviceImageCommand(name string) runner.Command {
 	return session.Docker("service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", s.Service(name))
 }
 
-// challengeDir is where nginx serves the ACME challenges from (the
-// certbot_www volume).
-const challengeDir = "/var/www/certbot/.well-known/acme-challenge"
+// challengePath is where, under the webroot, the proxy serves the ACME
+// challenges from.
+const challengePath = ".well-known/acme-challenge"
 
-// challengeJobCommand starts a global job of image (nginx's: it is on every
-// node nginx runs on) that writes (auth) or removes (cleanup) the challenge
-// token with its validation in the certbot_www volume of every such node.
-// The token and validation are arguments of sh, never part of its script.
-func (s *Stack) challengeJobCommand(name, image, phase, token, validation string) runner.Command {
+// challengeJobCommand starts a global job of image (the proxy's: it is on
+// every node the proxy runs on) that writes (auth) or removes (cleanup) the
+// challenge token with its validation in the webroot volume of every such
+// node, mounted where the proxy mounts it (webroot). The token and
+// validation are arguments of sh, never part of its script. It runs as
+// root: a webroot volume made by an image from before nginx ran as a user
+// is root's (the files it writes stay readable by nginx's user).
+func (s *Stack) challengeJobCommand(name, image, webroot, phase, token, validation string) runner.Command {
+	webroot = path.Clean(webroot)
 	script := `mkdir -p "$1" && printf %s "$3" > "$1/$2"`
 	if phase == "cleanup" {
 		script = `rm -f "$1/$2"`
 	}
 	return session.Docker("service", "create", "--detach", "--quiet", "--name", name, "--mode", "global-job",
-		"--restart-condition", "none", "--label", ownLabel+"="+s.Name,
-		"--mount", "type=volume,source="+s.Name+"_certbot_www,target=/var/www/certbot",
-		image, "sh", "-c", script, "sh", challengeDir, token, validation)
+		"--restart-condition", "none", "--label", ownLabel+"="+s.Name, "--user", "0:0",
+		"--mount", "type=volume,source="+s.Name+"_"+webrootVolume+",target="+webroot,
+		image, "sh", "-c", script, "sh", path.Join(webroot, challengePath), token, validation)
 }
 
 // jobTasksCommand prints each task of a job: "STATE|ERROR" (see JobDone).

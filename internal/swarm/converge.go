@@ -22,8 +22,20 @@ const SettleTime = 3 * time.Second
 // tasks before the wait gives up on it.
 const CrashGrace = 45 * time.Second
 
-// ErrRolledBack is returned (wrapped) when Swarm rolled an update back.
-var ErrRolledBack = errors.New("the update was rolled back")
+// FailFastRestarts is how many times the task of one slot of a service
+// (one replica, or one node of a global service) may stop on its own
+// during a wait, while the service has no update of its own (a new one),
+// before the wait gives up on it: Swarm would restart it for ever, and a
+// task that only fails its health check shows no error to wait for.
+const FailFastRestarts = 3
+
+// ErrRolledBack is returned (wrapped) when Swarm rolled an update back;
+// ErrNotConverged when a service failed otherwise (a new service whose
+// tasks keep failing, an update that paused).
+var (
+	ErrRolledBack   = errors.New("the update was rolled back")
+	ErrNotConverged = errors.New("the release did not converge")
+)
 
 // UpdateStatus is a service's UpdateStatus as docker service inspect shows it.
 type UpdateStatus struct {
@@ -51,19 +63,54 @@ func ParseReplicas(out, stack string) map[string]string {
 	return m
 }
 
-// TaskErrors reads `docker stack ps --no-trunc --format '{{.Name}}
-// {{.Error}}'` (tasks sorted by slot, newest first): per service of the
-// stack, "; task NAME: ERROR" for the first task listed with an error.
-func TaskErrors(out, stack string) map[string]string {
-	m := map[string]string{}
+// Task is one task of the stack as tasksCommand lists it.
+type Task struct {
+	ID      string
+	Name    string // SERVICE.SLOT, with the stack's prefix (NODE for a global service)
+	Service string // without the stack's prefix
+	Desired string // its desired state: Running, Shutdown…
+	// State is the first word of its current state: Running, Starting,
+	// Complete, Failed, Rejected, Shutdown…
+	State string
+	Error string
+}
+
+// ParseTasks reads `docker stack ps --no-trunc --format
+// '{{.ID}}|{{.Name}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}'`
+// (tasks sorted by slot, newest first); lines of another shape are left out.
+func ParseTasks(out, stack string) []Task {
+	var tasks []Task
 	for _, line := range lines(out) {
-		task, msg, ok := strings.Cut(line, " ")
-		if !ok || strings.TrimSpace(msg) == "" {
+		f := strings.SplitN(line, "|", 5)
+		if len(f) != 5 {
 			continue
 		}
-		service, _, _ := strings.Cut(strings.TrimPrefix(task, stack+"_"), ".")
-		if _, seen := m[service]; !seen {
-			m[service] = fmt.Sprintf("; task %s: %s", task, strings.TrimSpace(msg))
+		t := Task{ID: f[0], Name: f[1], Desired: f[2], Error: strings.TrimSpace(f[4])}
+		if state := strings.Fields(f[3]); len(state) > 0 {
+			t.State = state[0]
+		}
+		t.Service, _, _ = strings.Cut(strings.TrimPrefix(t.Name, stack+"_"), ".")
+		tasks = append(tasks, t)
+	}
+	return tasks
+}
+
+// ended tells whether a task stopped on its own: it completed, failed or
+// was rejected. A task an update or a scale-down replaced ends Shutdown.
+// One that failed its health check ends Complete, with no error, when its
+// process exits 0 on the SIGTERM Swarm stops it with (most servers do),
+// else Failed with "dockerexec: unhealthy container".
+func (t Task) ended() bool {
+	return t.State == "Complete" || t.State == "Failed" || t.State == "Rejected"
+}
+
+// TaskErrors is, per service, "; task NAME: ERROR" for the first task
+// listed with an error.
+func TaskErrors(tasks []Task) map[string]string {
+	m := map[string]string{}
+	for _, t := range tasks {
+		if _, seen := m[t.Service]; !seen && t.Error != "" {
+			m[t.Service] = fmt.Sprintf("; task %s: %s", t.Name, t.Error)
 		}
 	}
 	return m
@@ -143,10 +190,11 @@ type Look struct {
 	Since    time.Duration           // since the wait began
 	Status   map[string]UpdateStatus // per service that has one
 	Replicas map[string]string       // running/desired per service
-	// TaskErrors is TaskErrors of the stack's tasks.
-	TaskErrors map[string]string
-	// TaskStatus is, per service whose update stopped on a task (see
-	// Convergence.Asks), " (task ID: STATE: ERROR; its health check…)".
+	// Tasks are the stack's tasks (ParseTasks).
+	Tasks []Task
+	// TaskStatus is, per service whose update stopped on a task, or whose
+	// tasks keep stopping (see Convergence.Asks), " (task ID: STATE:
+	// ERROR; its health check…)".
 	TaskStatus map[string]string
 }
 
@@ -161,6 +209,9 @@ type Convergence struct {
 	Before   map[string]UpdateStatus
 	Final    map[string]Outcome // how each ended service ended
 	reasons  map[string]string  // the kept reasons
+	// old are the tasks that had stopped by the first look: not this
+	// wait's restarts.
+	old map[string]bool
 }
 
 // NewConvergence starts following services from their statuses before.
@@ -176,19 +227,51 @@ func (c *Convergence) changed(name string, status map[string]UpdateStatus) (Upda
 	return u, had && u.StartedAt != "" && u != b && u.StartedAt != b.StartedAt
 }
 
+// restarts are, per service, the tasks of its slot that stopped on their
+// own most often during this wait, newest first.
+func (c *Convergence) restarts(tasks []Task) map[string][]Task {
+	if c.old == nil {
+		c.old = map[string]bool{}
+		for _, t := range tasks {
+			if t.ended() {
+				c.old[t.ID] = true
+			}
+		}
+	}
+	bySlot := map[string][]Task{}
+	for _, t := range tasks {
+		if t.ended() && !c.old[t.ID] {
+			bySlot[t.Name] = append(bySlot[t.Name], t)
+		}
+	}
+	m := map[string][]Task{}
+	for _, slot := range sortedKeys(bySlot) {
+		if list := bySlot[slot]; len(list) > len(m[list[0].Service]) {
+			m[list[0].Service] = list
+		}
+	}
+	return m
+}
+
 // Asks names, per pending service, the task whose status a look must
-// bring (Look.TaskStatus): the one its update stopped on, the first time
-// the status says so.
-func (c *Convergence) Asks(status map[string]UpdateStatus) map[string]string {
+// bring (Look.TaskStatus), from the look's statuses and tasks: the one its
+// update stopped on, the first time the status says so, or the newest of
+// its tasks that keep stopping once they are FailFastRestarts.
+func (c *Convergence) Asks(l Look) map[string]string {
 	ask := map[string]string{}
+	restarts := c.restarts(l.Tasks)
 	for _, name := range c.Services {
 		if _, done := c.Final[name]; done || c.reasons[name] != "" {
 			continue
 		}
-		if u, changed := c.changed(name, status); changed && strings.Contains(u.Message, "due to") {
+		u, changed := c.changed(name, l.Status)
+		switch {
+		case changed && strings.Contains(u.Message, "due to"):
 			if id := RollbackTask(u.Message); id != "" {
 				ask[name] = id
 			}
+		case !changed && len(restarts[name]) >= FailFastRestarts:
+			ask[name] = restarts[name][0].ID
 		}
 	}
 	return ask
@@ -197,6 +280,8 @@ func (c *Convergence) Asks(status map[string]UpdateStatus) map[string]string {
 // Step decides on one look and returns the services still pending (none:
 // every outcome is in Final).
 func (c *Convergence) Step(l Look) (pending []string) {
+	restarts := c.restarts(l.Tasks)
+	taskErrors := TaskErrors(l.Tasks)
 	for _, name := range c.Services {
 		if _, done := c.Final[name]; done {
 			continue
@@ -211,17 +296,26 @@ func (c *Convergence) Step(l Look) (pending []string) {
 		case changed:
 			r := c.reasons[name]
 			if r == "" {
-				r = u.Message + l.TaskErrors[name]
+				r = u.Message + taskErrors[name]
 			}
 			c.Final[name] = Outcome{State: u.State, Reason: r}
 		case fullyRunning(l.Replicas[name]) && l.Since > SettleTime:
 			// No update started within SettleTime: the service is new or
 			// its tasks did not change.
 			c.Final[name] = Outcome{State: "running"}
-		case l.Since > CrashGrace && l.TaskErrors[name] != "":
-			// A new service whose tasks keep failing (no update to roll
+		case len(restarts[name]) >= FailFastRestarts:
+			// A new service whose tasks keep stopping (no update to roll
 			// back): Swarm would restart them for ever.
-			c.Final[name] = Outcome{State: "failing", Reason: "its tasks keep failing" + l.TaskErrors[name]}
+			newest := restarts[name][0]
+			why := l.TaskStatus[name]
+			if why == "" {
+				why = TaskStatus(newest.ID, strings.ToLower(newest.State)+": "+newest.Error, "")
+			}
+			c.Final[name] = Outcome{State: "failing", Reason: fmt.Sprintf("its task %s stopped %d times since the deploy began, the last%s", newest.Name, len(restarts[name]), why)}
+		case l.Since > CrashGrace && taskErrors[name] != "":
+			// A new service whose tasks keep failing with an error, as
+			// above, from fewer restarts (a long restart delay).
+			c.Final[name] = Outcome{State: "failing", Reason: "its tasks keep failing" + taskErrors[name]}
 		default:
 			pending = append(pending, name)
 		}
@@ -238,6 +332,7 @@ func fullyRunning(r string) bool {
 // 1.2.3"), in order, and ErrRolledBack with the reasons when one failed.
 func Report(stack string, services []string, final map[string]Outcome, what string) (said []string, err error) {
 	var failed []string
+	cause := ErrNotConverged
 	for _, name := range services {
 		o, svc := final[name], stack+"_"+name
 		switch o.State {
@@ -248,13 +343,17 @@ func Report(stack string, services []string, final map[string]Outcome, what stri
 		case "rollback_completed":
 			said = append(said, fmt.Sprintf("%s: ROLLED BACK: %s", svc, o.Reason))
 			failed = append(failed, fmt.Sprintf("%s rolled back: %s", svc, o.Reason))
+			cause = ErrRolledBack
 		default:
 			said = append(said, fmt.Sprintf("%s: %s: %s", svc, stateWords(o.State), o.Reason))
 			failed = append(failed, fmt.Sprintf("%s %s: %s", svc, stateWords(o.State), o.Reason))
+			if strings.HasPrefix(o.State, "rollback_") {
+				cause = ErrRolledBack
+			}
 		}
 	}
 	if len(failed) > 0 {
-		return said, fmt.Errorf("%w: %s", ErrRolledBack, strings.Join(failed, "; "))
+		return said, fmt.Errorf("%w: %s", cause, strings.Join(failed, "; "))
 	}
 	return said, nil
 }

@@ -3,6 +3,7 @@ package swarm
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -116,9 +117,11 @@ func waits(t *testing.T, calls []call, stack string) []wait {
 
 // replay feeds a recorded wait's looks to Convergence, look by look, and
 // returns the outcomes and the look at which it was done (1-based) out of
-// how many the recording has.
-func replay(t *testing.T, w wait, stack string) (final map[string]Outcome, doneAt, looks int) {
+// how many the recording has, and when (since the wait began) each service
+// was decided.
+func replay(t *testing.T, w wait, stack string) (final map[string]Outcome, doneAt, looks int, decided map[string]time.Duration) {
 	c := NewConvergence(w.services, w.before)
+	decided = map[string]time.Duration{}
 	start := w.calls[0].T
 	var l *Look
 	var asked map[string]string // task ID -> service
@@ -132,15 +135,29 @@ func replay(t *testing.T, w wait, stack string) (final map[string]Outcome, doneA
 		if pending := c.Step(*l); len(pending) == 0 && doneAt == 0 {
 			doneAt = looks
 		}
+		for name := range c.Final {
+			if _, seen := decided[name]; !seen {
+				decided[name] = l.Since
+			}
+		}
 	}
 	var task, taskOut string
+	ask := func() {
+		if asked == nil {
+			asked = map[string]string{}
+			for svc, id := range c.Asks(*l) {
+				asked[id] = svc
+			}
+		}
+	}
 	for _, k := range w.calls {
 		lastT = k.T
 		name, isStatus := k.statusOf(stack)
 		switch {
 		case isStatus && name == w.services[0]:
 			step()
-			l = &Look{Status: map[string]UpdateStatus{}, TaskErrors: map[string]string{}, TaskStatus: map[string]string{}}
+			l = &Look{Status: map[string]UpdateStatus{}, TaskStatus: map[string]string{}}
+			asked = nil
 			fallthrough
 		case isStatus:
 			if u, ok := ParseUpdateStatus(k.Out); ok && k.RC == 0 {
@@ -148,15 +165,10 @@ func replay(t *testing.T, w wait, stack string) (final map[string]Outcome, doneA
 			}
 		case k.is("service", "ls", "--filter"):
 			l.Replicas = ParseReplicas(k.Out, stack)
-			asked = map[string]string{}
-			for svc, id := range c.Asks(l.Status) {
-				asked[id] = svc
-			}
 		case k.is("stack", "ps", "--no-trunc"), k.is("service", "ps", "--no-trunc"):
-			for svc, e := range TaskErrors(k.Out, stack) {
-				l.TaskErrors[svc] = e
-			}
+			l.Tasks = append(l.Tasks, ParseTasks(tasksOf(k), stack)...)
 		case k.is("inspect", "--type", "task"):
+			ask()
 			task, taskOut = k.last(), k.Out
 			status, _ := ParseTask(taskOut)
 			l.TaskStatus[asked[task]] = TaskStatus(task, status, "")
@@ -166,7 +178,22 @@ func replay(t *testing.T, w wait, stack string) (final map[string]Outcome, doneA
 		}
 	}
 	step()
-	return c.Final, doneAt, looks
+	return c.Final, doneAt, looks, decided
+}
+
+// tasksOf is the output of a recorded tasks listing in the format of
+// tasksCommand: the recordings made before it listed the tasks' states
+// printed NAME ERROR, which is read as a task of unknown state.
+func tasksOf(k call) string {
+	if slices.Contains(k.Argv, "{{.ID}}|{{.Name}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}") {
+		return k.Out
+	}
+	var b strings.Builder
+	for _, line := range lines(k.Out) {
+		name, msg, _ := strings.Cut(line, " ")
+		fmt.Fprintf(&b, "?|%s|||%s\n", name, msg)
+	}
+	return b.String()
 }
 
 // Each recorded wait, replayed look by look, ends at the very look at
@@ -179,6 +206,10 @@ func TestConvergenceOnRecordedWaits(t *testing.T) {
 	const pausedQp = "update rolled back due to failure or early termination of task qpbsh6ckdgg2ks2esxbbm7229 (task qpbsh6ckdgg2ks2esxbbm7229: complete: finished; its health check: unhealthy, last run exit 137)"
 	const rolledBack74 = "update rolled back due to failure or early termination of task 74c5p2hshmps3w5wxomht40lh (task 74c5p2hshmps3w5wxomht40lh: complete: finished; its health check: unhealthy, last run exit 1)"
 	const pausedEq = "update rolled back due to failure or early termination of task eqtkw9ghjxpo35ezysn5aryyz (task eqtkw9ghjxpo35ezysn5aryyz: complete: finished; its health check: unhealthy, last run exit 137)"
+	const overloaded = "its task dtxrec_frontend.1 stopped 3 times since the deploy began, the last (task yhff6pgdscggz6yfcw9kp2tm2: complete: finished; its health check: unhealthy, last run exit 137)"
+	const wholeBackend = "update rolled back due to failure or early termination of task cd38sr1od5vq9z92a7bl9kr5k (task cd38sr1od5vq9z92a7bl9kr5k: complete: finished; its health check: unhealthy, last run exit 137)"
+	const wholeFrontend = "update rolled back due to failure or early termination of task hg92i6ju3t0cm2zwrprbp428o (task hg92i6ju3t0cm2zwrprbp428o: complete: finished; its health check: unhealthy, last run exit 137)"
+	const unhealthy = "its task dtxrec_backend.1 stopped 3 times since the deploy began, the last (task 9wu6kphkubnl0sybzfe0ppg0t: complete: finished; its health check: unhealthy, last run exit 1 backend not ready: no answer on 8000)"
 	type want struct {
 		version string   // a deploy's wait (Report); "" a rollback's (RollbackReport)
 		said    []string // the lines the live run printed
@@ -186,6 +217,8 @@ func TestConvergenceOnRecordedWaits(t *testing.T) {
 		// undecided: the live run was interrupted while these were still
 		// pending (the others' outcomes are in said, as Report says them).
 		undecided []string
+		// within: how soon a service must be decided.
+		within map[string]time.Duration
 	}
 	running := func(svc, v string) string {
 		return "dtxrec_" + svc + ": running at version " + v + " (no rolling update was needed)"
@@ -211,7 +244,40 @@ func TestConvergenceOnRecordedWaits(t *testing.T) {
 		{"failing-new", []want{{version: "4.0.0", said: []string{
 			`dtxrec_backend: failing: its tasks keep failing; task dtxrec_backend.1: "task: non-zero exit (1)"`,
 			running("frontend", "4.0.0"), running("nginx", "4.0.0"), running("redis", "4.0.0")},
-			err: `the update was rolled back: dtxrec_backend failing: its tasks keep failing; task dtxrec_backend.1: "task: non-zero exit (1)"`}}},
+			err: `the release did not converge: dtxrec_backend failing: its tasks keep failing; task dtxrec_backend.1: "task: non-zero exit (1)"`}}},
+		// 1.0.0 with a worker and a stop-first scheduler onto an empty
+		// swarm of a machine so loaded (load average 60 on 2 cores) that
+		// frontend's health check timed out: its task stopped, with no
+		// error, three times in one slot, and the wait gave up on it.
+		{"frontend-overloaded", []want{{version: "1.0.0", said: []string{
+			running("backend", "1.0.0"), running("beat", "1.0.0"), "dtxrec_frontend: failing: " + overloaded, running("nginx", "1.0.0"), running("redis", "1.0.0"), running("worker", "1.0.0")},
+			err: "the release did not converge: dtxrec_frontend failing: " + overloaded}}},
+		// Then 2.0.0 (with a new key), still overloaded: backend's and
+		// frontend's health checks time out, Swarm rolls backend back and
+		// pauses frontend's rollback; the tool then rolls back every other
+		// service, which had updated (worker, beat) or only changed its
+		// version label (nginx, redis), so that the release stays whole.
+		{"whole-rollback", []want{
+			{version: "2.0.0", said: []string{"dtxrec_backend: ROLLED BACK: " + wholeBackend, "dtxrec_beat: updated to version 2.0.0",
+				"dtxrec_frontend: rollback paused: " + wholeFrontend, running("nginx", "2.0.0"), running("redis", "2.0.0"), "dtxrec_worker: updated to version 2.0.0"},
+				err: "the update was rolled back: dtxrec_backend rolled back: " + wholeBackend + "; dtxrec_frontend rollback paused: " + wholeFrontend},
+			{said: []string{"dtxrec_beat: rolled back to its previous spec", "dtxrec_nginx: rolled back to its previous spec",
+				"dtxrec_redis: rolled back to its previous spec", "dtxrec_worker: rolled back to its previous spec"}},
+		}},
+		// Then 2.0.0 again, the machine less loaded: every service of the
+		// release image updates (the scheduler stop-first); nginx and
+		// redis keep their tasks.
+		{"roles-update", []want{{version: "2.0.0", said: []string{
+			"dtxrec_backend: updated to version 2.0.0", "dtxrec_beat: updated to version 2.0.0", "dtxrec_frontend: updated to version 2.0.0",
+			running("nginx", "2.0.0"), running("redis", "2.0.0"), "dtxrec_worker: updated to version 2.0.0"}}}},
+		// 3.0.0, whose backend's health check always fails, onto an empty
+		// swarm: its tasks end Complete with no error (the server exits 0
+		// on Swarm's SIGTERM); slot 1's third ended 36 s in and decided it,
+		// with the health check's output. The wait went on until frontend,
+		// slow on the loaded machine, ran.
+		{"unhealthy-new", []want{{version: "3.0.0", within: map[string]time.Duration{"backend": 45 * time.Second}, said: []string{
+			"dtxrec_backend: failing: " + unhealthy, running("beat", "3.0.0"), running("frontend", "3.0.0"), running("nginx", "3.0.0"), running("redis", "3.0.0"), running("worker", "3.0.0")},
+			err: "the release did not converge: dtxrec_backend failing: " + unhealthy}}},
 		{"old-deploy-new", []want{{version: "1.0.0", said: []string{
 			running("backend", "1.0.0"), running("frontend", "1.0.0"), running("nginx", "1.0.0"), running("redis", "1.0.0")}}}},
 		{"old-update", []want{{version: "2.0.0", said: []string{
@@ -236,7 +302,12 @@ func TestConvergenceOnRecordedWaits(t *testing.T) {
 				t.Fatalf("%d waits recorded, the test expects %d", len(ws), len(tc.waits))
 			}
 			for i, w := range ws {
-				final, doneAt, looks := replay(t, w, "dtxrec")
+				final, doneAt, looks, decided := replay(t, w, "dtxrec")
+				for name, limit := range tc.waits[i].within {
+					if at, ok := decided[name]; !ok || at > limit {
+						t.Errorf("wait %d: %s decided after %s (%v), want within %s", i+1, name, at, ok, limit)
+					}
+				}
 				services := w.services
 				if u := tc.waits[i].undecided; len(u) > 0 {
 					services = slices.DeleteFunc(slices.Clone(services), func(s string) bool { return slices.Contains(u, s) })

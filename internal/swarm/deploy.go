@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -20,14 +21,21 @@ const pollEvery = time.Second
 // Deploy deploys the release stack at VERSION to the swarm the docker
 // CLI manages and waits until every service has converged or rolled back.
 func (s *Stack) Deploy(ctx context.Context) error {
+	site, err := s.Site(ctx)
+	if err != nil {
+		return err
+	}
 	if !s.DryRun {
-		if err := s.requireManager(ctx); err != nil {
+		if err := s.requireManager(ctx, site); err != nil {
 			return err
 		}
 	}
 	plan, err := s.plan(ctx)
 	if err != nil {
 		return err
+	}
+	for _, n := range plan.Notes {
+		s.Say("note: %s", n)
 	}
 	if s.DryRun {
 		s.Say("[dry-run] the stack file of %s (it holds no secret value):\n%s", s.Name, indent(s.Mask(string(plan.File))))
@@ -38,7 +46,7 @@ func (s *Stack) Deploy(ctx context.Context) error {
 	if err := s.createObjects(ctx, configKind, plan.Configs); err != nil {
 		return err
 	}
-	before := s.updateStatuses(ctx, plan.Services)
+	before, existed := s.updateStatuses(ctx, plan.Services)
 	if err := s.Run(ctx, s.deployCommand(plan.File)); err != nil {
 		return err
 	}
@@ -53,18 +61,15 @@ func (s *Stack) Deploy(ctx context.Context) error {
 	}
 	if failure == nil {
 		s.Say("%s: every service converged (version %s)", s.Name, version)
-		return nil
+		return s.prune(ctx)
 	}
-	// A release is whole or not at all: the services this deploy updated
-	// go back too when another rolled back.
-	var back []string
-	for _, name := range RollingServices {
-		if final[name].State == "completed" {
-			back = append(back, name)
-		}
+	back, stay := ToRollBack(plan.Services, existed, final)
+	if len(stay) > 0 {
+		s.Say("%s: %s %s new in this release and %s (no previous spec): ./dtx swarm:deploy of the previous VERSION removes %s", s.Name,
+			strings.Join(stay, ", "), plural(len(stay), "is", "are"), plural(len(stay), "stays", "stay"), plural(len(stay), "it", "them"))
 	}
 	if len(back) > 0 {
-		s.Say("%s: rolling back %s too, so that the release stays whole", s.Name, strings.Join(back, ", "))
+		s.Say("%s: rolling back %s, so that the release stays whole", s.Name, strings.Join(back, ", "))
 		if err := s.rollback(ctx, back); err != nil {
 			return fmt.Errorf("%w (and rolling back %s: %v)", failure, strings.Join(back, ", "), err)
 		}
@@ -73,8 +78,8 @@ func (s *Stack) Deploy(ctx context.Context) error {
 }
 
 // createObjects creates the secrets or configs the stack uses that do not
-// exist yet: they are named by content, so one that exists holds these
-// bytes already.
+// exist yet: they are named by (a keyed hash of) their content, so one that
+// exists holds these bytes already.
 func (s *Stack) createObjects(ctx context.Context, kind objectKind, objs []Object) error {
 	for _, obj := range objs {
 		if _, err := s.Query(ctx, existsCommand(kind, obj.Name)); err == nil {
@@ -87,32 +92,116 @@ func (s *Stack) createObjects(ctx context.Context, kind objectKind, objs []Objec
 	return nil
 }
 
-// Rollback rolls frontend and backend back to their previous spec and
-// waits until the rollback has ended.
-func (s *Stack) Rollback(ctx context.Context) error { return s.rollback(ctx, RollingServices) }
-
-// rollback rolls services back to their previous spec and waits.
-func (s *Stack) rollback(ctx context.Context, services []string) error {
-	before := s.updateStatuses(ctx, services)
+// ToRollBack decides, after a deploy that failed, which services go back
+// to their previous spec so that the release stays whole: every service
+// that existed before the deploy (its spec changed, if only its version
+// label), except those Swarm rolled back itself. A service new in this
+// release has no previous spec: it stays.
+func ToRollBack(services []string, existed map[string]bool, final map[string]Outcome) (back, stay []string) {
 	for _, name := range services {
-		if err := s.Run(ctx, s.rollbackCommand(name)); err != nil {
-			return err
+		switch {
+		case !existed[name]:
+			stay = append(stay, name)
+		case !strings.HasPrefix(final[name].State, "rollback_"):
+			back = append(back, name)
 		}
 	}
-	final, err := s.await(ctx, services, before, "the rollbacks have ended")
-	if err != nil || s.DryRun {
-		return err
-	}
-	said, err := RollbackReport(s.Name, services, final)
-	for _, line := range said {
-		s.Say("%s", line)
-	}
-	return err
+	return back, stay
 }
 
-// updateStatuses reads the services' UpdateStatus (a missing service has none).
-func (s *Stack) updateStatuses(ctx context.Context, services []string) map[string]UpdateStatus {
-	st := map[string]UpdateStatus{}
+// Rollback rolls every service of the stack that has a previous spec back
+// to it (the release before the last deploy) and waits until the
+// rollbacks have ended.
+func (s *Stack) Rollback(ctx context.Context) error {
+	ids, err := s.Query(ctx, s.serviceIDsCommand())
+	if err != nil && s.DryRun {
+		s.Say("[dry-run] roll back every service of %s that has a previous spec (the manager does not answer: which is not known)", s.Name)
+		return nil
+	}
+	if err != nil {
+		return s.Explain(ctx, s.serviceIDsCommand(), err)
+	}
+	var services []string
+	if f := strings.Fields(ids); len(f) > 0 {
+		out, err := s.Query(ctx, versionsCommand(f))
+		if err != nil {
+			return err
+		}
+		var versions map[string]string
+		services, versions = Rollbackable(out, s.Name)
+		for _, name := range services {
+			if v := versions[name]; v != "" {
+				s.Say("%s: back to version %s", s.Service(name), v)
+			}
+		}
+	}
+	if len(services) == 0 {
+		return fmt.Errorf("%s: no service has a previous spec to roll back to: see ./dtx swarm:ps", s.Name)
+	}
+	return s.rollback(ctx, services)
+}
+
+// Rollbackable reads versionsCommand's output: the stack's services (without
+// its prefix, sorted) that have a previous spec, and the version each goes
+// back to ("" when its previous spec has no version label).
+func Rollbackable(out, stack string) (services []string, previous map[string]string) {
+	previous = map[string]string{}
+	for _, line := range lines(out) {
+		f := strings.Split(line, "|")
+		if len(f) != 3 || !strings.HasPrefix(f[2], "+") {
+			continue
+		}
+		name := strings.TrimPrefix(f[0], stack+"_")
+		services = append(services, name)
+		previous[name] = strings.TrimPrefix(f[2], "+")
+	}
+	sort.Strings(services)
+	return services, previous
+}
+
+// rollback rolls services back to their previous spec and waits. One
+// that cannot start (no previous spec) does not keep the others from going
+// back: it is named in the error.
+func (s *Stack) rollback(ctx context.Context, services []string) error {
+	before, _ := s.updateStatuses(ctx, services)
+	var started, refused []string
+	for _, name := range services {
+		if err := s.Run(ctx, s.rollbackCommand(name)); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			refused = append(refused, s.Service(name))
+			continue
+		}
+		started = append(started, name)
+	}
+	var err error
+	if len(started) > 0 {
+		var final map[string]Outcome
+		final, err = s.await(ctx, started, before, "the rollbacks have ended")
+		if err != nil || s.DryRun {
+			return err
+		}
+		var said []string
+		said, err = RollbackReport(s.Name, started, final)
+		for _, line := range said {
+			s.Say("%s", line)
+		}
+	}
+	if len(refused) == 0 {
+		return err
+	}
+	why := fmt.Sprintf("docker service rollback refused %s: see ./dtx swarm:ps", strings.Join(refused, ", "))
+	if err != nil {
+		return fmt.Errorf("%w; %s", err, why)
+	}
+	return errors.New(why)
+}
+
+// updateStatuses reads the services' UpdateStatus, and which services
+// exist (a missing service has no status).
+func (s *Stack) updateStatuses(ctx context.Context, services []string) (map[string]UpdateStatus, map[string]bool) {
+	st, existed := map[string]UpdateStatus{}, map[string]bool{}
 	for _, name := range services {
 		out, err := s.Query(ctx, s.updateStatusCommand(name))
 		if err != nil {
@@ -120,9 +209,10 @@ func (s *Stack) updateStatuses(ctx context.Context, services []string) map[strin
 		}
 		if u, ok := ParseUpdateStatus(out); ok {
 			st[name] = u
+			existed[name] = true
 		}
 	}
-	return st
+	return st, existed
 }
 
 // await waits (Poll) until Convergence has an outcome for every service
@@ -146,18 +236,20 @@ func (s *Stack) await(ctx context.Context, services []string, before map[string]
 }
 
 // look reads what Convergence decides from: the statuses, replicas and
-// task errors, and the status of a task an update stopped on.
+// tasks, and the status of a task an update stopped on or that keeps
+// stopping.
 func (s *Stack) look(ctx context.Context, c *Convergence, start time.Time) (Look, error) {
-	l := Look{Status: s.updateStatuses(ctx, c.Services), TaskStatus: map[string]string{}}
+	l := Look{TaskStatus: map[string]string{}}
+	l.Status, _ = s.updateStatuses(ctx, c.Services)
 	out, err := s.Query(ctx, s.replicasCommand())
 	if err != nil {
 		return l, err
 	}
 	l.Replicas = ParseReplicas(out, s.Name)
 	if out, err := s.Query(ctx, s.tasksCommand()); err == nil {
-		l.TaskErrors = TaskErrors(out, s.Name)
+		l.Tasks = ParseTasks(out, s.Name)
 	}
-	for name, id := range c.Asks(l.Status) {
+	for name, id := range c.Asks(l) {
 		l.TaskStatus[name] = s.taskStatus(ctx, id)
 	}
 	l.Since = s.Now().Sub(start)
@@ -181,6 +273,13 @@ func (s *Stack) taskStatus(ctx context.Context, id string) string {
 		}
 	}
 	return TaskStatus(id, status, health)
+}
+
+func plural(n int, one, more string) string {
+	if n == 1 {
+		return one
+	}
+	return more
 }
 
 // indent indents every line of text by four spaces, for a block in the log.

@@ -9,9 +9,9 @@ import (
 	"github.com/kettleofketchup/dtx_website/internal/session"
 )
 
-// Rm removes the stack and waits until its services and networks are
-// gone; its volumes (redis's data, the ACME webroot) stay, and so do its
-// secrets and configs until the next swarm:rm (a rollback needs them).
+// Rm removes the stack, waits until its services and networks are gone,
+// then removes the secrets and configs the tool made for it; its volumes
+// (the stateful services' data, the ACME webroot) stay.
 func (s *Stack) Rm(ctx context.Context) error {
 	if err := s.Run(ctx, s.removeCommand()); err != nil {
 		return err

@@ -60,18 +60,17 @@ func TestDryRuns(t *testing.T) {
 		want []string // regular expressions, one per printed command, in order
 	}{
 		{"deploy", func(s *Stack) error { return s.Deploy(ctx) }, nil, []string{
+			`^\[dry-run\] generate the key that names the stack's secrets in \.dtx/swarm-names\.key \(mode 0600; the secret names below are then different\)$`,
 			`^\[dry-run\] generate a self-signed certificate for .*`,
 			`^\[dry-run\] docker secret create --label com\.dtx\.stack=dtx dtx_django_secret_key_` + hash + ` - < \(DJANGO_SECRET_KEY\)$`,
 			`^\[dry-run\] docker secret create --label com\.dtx\.stack=dtx dtx_nginx_fullchain_` + hash + ` - < \(certificate\)$`,
 			`^\[dry-run\] docker secret create --label com\.dtx\.stack=dtx dtx_nginx_privkey_` + hash + ` - < \(private key\)$`,
-			`^\[dry-run\] docker config create --label com\.dtx\.stack=dtx dtx_nginx_template_` + hash + ` - < \(nginx template\)$`,
+			`^\[dry-run\] docker config create --label com\.dtx\.stack=dtx dtx_nginx_default_template_conf_` + hash + ` - < \(nginx/default\.template\.conf\)$`,
 			`^\[dry-run\] docker stack deploy --with-registry-auth --prune -c - dtx < \(the stack file\)$`,
 			`^\[dry-run\] wait until every service of dtx has converged or rolled back$`,
 		}},
 		{"rollback", func(s *Stack) error { return s.Rollback(ctx) }, nil, []string{
-			`^\[dry-run\] docker service rollback --detach dtx_frontend$`,
-			`^\[dry-run\] docker service rollback --detach dtx_backend$`,
-			`^\[dry-run\] wait until the rollbacks have ended$`,
+			`^\[dry-run\] roll back every service of dtx that has a previous spec \(the manager does not answer: which is not known\)$`,
 		}},
 		{"certbot", func(s *Stack) error { return s.Certbot(ctx) }, []string{"DOMAIN=example.com"}, []string{
 			`^\[dry-run\] mkdir -p nginx/data/certbot/conf nginx/data/certbot/work nginx/data/certbot/logs nginx/data/certbot/www$`,
@@ -85,7 +84,7 @@ func TestDryRuns(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			root := releaseRoot(t, "DJANGO_SECRET_KEY="+swarmSecret+"\n")
+			root := releaseRoot(t, "DJANGO_SECRET_KEY="+swarmSecret+"\n", declare("backend", "DJANGO_SECRET_KEY"))
 			before := files(t, root)
 			o, out, log := newSession(root, true, append([]string{noEngine}, tc.env...)...)
 			if err := onStack(o, tc.run); err != nil {
@@ -116,7 +115,7 @@ func TestDryRuns(t *testing.T) {
 }
 
 func TestDryRunPrintsTheStackFile(t *testing.T) {
-	root := releaseRoot(t, "DJANGO_SECRET_KEY="+swarmSecret+"\n")
+	root := releaseRoot(t, "DJANGO_SECRET_KEY="+swarmSecret+"\n", declare("backend", "DJANGO_SECRET_KEY"))
 	o, _, log := newSession(root, true, noEngine, "REGISTRY=reg.example/site", "VERSION=2.0.0")
 	if err := onStack(o, func(s *Stack) error { return s.Deploy(context.Background()) }); err != nil {
 		t.Fatal(err)
@@ -127,7 +126,7 @@ func TestDryRunPrintsTheStackFile(t *testing.T) {
 		"DJANGO_SECRET_KEY_FILE: /run/secrets/DJANGO_SECRET_KEY",
 		"order: start-first",
 		"mode: host",
-		"node.labels.dtx.redis == true",
+		"node.labels.dtx.data == true",
 	} {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("the printed stack file has no %q:\n%s", want, log)

@@ -2,15 +2,22 @@ package swarm
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/kettleofketchup/dtx_website/internal/certs"
+	"github.com/kettleofketchup/dtx_website/internal/roles"
 	"github.com/kettleofketchup/dtx_website/internal/session"
+	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
 // Stack is the release environment opened for a swarm target, and the
@@ -31,8 +38,9 @@ func Open(o *session.Session) (*Stack, error) {
 }
 
 // requireManager checks that the engine the CLI talks to manages a swarm
-// and that one of its nodes may hold redis.
-func (s *Stack) requireManager(ctx context.Context) error {
+// and, when the stack has stateful services, that a node may hold their
+// data.
+func (s *Stack) requireManager(ctx context.Context, site roles.Site) error {
 	out, err := s.Query(ctx, infoCommand())
 	if err != nil {
 		return s.Explain(ctx, infoCommand(), err)
@@ -40,78 +48,185 @@ func (s *Stack) requireManager(ctx context.Context) error {
 	if strings.TrimSpace(out) != "active true" {
 		return fmt.Errorf("the Docker engine at %s is not a swarm manager (swarm state: %s): run docker swarm init there, or point DOCKER_HOST or DOCKER_CONTEXT at a manager", s.DockerHost(), strings.TrimSpace(out))
 	}
+	stateful := roles.Names(site.Of(roles.Stateful))
+	if len(stateful) == 0 {
+		return nil
+	}
 	ids, err := s.Query(ctx, nodesCommand())
 	if err != nil {
 		return err
 	}
-	labels, err := s.Query(ctx, redisLabelsCommand(strings.Fields(ids)))
+	labels, err := s.Query(ctx, dataLabelsCommand(strings.Fields(ids)))
 	if err != nil {
 		return err
 	}
 	if !slices.Contains(strings.Fields(labels), "true") {
-		return fmt.Errorf("no swarm node has the label %s=true, so redis has nowhere to run: docker node update --label-add %s=true NODE (the node that keeps redis's data)", RedisLabel, RedisLabel)
+		return fmt.Errorf("no swarm node has the label %s=true, so %s (stateful) has nowhere to run: docker node update --label-add %s=true NODE (the node that keeps the data)", DataLabel, strings.Join(stateful, ", "), DataLabel)
 	}
 	return nil
 }
 
-// plan derives the stack from the release compose file.
-func (s *Stack) plan(ctx context.Context) (*Plan, error) {
-	version, err := s.Env.Version()
+// NamesKeyFile holds the key the secrets' names are made with (Namer),
+// relative to the project root: made on the first deploy, mode 0600, git
+// ignores it. NamesKeyVariable, when set, wins: a CI keeps the key among
+// its secrets, so that its deploys name an unchanged value the same way.
+const (
+	NamesKeyFile     = ".dtx/swarm-names.key"
+	NamesKeyVariable = "DTX_SWARM_NAMES_KEY"
+)
+
+// minNamesKey is the shortest key taken (in characters).
+const minNamesKey = 32
+
+// namesKey reads (or makes) the key the secrets are named with.
+func (s *Stack) namesKey() ([]byte, error) {
+	if v := s.Value(NamesKeyVariable); v != "" {
+		if len(v) < minNamesKey {
+			return nil, fmt.Errorf("%s is shorter than %d characters: use a random one (openssl rand -hex 32)", NamesKeyVariable, minNamesKey)
+		}
+		s.AddSecrets(v)
+		return []byte(v), nil
+	}
+	file := filepath.Join(s.Root, NamesKeyFile)
+	data, err := os.ReadFile(file)
+	if err == nil {
+		key := strings.TrimSpace(string(data))
+		if len(key) < minNamesKey {
+			return nil, fmt.Errorf("%s is shorter than %d characters: remove it, and the next deploy makes a new one (every secret is then renamed once, and the services that use one restart)", NamesKeyFile, minNamesKey)
+		}
+		s.AddSecrets(key)
+		return []byte(key), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", NamesKeyFile, err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	key := hex.EncodeToString(raw)
+	s.AddSecrets(key)
+	err = s.Act("generate the key that names the stack's secrets in "+NamesKeyFile+" (mode 0600; the secret names below are then different)", func() error {
+		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return fmt.Errorf("%s: %w", NamesKeyFile, err)
+		}
+		if _, err := f.WriteString(key + "\n"); err != nil {
+			f.Close()
+			return fmt.Errorf("%s: %w", NamesKeyFile, err)
+		}
+		return f.Close()
+	})
 	if err != nil {
 		return nil, err
+	}
+	if !s.DryRun {
+		s.Say("generated %s (mode 0600), the key that names the stack's secrets: keep it (or set %s) on every machine that deploys, or each renames the secrets and restarts the services that use them", NamesKeyFile, NamesKeyVariable)
+	}
+	return []byte(key), nil
+}
+
+// input gathers what the plan is made from: the compose model, the roles,
+// the certificate, the names key and the images' digests.
+func (s *Stack) input(ctx context.Context) (Input, error) {
+	version, err := s.Env.Version()
+	if err != nil {
+		return Input{}, err
 	}
 	project, err := s.Load(ctx)
 	if err != nil {
-		return nil, err
+		return Input{}, err
 	}
-	tmpl, err := os.ReadFile(filepath.Join(s.Root, "nginx/default.template.conf"))
+	site, err := s.Site(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("nginx/default.template.conf: %w: restore it from git", err)
+		return Input{}, err
 	}
-	cert, key, err := s.nginxCertificate()
+	override, err := s.Project.EnvOverride(ctx, s.Environ)
 	if err != nil {
-		return nil, err
+		return Input{}, err
 	}
-	s.AddSecrets(string(key))
-	digests := map[string]string{}
-	for _, sc := range project.Services {
-		if strings.HasPrefix(sc.Image, s.Env.Registry()+"/") {
-			if d := s.digest(ctx, sc.Image); d != "" {
-				digests[sc.Image] = d
+	in := Input{Root: s.Root, Project: project, Site: site, Env: s.Env, FromEnvFiles: override.Services,
+		HoldsSecret: s.HoldsSecret, Hides: s.Hides, Environ: s.Environ, Version: version, Prefix: s.Name,
+		Digests: map[string]string{}}
+	key, err := s.namesKey()
+	if err != nil {
+		return Input{}, err
+	}
+	in.Names = NewNamer(key)
+	if _, ok := site.Proxy(); ok {
+		if in.Cert, in.Key, err = s.certificate(); err != nil {
+			return Input{}, err
+		}
+		s.AddSecrets(string(in.Key))
+	}
+	asked := map[string]bool{}
+	for _, svc := range site.Services {
+		if svc.Built && !asked[svc.Image] {
+			asked[svc.Image] = true
+			if d := s.digest(ctx, svc.Image); d != "" {
+				in.Digests[svc.Image] = d
 			}
 		}
 	}
-	return Make(Input{Project: project, Env: s.Env, Prefix: s.Name, Version: version,
-		Template: tmpl, Cert: cert, Key: key, Digests: digests})
+	return in, nil
 }
 
-// nginxCertificate is the certificate nginx serves: certbot's for DOMAIN
-// when this checkout has one (nginx/data/certbot/conf/live/DOMAIN/), else the
-// tool's self-signed one in nginx/data/ssl/, made when missing. Both are
-// files of the machine the tool runs on, never of a node.
-func (s *Stack) nginxCertificate() (cert, key []byte, err error) {
+// plan derives the stack from the release compose file.
+func (s *Stack) plan(ctx context.Context) (*Plan, error) {
+	in, err := s.input(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return Make(in)
+}
+
+// certificate is the certificate the proxy serves: certbot's for DOMAIN
+// when this checkout has one (stack.CertbotConfig/live/DOMAIN/), else the
+// tool's self-signed one in stack.SSLDir, made when missing. Both are files
+// of the machine the tool runs on, never of a node.
+func (s *Stack) certificate() (cert, key []byte, err error) {
 	domain := s.Env.Value("DOMAIN")
-	for _, dir := range []string{filepath.Join("nginx/data/certbot/conf/live", domain), "nginx/data/ssl"} {
-		c, cerr := os.ReadFile(filepath.Join(s.Root, dir, CertFile))
-		k, kerr := os.ReadFile(filepath.Join(s.Root, dir, KeyFile))
-		if cerr == nil && kerr == nil {
+	for _, dir := range []string{filepath.Join(stack.CertbotConfig, "live", domain), stack.SSLDir} {
+		c, k, err := readPair(s.Root, dir)
+		if err == nil {
 			return c, k, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, err
 		}
 	}
 	names := session.CertNames(domain)
 	if s.DryRun {
-		s.Say("[dry-run] generate a self-signed certificate for %s in nginx/data/ssl/ (the secret names below are then different)", strings.Join(names, ", "))
+		s.Say("[dry-run] generate a self-signed certificate for %s in %s/ (the secret names below are then different)", strings.Join(names, ", "), stack.SSLDir)
 		return []byte("self-signed certificate"), []byte("<its-private-key>"), nil
 	}
-	dir := filepath.Join(s.Root, "nginx/data/ssl")
+	dir := filepath.Join(s.Root, stack.SSLDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, err
 	}
 	if _, err := certs.EnsureSelfSigned(dir, names, s.Now()); err != nil {
-		return nil, nil, fmt.Errorf("nginx/data/ssl: %w", err)
+		return nil, nil, fmt.Errorf("%s: %w", stack.SSLDir, err)
 	}
-	s.Say("generated a self-signed certificate for %s in nginx/data/ssl/ (key mode 0600); ./dtx prod:certbot STACK=swarm replaces it", strings.Join(names, ", "))
-	return s.nginxCertificate()
+	s.Say("generated a self-signed certificate for %s in %s/ (key mode 0600); ./dtx prod:certbot STACK=swarm replaces it", strings.Join(names, ", "), stack.SSLDir)
+	return readPair(s.Root, stack.SSLDir)
+}
+
+// readPair reads the certificate and key of dir; a key that exists but
+// cannot be read (it is nginx's user's, mode 0600, once a hardened stack
+// ran on this machine) is said in one line.
+func readPair(root, dir string) (cert, key []byte, err error) {
+	cert, err = os.ReadFile(filepath.Join(root, dir, CertFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	key, err = os.ReadFile(filepath.Join(root, dir, KeyFile))
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, nil, fmt.Errorf("%s/%s: this user cannot read the private key (it belongs to nginx's user once a stack ran here, mode 0600): run the tool as root on the machine that deploys, or as the key's owner", dir, KeyFile)
+	}
+	return cert, key, err
 }
 
 // digest asks the registry for ref's digest (a single-platform manifest),

@@ -9,6 +9,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 	"gopkg.in/yaml.v3"
+
+	"github.com/kettleofketchup/dtx_website/internal/roles"
 )
 
 // stackFile is the subset of compose file 3.8 the stack uses, in the order
@@ -24,8 +26,11 @@ type stackFile struct {
 
 type service struct {
 	Image       string            `yaml:"image"`
+	Entrypoint  []string          `yaml:"entrypoint,omitempty"`
 	Command     []string          `yaml:"command,omitempty"`
+	WorkingDir  string            `yaml:"working_dir,omitempty"`
 	User        string            `yaml:"user,omitempty"`
+	Init        *bool             `yaml:"init,omitempty"`
 	Environment map[string]string `yaml:"environment,omitempty"`
 	Secrets     []fileRef         `yaml:"secrets,omitempty"`
 	Configs     []fileRef         `yaml:"configs,omitempty"`
@@ -36,6 +41,7 @@ type service struct {
 	Ports       []port            `yaml:"ports,omitempty"`
 	Healthcheck *healthcheck      `yaml:"healthcheck,omitempty"`
 	StopGrace   string            `yaml:"stop_grace_period,omitempty"`
+	StopSignal  string            `yaml:"stop_signal,omitempty"`
 	Logging     *logging          `yaml:"logging,omitempty"`
 	Deploy      deploy            `yaml:"deploy"`
 }
@@ -43,6 +49,8 @@ type service struct {
 type fileRef struct {
 	Source string `yaml:"source"`
 	Target string `yaml:"target"`
+	UID    string `yaml:"uid,omitempty"`
+	GID    string `yaml:"gid,omitempty"`
 	Mode   *octal `yaml:"mode,omitempty"`
 }
 
@@ -55,9 +63,10 @@ func (m octal) MarshalYAML() (interface{}, error) {
 }
 
 type mount struct {
-	Type   string `yaml:"type"`
-	Source string `yaml:"source,omitempty"`
-	Target string `yaml:"target"`
+	Type     string `yaml:"type"`
+	Source   string `yaml:"source,omitempty"`
+	Target   string `yaml:"target"`
+	ReadOnly bool   `yaml:"read_only,omitempty"`
 }
 
 type port struct {
@@ -68,6 +77,7 @@ type port struct {
 }
 
 type healthcheck struct {
+	Disable     bool     `yaml:"disable,omitempty"`
 	Test        []string `yaml:"test,omitempty"`
 	Interval    string   `yaml:"interval,omitempty"`
 	Timeout     string   `yaml:"timeout,omitempty"`
@@ -128,19 +138,36 @@ type network struct {
 	Driver string `yaml:"driver"`
 }
 
-func startFirst(onFailure string) updateConfig {
-	return updateConfig{Parallelism: 1, Delay: UpdateDelay.String(), Order: "start-first", FailureAction: onFailure, Monitor: Monitor.String()}
+// update is an update (or rollback) of one task at a time in order, with
+// delay between tasks, and onFailure when a task fails within Monitor
+// (start-first) or 5 s (stop-first: the service is down meanwhile anyway).
+func update(order roles.Update, onFailure string, delay time.Duration) updateConfig {
+	monitor := Monitor
+	if order == roles.StopFirst {
+		monitor = 5 * time.Second
+	}
+	return updateConfig{Parallelism: 1, Delay: delay.String(), Order: string(order), FailureAction: onFailure, Monitor: monitor.String()}
 }
 
-func stopFirst() updateConfig {
-	return updateConfig{Parallelism: 1, Delay: "0s", Order: "stop-first", FailureAction: "pause", Monitor: "5s"}
+// maxName is the longest name Swarm takes for a secret or config.
+const maxName = 64
+
+// objectName is PREFIX_LABEL_HASH, LABEL shortened so that the name fits
+// maxName: a secret or config cannot change, so a new value gets a new
+// name (HASH, 12 hex digits, says which).
+func objectName(prefix, label, hash string) string {
+	room := maxName - len(prefix) - len(hash) - 2
+	if len(label) > room {
+		label = label[:max(room, 0)]
+	}
+	return prefix + "_" + label + "_" + hash
 }
 
-// objectName is PREFIX_NAME_<first 12 hex digits of the value's SHA-256>:
-// a secret or config cannot change, so a new value gets a new name.
-func objectName(prefix, name string, value []byte) string {
+// contentName names a config by its content (a config is not secret): its
+// SHA-256.
+func contentName(prefix, label string, value []byte) string {
 	sum := sha256.Sum256(value)
-	return prefix + "_" + name + "_" + hex.EncodeToString(sum[:])[:12]
+	return objectName(prefix, label, hex.EncodeToString(sum[:])[:12])
 }
 
 func dur(d *types.Duration) string {
@@ -148,15 +175,6 @@ func dur(d *types.Duration) string {
 		return ""
 	}
 	return time.Duration(*d).String()
-}
-
-func sortedCopy(s []string) []string {
-	if len(s) == 0 {
-		return nil
-	}
-	c := append([]string(nil), s...)
-	sort.Strings(c)
-	return c
 }
 
 func sortedKeys[V any](m map[string]V) []string {

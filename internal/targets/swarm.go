@@ -31,8 +31,8 @@ func SwarmPs(ctx context.Context, o *session.Session) error {
 	return onSwarm(o, func(s *swarm.Stack) error { return s.Ps(ctx) })
 }
 
-// SwarmRollback rolls frontend and backend back to their previous spec and
-// waits until the rollback has ended.
+// SwarmRollback rolls every service of the stack that has a previous spec
+// back to it and waits until the rollbacks have ended.
 func SwarmRollback(ctx context.Context, o *session.Session) error {
 	return onSwarm(o, func(s *swarm.Stack) error { return s.Rollback(ctx) })
 }
@@ -44,7 +44,8 @@ func SwarmRm(ctx context.Context, o *session.Session) error {
 }
 
 // SwarmCertbot is prod:certbot with STACK=swarm: the challenges go to
-// every nginx node through the hook, the certificate to nginx by a deploy.
+// every node of the proxy through the hook, the certificate to the proxy by
+// a deploy.
 func SwarmCertbot(ctx context.Context, o *session.Session) error {
 	return onSwarm(o, func(s *swarm.Stack) error { return s.Certbot(ctx) })
 }
