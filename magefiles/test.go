@@ -23,8 +23,10 @@ type Test mg.Namespace
 // (and, for Playwright, the runner of test/browser/compose.yaml on
 // BROWSER_BASE_IMAGE), starts the test stack (waiting until healthy),
 // creates the runner container on the stack's network (it reaches the site
-// as https://nginx: PLAYWRIGHT_BASE_URL, CYPRESS_BASE_URL), copies the
-// frontend into it (/e2e, without node_modules), runs it with its output
+// as https://PROXY:PORT, the proxy service by name on the HTTPS port inside
+// its container, https://nginx:8443 in the starter: PLAYWRIGHT_BASE_URL,
+// CYPRESS_BASE_URL), copies the frontend into it (/e2e, without
+// node_modules), runs it with its output
 // here, copies its results (the HTML report, JUnit XML, traces,
 // screenshots, videos) to test-results/e2e/, removes it and the stack, and
 // exits with the runner's exit status. Ctrl-C stops the runner and the

@@ -56,8 +56,8 @@ const (
 	RunnerCompose = "test/browser/compose.yaml"
 	RunnerImage   = "playwright-runner"
 	// RunnerUser is the user of the built runner (test/browser/Dockerfile's
-	// USER), as which the project is copied in.
-	RunnerUser = "10001:10001"
+	// USER, in its /etc/passwd), as which the project is copied in.
+	RunnerUser = "10001"
 	// PlaywrightCommand is the runner's command for a Playwright project,
 	// test:e2e's arguments appended (--config=, --shard=, --grep=, specs).
 	PlaywrightCommand = "playwright test"
@@ -70,12 +70,9 @@ const (
 	// ArtifactsDir is where test:e2e copies Results, relative to the
 	// project root (git-ignored).
 	ArtifactsDir = "test-results/e2e"
-	// Service is the service of the test stack the runner opens: nginx,
-	// which terminates TLS in front of the frontend and the backend.
-	Service = "nginx"
-	// BaseURL is the site as the runner reaches it: by the service's name on
-	// the stack's network, never through the host's ports.
-	BaseURL = "https://" + Service
+	// BaseURLForm is the shape of the site as the runner reaches it (see
+	// SiteURL), for messages and help.
+	BaseURLForm = "https://PROXY:PORT"
 	// Wrapper is the name (before its extension) of the config test:e2e
 	// writes beside a Playwright project's own in the runner's copy.
 	Wrapper = "playwright.dtx.config"
@@ -123,10 +120,24 @@ type Config struct {
 	Keep  bool     // leave the test stack running afterwards
 	CI    string   // the CI variable, passed on: configs read it (retries, forbidOnly)
 
-	// Project is the test stack's compose project, Network the network its
-	// nginx is on; both come from the loaded compose file.
+	// Project is the test stack's compose project, Proxy its proxy service
+	// (internal/roles: nginx in the starter), Network the network the proxy
+	// is on, BaseURL the site as the runner reaches it (SiteURL); all come
+	// from the loaded compose file.
 	Project string
+	Proxy   string
 	Network string
+	BaseURL string
+}
+
+// SiteURL is the site as the runner reaches it: the proxy by its service
+// name on the stack's network, on the port it serves HTTPS on inside its
+// container (roles.TLSPort), never through the host's published ports.
+func SiteURL(proxy string, port uint32) string {
+	if port == 443 {
+		return "https://" + proxy
+	}
+	return "https://" + proxy + ":" + strconv.FormatUint(uint64(port), 10)
 }
 
 // Source reads one variable and says where its value comes from.
@@ -416,15 +427,15 @@ func (c Config) PullFailed(err error) error {
 // Cypress its CYPRESS_* variables itself; E2E_BASE_URL and E2E_RESULTS are
 // for a command of one's own.
 func (c Config) Env() []string {
-	env := []string{"E2E_BASE_URL=" + BaseURL, "E2E_RESULTS=" + Results}
+	env := []string{"E2E_BASE_URL=" + c.BaseURL, "E2E_RESULTS=" + Results}
 	switch c.Framework {
 	case Playwright:
-		env = append(env, "PLAYWRIGHT_BASE_URL="+BaseURL, "PLAYWRIGHT_HTML_OPEN=never")
+		env = append(env, "PLAYWRIGHT_BASE_URL="+c.BaseURL, "PLAYWRIGHT_HTML_OPEN=never")
 		if c.Shard != "" {
 			env = append(env, ShardVar+"="+c.Shard)
 		}
 	case Cypress:
-		env = append(env, "CYPRESS_BASE_URL="+BaseURL,
+		env = append(env, "CYPRESS_BASE_URL="+c.BaseURL,
 			"CYPRESS_SCREENSHOTS_FOLDER="+Results+"/screenshots",
 			"CYPRESS_VIDEOS_FOLDER="+Results+"/videos")
 	}
@@ -471,10 +482,14 @@ func (c Config) Create() runner.Command {
 }
 
 // CopyProject copies the project into Workdir from a tar stream (see
-// WriteProject), its files owned as the tar says (--archive: the runner's
-// user).
-func (c Config) CopyProject() runner.Command {
-	cmd := docker("cp", "--archive", "-", c.ContainerName()+":"+Workdir)
+// WriteProject); archive (--archive) owns its files as the runner's user
+// rather than root.
+func (c Config) CopyProject(archive bool) runner.Command {
+	args := []string{"cp", "-", c.ContainerName() + ":" + Workdir}
+	if archive {
+		args = []string{"cp", "--archive", "-", c.ContainerName() + ":" + Workdir}
+	}
+	cmd := docker(args...)
 	cmd.StdinNote = "(" + c.Dir + "/ as a tar: " + c.copyNote() + ")"
 	return cmd
 }

@@ -141,10 +141,10 @@ func TestFromEnvRefuses(t *testing.T) {
 func TestCommands(t *testing.T) {
 	pw := Config{Framework: Playwright, Dir: "frontend", ConfigFile: "playwright.config.ts", Image: registry + "/playwright-runner:latest", Build: true, Registry: registry,
 		BaseImage: "dtx-base:bookworm", Command: []string{"playwright", "test"}, Shard: "1/2", Grep: "home page", Specs: []string{"tests/a.spec.ts"}, CI: "true",
-		Project: "dtx-test", Network: "dtx-test_test-network"}
+		Project: "dtx-test", Proxy: "nginx", Network: "dtx-test_test-network", BaseURL: "https://nginx:8443"}
 	cy := Config{Framework: Cypress, Dir: "frontend", ConfigFile: "cypress.config.js", Image: CypressImage, Specs: []string{"cypress/e2e/a.cy.js", "cypress/e2e/b.cy.js"},
-		Project: "dtx-test", Network: "dtx-test_test-network"}
-	const create = "docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx --env E2E_RESULTS=/e2e/e2e-results "
+		Project: "dtx-test", Proxy: "nginx", Network: "dtx-test_test-network", BaseURL: "https://nginx:8443"}
+	const create = "docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx:8443 --env E2E_RESULTS=/e2e/e2e-results "
 	cases := []struct {
 		name string
 		cmd  runner.Command
@@ -156,11 +156,12 @@ func TestCommands(t *testing.T) {
 		{"the image's user", pw.ImageUser(), "docker image inspect --format '{{.Config.User}}' 127.0.0.1:5000/dtx/playwright-runner:latest", ""},
 		{"pull", cy.Pull(), "docker pull cypress/included:15.3.0", ""},
 		{"leftover", pw.Leftover(), "docker ps --all --quiet --filter 'name=^/dtx-test-e2e-runner$'", ""},
-		{"create for Playwright", pw.Create(), create + "--env PLAYWRIGHT_BASE_URL=https://nginx --env PLAYWRIGHT_HTML_OPEN=never --env E2E_SHARD=1/2 --env CI=true " +
+		{"create for Playwright", pw.Create(), create + "--env PLAYWRIGHT_BASE_URL=https://nginx:8443 --env PLAYWRIGHT_HTML_OPEN=never --env E2E_SHARD=1/2 --env CI=true " +
 			"127.0.0.1:5000/dtx/playwright-runner:latest playwright test --config=playwright.dtx.config.ts --shard=1/2 '--grep=home page' tests/a.spec.ts", ""},
-		{"create for Cypress", cy.Create(), create + "--env CYPRESS_BASE_URL=https://nginx --env CYPRESS_SCREENSHOTS_FOLDER=/e2e/e2e-results/screenshots --env CYPRESS_VIDEOS_FOLDER=/e2e/e2e-results/videos " +
+		{"create for Cypress", cy.Create(), create + "--env CYPRESS_BASE_URL=https://nginx:8443 --env CYPRESS_SCREENSHOTS_FOLDER=/e2e/e2e-results/screenshots --env CYPRESS_VIDEOS_FOLDER=/e2e/e2e-results/videos " +
 			"cypress/included:15.3.0 --spec cypress/e2e/a.cy.js,cypress/e2e/b.cy.js", ""},
-		{"copy the project", pw.CopyProject(), "docker cp --archive - dtx-test-e2e-runner:/e2e < (frontend/ as a tar: without node_modules, .git, test-results, playwright-report, blob-report; with playwright.dtx.config.ts)", ""},
+		{"copy the project", pw.CopyProject(true), "docker cp --archive - dtx-test-e2e-runner:/e2e < (frontend/ as a tar: without node_modules, .git, test-results, playwright-report, blob-report; with playwright.dtx.config.ts)", ""},
+		{"copy the project as root's", cy.CopyProject(false), "docker cp - dtx-test-e2e-runner:/e2e < (frontend/ as a tar: without node_modules, .git, test-results, playwright-report, blob-report)", ""},
 		{"start", pw.Start(), "docker start --attach dtx-test-e2e-runner", ""},
 		{"copy the results", pw.CopyResults(), "docker cp dtx-test-e2e-runner:/e2e/e2e-results - > test-results/e2e/ (files and folders only: links are dropped)", ""},
 		{"remove", pw.Remove(), "docker rm --force dtx-test-e2e-runner", ""},
@@ -174,6 +175,19 @@ func TestCommands(t *testing.T) {
 				t.Fatalf("runs in %q, want %q", tc.cmd.Dir, tc.dir)
 			}
 		})
+	}
+}
+
+// The site is the proxy by name, with the port only when it is not 443.
+func TestSiteURL(t *testing.T) {
+	for _, c := range []struct {
+		proxy string
+		port  uint32
+		want  string
+	}{{"nginx", 8443, "https://nginx:8443"}, {"edge", 443, "https://edge"}, {"caddy", 9443, "https://caddy:9443"}} {
+		if got := SiteURL(c.proxy, c.port); got != c.want {
+			t.Errorf("SiteURL(%q, %d) = %s, want %s", c.proxy, c.port, got, c.want)
+		}
 	}
 }
 
@@ -202,7 +216,7 @@ func TestWrapperFile(t *testing.T) {
 	}
 }
 
-// The built runner's user is the one test:e2e assumes in a dry run.
+// The built runner's user is one docker cp --archive can give the project to.
 func TestRunnerUserIsTheDockerfiles(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("..", "..", "test", "browser", "Dockerfile"))
 	if err != nil {
@@ -211,6 +225,10 @@ func TestRunnerUserIsTheDockerfiles(t *testing.T) {
 	users := regexp.MustCompile(`(?m)^USER (\S+)$`).FindAllStringSubmatch(string(data), -1)
 	if len(users) != 1 || users[0][1] != RunnerUser {
 		t.Fatalf("test/browser/Dockerfile's USER lines %v, want one: USER %s", users, RunnerUser)
+	}
+	// docker cp --archive looks the user up in the image's /etc/passwd.
+	if !strings.Contains(string(data), "'runner:x:"+RunnerUser+":") || !CanArchive(RunnerUser) {
+		t.Fatalf("test/browser/Dockerfile gives user %s no /etc/passwd entry that docker cp --archive can find", RunnerUser)
 	}
 }
 

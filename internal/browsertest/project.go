@@ -29,36 +29,19 @@ func (c Config) WrapperConfig() []byte {
 	return []byte(r.Replace(wrapperSource))
 }
 
-// Owner is the user and group the project's files belong to in the runner:
-// the image's numeric USER, so that its tests may write beside their specs.
-type Owner struct{ UID, GID int }
-
-// ParseOwner reads an image's USER (docker image inspect's .Config.User):
-// "10001:10001", "10001", "" (root). A user by name cannot be resolved
-// without the image's /etc/passwd: ok is false, and the files stay root's.
-func ParseOwner(user string) (o Owner, ok bool) {
-	u, g, hasGroup := strings.Cut(strings.TrimSpace(user), ":")
-	if u == "" || u == "root" {
-		return Owner{}, true
-	}
-	uid, err := strconv.Atoi(u)
-	if err != nil || uid < 0 {
-		return Owner{}, false
-	}
-	gid := uid
-	if hasGroup {
-		if gid, err = strconv.Atoi(g); err != nil || gid < 0 {
-			return Owner{UID: uid}, true
-		}
-	}
-	return Owner{UID: uid, GID: gid}, true
-}
+// CanArchive says whether docker cp --archive can give the project to an
+// image's user (docker image inspect's .Config.User): docker then owns
+// every file as that user, whom it looks up in the image's /etc/passwd by
+// name or number, so that a test may write beside its specs. A user with
+// a group ("10001:10001") is one it cannot look up; "" is root.
+func CanArchive(user string) bool { return !strings.Contains(user, ":") }
 
 // WriteProject writes dir (the project folder) as a tar for CopyProject:
 // its folders, files and links (a link as a link, never followed), without
-// skippedNames; then the extra files, at its top; every entry owned by
-// owner. Nothing outside dir is read.
-func WriteProject(w io.Writer, dir string, owner Owner, extra map[string][]byte) error {
+// skippedNames; then the extra files, at its top. Nothing outside dir is
+// read. (docker cp owns the files as the runner's user or root, whatever
+// the tar says.)
+func WriteProject(w io.Writer, dir string, extra map[string][]byte) error {
 	tw := tar.NewWriter(w)
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -79,7 +62,7 @@ func WriteProject(w io.Writer, dir string, owner Owner, extra map[string][]byte)
 		if err != nil {
 			return err
 		}
-		hdr := &tar.Header{Name: name, ModTime: info.ModTime(), Uid: owner.UID, Gid: owner.GID, Format: tar.FormatPAX}
+		hdr := &tar.Header{Name: name, ModTime: info.ModTime(), Format: tar.FormatPAX}
 		switch {
 		case info.IsDir():
 			hdr.Typeflag, hdr.Name, hdr.Mode = tar.TypeDir, name+"/", 0o755
@@ -112,7 +95,7 @@ func WriteProject(w io.Writer, dir string, owner Owner, extra map[string][]byte)
 		return err
 	}
 	for name, data := range extra {
-		hdr := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data)), Uid: owner.UID, Gid: owner.GID, Format: tar.FormatPAX}
+		hdr := &tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(data)), Format: tar.FormatPAX}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}

@@ -12,24 +12,10 @@ import (
 	"testing"
 )
 
-func TestParseOwner(t *testing.T) {
-	cases := []struct {
-		user string
-		want Owner
-		ok   bool
-	}{
-		{"", Owner{}, true},
-		{"root", Owner{}, true},
-		{"10001:10001", Owner{10001, 10001}, true},
-		{"1000", Owner{1000, 1000}, true},
-		{"1000:staff", Owner{UID: 1000}, true},
-		{"node", Owner{}, false},
-		{"-1", Owner{}, false},
-	}
-	for _, c := range cases {
-		got, ok := ParseOwner(c.user)
-		if got != c.want || ok != c.ok {
-			t.Errorf("ParseOwner(%q) = %v, %v; want %v, %v", c.user, got, ok, c.want, c.ok)
+func TestCanArchive(t *testing.T) {
+	for user, want := range map[string]bool{"": true, "root": true, "pwuser": true, RunnerUser: true, "10001:10001": false, "node:node": false} {
+		if got := CanArchive(user); got != want {
+			t.Errorf("CanArchive(%q) = %v, want %v", user, got, want)
 		}
 	}
 }
@@ -130,7 +116,7 @@ func TestWriteProject(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
-	if err := WriteProject(&b, dir, Owner{10001, 10001}, map[string][]byte{"playwright.dtx.config.ts": []byte("// wrapper\n")}); err != nil {
+	if err := WriteProject(&b, dir, map[string][]byte{"playwright.dtx.config.ts": []byte("// wrapper\n")}); err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]string{}
@@ -145,9 +131,6 @@ func TestWriteProject(t *testing.T) {
 		v := body.String()
 		if h.Typeflag == tar.TypeSymlink {
 			v = "-> " + h.Linkname
-		}
-		if h.Uid != 10001 || h.Gid != 10001 {
-			t.Errorf("%s owned by %d:%d", h.Name, h.Uid, h.Gid)
 		}
 		if h.Name == "scripts/run.sh" && h.Mode != 0o755 {
 			t.Errorf("run.sh mode %o", h.Mode)
@@ -204,17 +187,17 @@ func TestWrapperConfig(t *testing.T) {
     { name: 'branded', use: { channel: 'chrome', baseURL: 'https://staging' }, outputDir: 'other/' },
   ],
 };
-`, []string{"PLAYWRIGHT_BASE_URL=https://nginx", "PLAYWRIGHT_CHROMIUM_EXECUTABLE_PATH=/usr/bin/chromium", "E2E_RESULTS=/e2e/r"},
+`, []string{"PLAYWRIGHT_BASE_URL=https://nginx:8443", "PLAYWRIGHT_CHROMIUM_EXECUTABLE_PATH=/usr/bin/chromium", "E2E_RESULTS=/e2e/r"},
 			`{"testDir":"./tests/playwright","retries":2,"outputDir":"/e2e/r/artifacts",` +
 				`"reporter":[["html",{"open":"never","outputFolder":"/e2e/r/report"}],["list",{}],["junit",{"outputFile":"/e2e/r/junit.xml","stripANSIControlSequences":true}]],` +
-				`"use":{"baseURL":"https://nginx","ignoreHTTPSErrors":true,"trace":"on-first-retry"},` +
+				`"use":{"baseURL":"https://nginx:8443","ignoreHTTPSErrors":true,"trace":"on-first-retry"},` +
 				`"projects":[{"name":"chromium","use":{"browserName":"chromium","launchOptions":{"executablePath":"/usr/bin/chromium","args":["--no-sandbox"]}}},` +
 				`{"name":"plain","use":{"viewport":{"width":800,"height":600},"launchOptions":{"executablePath":"/usr/bin/chromium"}}},` +
 				`{"name":"firefox","use":{"browserName":"firefox"}},` +
-				`{"name":"branded","use":{"channel":"chrome","baseURL":"https://nginx"},"outputDir":"/e2e/r/artifacts"}]}`},
+				`{"name":"branded","use":{"channel":"chrome","baseURL":"https://nginx:8443"},"outputDir":"/e2e/r/artifacts"}]}`},
 		{"a bare config, sharded", `export default { use: { launchOptions: { slowMo: 10 } }, reporter: 'dot' };
-`, []string{"PLAYWRIGHT_BASE_URL=https://nginx", "PLAYWRIGHT_CHROMIUM_EXECUTABLE_PATH=/usr/bin/chromium", "E2E_RESULTS=/e2e/r", "E2E_SHARD=1/2"},
-			`{"use":{"launchOptions":{"slowMo":10,"executablePath":"/usr/bin/chromium"},"baseURL":"https://nginx"},` +
+`, []string{"PLAYWRIGHT_BASE_URL=https://nginx:8443", "PLAYWRIGHT_CHROMIUM_EXECUTABLE_PATH=/usr/bin/chromium", "E2E_RESULTS=/e2e/r", "E2E_SHARD=1/2"},
+			`{"use":{"launchOptions":{"slowMo":10,"executablePath":"/usr/bin/chromium"},"baseURL":"https://nginx:8443"},` +
 				`"reporter":[["dot",{}],["html",{"outputFolder":"/e2e/r/report","open":"never"}],["junit",{"outputFile":"/e2e/r/junit.xml"}],["blob",{"outputDir":"/e2e/r/blob-report"}]],` +
 				`"outputDir":"/e2e/r/artifacts"}`},
 		{"no terminal reporter", `export default { reporter: [['html'], ['json', { outputFile: 'results.json' }]] };

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kettleofketchup/dtx_website/internal/roles"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
 )
@@ -27,9 +28,10 @@ var teardownTimeout = 2 * time.Minute
 // framework by the config the project folder holds, builds the Playwright
 // runner (or pulls the runner image unless the engine has it), starts the
 // stack with start (healthy when it returns), runs the runner as a one-off
-// container on the stack's network against https://nginx, copies its
-// results to test-results/e2e/, removes the runner and (unless KEEP=1) the
-// stack, and returns the runner's failure with its exit status.
+// container on the stack's network against the stack's proxy
+// (https://PROXY:PORT, see findSite), copies its results to
+// test-results/e2e/, removes the runner and (unless KEEP=1) the stack, and
+// returns the runner's failure with its exit status.
 //
 // start is given, not called from here, because starting a stack (its dev
 // images built first, its folders and certificate prepared, up --wait and
@@ -45,7 +47,7 @@ func Run(ctx context.Context, s *session.Stack, opts Options, start func(context
 		return err
 	}
 	cfg.Project = s.Project.Name
-	if cfg.Network, err = networkOf(ctx, s, Service); err != nil {
+	if err := cfg.findSite(ctx, s); err != nil {
 		return err
 	}
 	s.Say("%s", cfg.Chosen())
@@ -53,7 +55,7 @@ func Run(ctx context.Context, s *session.Stack, opts Options, start func(context
 	if err := ensureRunnerImage(ctx, s, cfg); err != nil {
 		return err
 	}
-	owner := runnerOwner(ctx, s, cfg)
+	archive := runnerArchive(ctx, s, cfg)
 
 	// Teardown runs however the run ends, on a context Ctrl-C does not
 	// cancel, and its own error never hides the run's. Its time counts from
@@ -97,7 +99,7 @@ func Run(ctx context.Context, s *session.Stack, opts Options, start func(context
 			err = rerr
 		}
 	}()
-	if err := copyProject(ctx, s, cfg, owner); err != nil {
+	if err := copyProject(ctx, s, cfg, archive); err != nil {
 		return err
 	}
 	runErr := s.Run(ctx, cfg.Start())
@@ -112,6 +114,25 @@ func Run(ctx context.Context, s *session.Stack, opts Options, start func(context
 		s.Say("the browser tests passed; reports are in %s/", ArtifactsDir)
 	}
 	return Failed(runErr, artifacts)
+}
+
+// findSite sets where the runner opens the site: the stack's proxy (by its
+// role, never by name), on the network the proxy is on and the port it
+// serves HTTPS on inside its container, which the compose file maps
+// HTTPS_PORT to.
+func (c *Config) findSite(ctx context.Context, s *session.Stack) error {
+	proxy, err := s.Proxy(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := s.Load(ctx)
+	if err != nil {
+		return err
+	}
+	c.Proxy = proxy.Name
+	c.BaseURL = SiteURL(proxy.Name, roles.TLSPort(p.Services[proxy.Name].Ports, s.Env.Value("HTTPS_PORT")))
+	c.Network, err = networkOf(ctx, s, proxy.Name)
+	return err
 }
 
 // networkOf is the network the runner joins to reach service by name: the
@@ -165,24 +186,20 @@ func ensureRunnerImage(ctx context.Context, s *session.Stack, cfg Config) error 
 	return err
 }
 
-// runnerOwner is the owner of the project's files in the runner: the
-// image's user when it has a number (the built runner's is 10001), else
-// root (said in one line). A dry run, which reads no image, assumes root
-// for an image of one's own.
-func runnerOwner(ctx context.Context, s *session.Stack, cfg Config) Owner {
-	user := ""
+// runnerArchive says whether the project goes in as the runner's user's
+// (docker cp --archive): yes unless the image's USER names a group too,
+// which docker cannot look up (the files are then root's, said in one
+// line). A dry run, which reads no image, says yes.
+func runnerArchive(ctx context.Context, s *session.Stack, cfg Config) bool {
 	if s.DryRun {
-		if cfg.Build {
-			user = RunnerUser
-		}
-	} else if out, err := s.Query(ctx, cfg.ImageUser()); err == nil {
-		user = strings.TrimSpace(out)
+		return true
 	}
-	o, ok := ParseOwner(user)
-	if !ok {
-		s.Say("the runner image runs as %q, not a number: the project's files in %s belong to root (give the image a numeric USER to own them)", user, Workdir)
+	out, err := s.Query(ctx, cfg.ImageUser())
+	if user := strings.TrimSpace(out); err == nil && !CanArchive(user) {
+		s.Say("the runner image runs as %q: docker cp cannot look up a user with a group, so the project's files in %s belong to root (USER without the group gives them to the user)", user, Workdir)
+		return false
 	}
-	return o
+	return true
 }
 
 // removeLeftover removes the runner container a killed run left behind,
@@ -205,8 +222,8 @@ func removeLeftover(ctx context.Context, s *session.Stack, cfg Config) error {
 
 // copyProject copies the project folder into the runner, with the wrapper
 // config beside a Playwright project's own.
-func copyProject(ctx context.Context, s *session.Stack, cfg Config, owner Owner) error {
-	cmd := cfg.CopyProject()
+func copyProject(ctx context.Context, s *session.Stack, cfg Config, archive bool) error {
+	cmd := cfg.CopyProject(archive)
 	if s.DryRun {
 		return s.Run(ctx, cmd)
 	}
@@ -221,7 +238,7 @@ func copyProject(ctx context.Context, s *session.Stack, cfg Config, owner Owner)
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := WriteProject(pw, dir, owner, extra)
+		err := WriteProject(pw, dir, extra)
 		pw.CloseWithError(err)
 		done <- err
 	}()

@@ -25,9 +25,9 @@ const (
 	// testStack is a compose command of the test stack, with the env
 	// override the stack's start writes (compose then reads it as well).
 	testStack = "docker compose --project-name dtx-test -f docker-compose.test.yaml -f docker/.env.test.compose.yaml --env-file docker/.env.test"
-	e2eCreate = "docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx --env E2E_RESULTS=/e2e/e2e-results "
-	pwEnv     = "--env PLAYWRIGHT_BASE_URL=https://nginx --env PLAYWRIGHT_HTML_OPEN=never "
-	cyEnv     = "--env CYPRESS_BASE_URL=https://nginx --env CYPRESS_SCREENSHOTS_FOLDER=/e2e/e2e-results/screenshots --env CYPRESS_VIDEOS_FOLDER=/e2e/e2e-results/videos "
+	e2eCreate = "docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx:8443 --env E2E_RESULTS=/e2e/e2e-results "
+	pwEnv     = "--env PLAYWRIGHT_BASE_URL=https://nginx:8443 --env PLAYWRIGHT_HTML_OPEN=never "
+	cyEnv     = "--env CYPRESS_BASE_URL=https://nginx:8443 --env CYPRESS_SCREENSHOTS_FOLDER=/e2e/e2e-results/screenshots --env CYPRESS_VIDEOS_FOLDER=/e2e/e2e-results/videos "
 	runnerRef = "ghcr.io/kettleofketchup/dtx_website/playwright-runner:latest"
 	// e2eStart is what startStack prints in a dry run.
 	e2eStart = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf backend/.redis_data\n" +
@@ -278,7 +278,7 @@ echo "docker $*" >> "` + calls + `"
 case "$1 $2" in
   "image inspect")
     [ ` + status + ` = 99 ] && { echo "Error: No such image: $5" >&2; exit 1; }
-    case "$4" in "{{.Config.User}}") echo 10001:10001 ;; *) echo sha256:0123 ;; esac
+    case "$4" in "{{.Config.User}}") echo "${FAKE_RUNNER_USER-10001}" ;; *) echo sha256:0123 ;; esac
     exit 0 ;;
 esac
 case "$*" in
@@ -289,7 +289,7 @@ case "$1 $2" in
   "version --format") echo 20.10.24 ;;
   "compose version") echo 2.40.3 ;;
   "start --attach") sleep "${FAKE_RUNNER_SECONDS:-0}"; echo "1 failed"; exit ` + status + ` ;;
-  "cp --archive") cat > "` + bin + `/project.tar" ;;
+  "cp --archive"|"cp -") cat > "` + bin + `/project.tar" ;;
   "cp dtx-test-e2e-runner:/e2e/e2e-results") cat "` + bin + `/results.tar" ;;
 esac
 exit 0
@@ -427,8 +427,8 @@ func TestRunTearsDownAndExitsWithTheRunnersStatus(t *testing.T) {
 
 			in := tarEntries(t, filepath.Join(filepath.Dir(calls), "project.tar"))
 			for name, v := range map[string]string{
-				"playwright.config.ts": "10001:10001", "tests/playwright/e2e/starter.spec.ts": "10001:10001",
-				"playwright.dtx.config.ts": "10001:10001", "shared": "10001:10001 -> ../docker",
+				"playwright.config.ts": "0:0", "tests/playwright/e2e/starter.spec.ts": "0:0",
+				"playwright.dtx.config.ts": "0:0", "shared": "0:0 -> ../docker",
 			} {
 				if in[name] != v {
 					t.Errorf("the project copied in has %s as %q, want %q (all: %v)", name, in[name], v, in)
@@ -463,6 +463,23 @@ func TestRunTearsDownAndExitsWithTheRunnersStatus(t *testing.T) {
 				t.Errorf("KEEP=1 does not say the stack runs:\n%s", log)
 			}
 		})
+	}
+}
+
+// A runner image whose USER names a group gets the project as root's,
+// since docker cp --archive cannot look such a user up; one line says so.
+func TestRunCopiesAsRootForAUserWithAGroup(t *testing.T) {
+	calls := runnerDocker(t, "0", false)
+	err, log := runE2E(e2eProject(t), false, "FAKE_RUNNER_USER=1000:1000")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log)
+	}
+	data, _ := os.ReadFile(calls)
+	if !strings.Contains(string(data), "docker cp - dtx-test-e2e-runner:/e2e") || strings.Contains(string(data), "cp --archive") {
+		t.Errorf("the project was not copied as root's:\n%s", data)
+	}
+	if !strings.Contains(log.String(), `the runner image runs as "1000:1000": docker cp cannot look up a user with a group, so the project's files in /e2e belong to root`) {
+		t.Errorf("no line says so:\n%s", log)
 	}
 }
 

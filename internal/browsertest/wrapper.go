@@ -10,7 +10,8 @@ const wrapperSource = `// Written by ./dtx test:e2e beside the project's own Pla
 // changes, each only where the config leaves it open or points elsewhere:
 //
 // - use.baseURL (and each project's) becomes PLAYWRIGHT_BASE_URL, the site
-//   as the runner reaches it (https://nginx on the stack's network);
+//   as the runner reaches it (the stack's proxy on its network,
+//   https://nginx:8443 in the starter);
 // - a Chromium project without launchOptions.executablePath gets
 //   PLAYWRIGHT_CHROMIUM_EXECUTABLE_PATH, the runner's Chromium;
 // - outputDir (traces, screenshots, videos), the html, junit, json and blob
