@@ -55,9 +55,6 @@ const (
 	// image it builds, under REGISTRY.
 	RunnerCompose = "test/browser/compose.yaml"
 	RunnerImage   = "playwright-runner"
-	// RunnerUser is the user of the built runner (test/browser/Dockerfile's
-	// USER, in its /etc/passwd), as which the project is copied in.
-	RunnerUser = "10001"
 	// PlaywrightCommand is the runner's command for a Playwright project,
 	// test:e2e's arguments appended (--config=, --shard=, --grep=, specs).
 	PlaywrightCommand = "playwright test"
@@ -402,12 +399,6 @@ func (c Config) HasImage() runner.Command {
 	return docker("image", "inspect", "--format", "{{.Id}}", c.Image)
 }
 
-// ImageUser asks which user the runner image runs as (a read-only probe):
-// the project is copied in as that user's.
-func (c Config) ImageUser() runner.Command {
-	return docker("image", "inspect", "--format", "{{.Config.User}}", c.Image)
-}
-
 // Pull pulls the runner image. It runs before anything starts, so that a
 // misspelt or unreachable image stops the run before the build and the
 // stack, not after them.
@@ -482,14 +473,12 @@ func (c Config) Create() runner.Command {
 }
 
 // CopyProject copies the project into Workdir from a tar stream (see
-// WriteProject); archive (--archive) owns its files as the runner's user
-// rather than root.
-func (c Config) CopyProject(archive bool) runner.Command {
-	args := []string{"cp", "-", c.ContainerName() + ":" + Workdir}
-	if archive {
-		args = []string{"cp", "--archive", "-", c.ContainerName() + ":" + Workdir}
-	}
-	cmd := docker(args...)
+// WriteProject). Not --archive: docker looks that user up in the daemon
+// host's user database, not the image's, and fails where the host has no
+// such user. The files are root's, readable by all; Workdir itself stays
+// the runner's, so that it writes its results, and any new folder, there.
+func (c Config) CopyProject() runner.Command {
+	cmd := docker("cp", "-", c.ContainerName()+":"+Workdir)
 	cmd.StdinNote = "(" + c.Dir + "/ as a tar: " + c.copyNote() + ")"
 	return cmd
 }

@@ -29,18 +29,12 @@ func (c Config) WrapperConfig() []byte {
 	return []byte(r.Replace(wrapperSource))
 }
 
-// CanArchive says whether docker cp --archive can give the project to an
-// image's user (docker image inspect's .Config.User): docker then owns
-// every file as that user, whom it looks up in the image's /etc/passwd by
-// name or number, so that a test may write beside its specs. A user with
-// a group ("10001:10001") is one it cannot look up; "" is root.
-func CanArchive(user string) bool { return !strings.Contains(user, ":") }
-
 // WriteProject writes dir (the project folder) as a tar for CopyProject:
 // its folders, files and links (a link as a link, never followed), without
 // skippedNames; then the extra files, at its top. Nothing outside dir is
-// read. (docker cp owns the files as the runner's user or root, whatever
-// the tar says.)
+// read. It has no entry for dir itself, so that the copy leaves Workdir's
+// owner (the runner's user) as it is; docker cp owns the files as root,
+// whatever the tar says.
 func WriteProject(w io.Writer, dir string, extra map[string][]byte) error {
 	tw := tar.NewWriter(w)
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {

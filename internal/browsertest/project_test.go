@@ -12,14 +12,6 @@ import (
 	"testing"
 )
 
-func TestCanArchive(t *testing.T) {
-	for user, want := range map[string]bool{"": true, "root": true, "pwuser": true, RunnerUser: true, "10001:10001": false, "node:node": false} {
-		if got := CanArchive(user); got != want {
-			t.Errorf("CanArchive(%q) = %v, want %v", user, got, want)
-		}
-	}
-}
-
 // unpack writes entries as docker cp would stream them and unpacks them
 // into a fresh folder.
 func unpack(t *testing.T, entries []tar.Header) (string, Unpacked, error) {

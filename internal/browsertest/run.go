@@ -55,7 +55,6 @@ func Run(ctx context.Context, s *session.Stack, opts Options, start func(context
 	if err := ensureRunnerImage(ctx, s, cfg); err != nil {
 		return err
 	}
-	archive := runnerArchive(ctx, s, cfg)
 
 	// Teardown runs however the run ends, on a context Ctrl-C does not
 	// cancel, and its own error never hides the run's. Its time counts from
@@ -99,7 +98,7 @@ func Run(ctx context.Context, s *session.Stack, opts Options, start func(context
 			err = rerr
 		}
 	}()
-	if err := copyProject(ctx, s, cfg, archive); err != nil {
+	if err := copyProject(ctx, s, cfg); err != nil {
 		return err
 	}
 	runErr := s.Run(ctx, cfg.Start())
@@ -186,22 +185,6 @@ func ensureRunnerImage(ctx context.Context, s *session.Stack, cfg Config) error 
 	return err
 }
 
-// runnerArchive says whether the project goes in as the runner's user's
-// (docker cp --archive): yes unless the image's USER names a group too,
-// which docker cannot look up (the files are then root's, said in one
-// line). A dry run, which reads no image, says yes.
-func runnerArchive(ctx context.Context, s *session.Stack, cfg Config) bool {
-	if s.DryRun {
-		return true
-	}
-	out, err := s.Query(ctx, cfg.ImageUser())
-	if user := strings.TrimSpace(out); err == nil && !CanArchive(user) {
-		s.Say("the runner image runs as %q: docker cp cannot look up a user with a group, so the project's files in %s belong to root (USER without the group gives them to the user)", user, Workdir)
-		return false
-	}
-	return true
-}
-
 // removeLeftover removes the runner container a killed run left behind,
 // which would keep the name taken. The probe only reads, so a dry run
 // (which needs no engine) skips it.
@@ -222,8 +205,8 @@ func removeLeftover(ctx context.Context, s *session.Stack, cfg Config) error {
 
 // copyProject copies the project folder into the runner, with the wrapper
 // config beside a Playwright project's own.
-func copyProject(ctx context.Context, s *session.Stack, cfg Config, archive bool) error {
-	cmd := cfg.CopyProject(archive)
+func copyProject(ctx context.Context, s *session.Stack, cfg Config) error {
+	cmd := cfg.CopyProject()
 	if s.DryRun {
 		return s.Run(ctx, cmd)
 	}

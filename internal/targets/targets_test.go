@@ -164,7 +164,7 @@ func TestDryRunPlans(t *testing.T) {
 			fmt.Sprintf(override, "test", devKeys),
 			"[dry-run] " + withOverride(test, "test") + " up --detach --wait --wait-timeout 120 --remove-orphans",
 			"[dry-run] docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx:8443 --env E2E_RESULTS=/e2e/e2e-results --env PLAYWRIGHT_BASE_URL=https://nginx:8443 --env PLAYWRIGHT_HTML_OPEN=never --env E2E_SHARD=1/2 " + reg + "/playwright-runner:latest playwright test --config=playwright.dtx.config.ts --shard=1/2",
-			"[dry-run] docker cp --archive - dtx-test-e2e-runner:/e2e < (frontend/ as a tar: without node_modules, .git, test-results, playwright-report, blob-report; with playwright.dtx.config.ts)",
+			"[dry-run] docker cp - dtx-test-e2e-runner:/e2e < (frontend/ as a tar: without node_modules, .git, test-results, playwright-report, blob-report; with playwright.dtx.config.ts)",
 			"[dry-run] docker start --attach dtx-test-e2e-runner",
 			"[dry-run] remove test-results/e2e/ (the previous run's results)",
 			"[dry-run] docker cp dtx-test-e2e-runner:/e2e/e2e-results - > test-results/e2e/ (files and folders only: links are dropped)",
