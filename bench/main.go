@@ -156,6 +156,7 @@ func run(ctx context.Context, c config) (err error) {
 		{"stack:ps", b.ps},
 		{"CI cache", b.ciCache},
 		{"deploys under load", b.deploys},
+		{"backups", b.backups},
 		{"the browser tests' runner image", b.measureRunnerImage},
 	}
 	for _, s := range steps {

@@ -33,6 +33,7 @@ type results struct {
 	initTrace                          inittrace.Trace            // the tool's package initialisation, in the last of the init runs
 	timeline                           timeline                   // the steps of the tool's deploys, as they print them
 	runner                             runnerImage                // the browser tests' runner image
+	backups                            string                     // backup.Table of the backups' measurement
 	before                             map[string][]time.Duration // -before: the raw samples of an earlier run
 	beforeWhat                         string                     // and when and of what it was
 	total                              time.Duration
@@ -335,6 +336,14 @@ func (b *bench) report() string {
 	}
 	if b.deployRounds > 0 {
 		b.deployReport(p)
+	}
+	if r.backups != "" {
+		p("")
+		p("## Backups: prod:backup and prod:restore of the release stack")
+		p("")
+		p("backup.Measure, on the release stack the deploys left at 1.0.0: the data filled up to each size with notes, then for each way of taking SQLite, prod:backup timed while a writer posts small notes one after another (their latency is the pause a backup causes to writes), and the prod:restore of that backup:")
+		p("")
+		p("%s", strings.TrimRight(r.backups, "\n"))
 	}
 	p("")
 	p("## The browser tests' runner image")

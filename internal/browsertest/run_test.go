@@ -30,7 +30,7 @@ const (
 	cyEnv     = "--env CYPRESS_BASE_URL=https://nginx:8443 --env CYPRESS_SCREENSHOTS_FOLDER=/e2e/e2e-results/screenshots --env CYPRESS_VIDEOS_FOLDER=/e2e/e2e-results/videos "
 	runnerRef = "ghcr.io/kettleofketchup/dtx_website/playwright-runner:latest"
 	// e2eStart is what startStack prints in a dry run.
-	e2eStart = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf backend/.redis_data\n" +
+	e2eStart = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf\n" +
 		"[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there\n" +
 		"[dry-run] write docker/.env.test.compose.yaml: backend, frontend take DEBUG, DOMAIN, HTTPS_PORT, HTTP_PORT, PUBLISH_ADDRESS from the project environment (the process over the env files), names only\n" +
 		"[dry-run] " + testStack + " up --detach --wait --remove-orphans"

@@ -100,10 +100,12 @@ func TestMountsPerEnvironment(t *testing.T) {
 		t.Errorf("debug backend mounts %v", m)
 	}
 	for _, env := range []string{"prod", "release"} {
-		for _, svc := range []string{"frontend", "backend"} {
-			if m := mounts(env, svc); len(m) != 0 {
-				t.Errorf("%s %s mounts %v: production mounts no source", env, svc, m)
-			}
+		if m := mounts(env, "frontend"); len(m) != 0 {
+			t.Errorf("%s frontend mounts %v: production mounts no source", env, m)
+		}
+		// The backend mounts its data folder (the SQLite file), no source.
+		if m := mounts(env, "backend"); len(m) != 1 || m[0] != "backend/.data:/app/data" {
+			t.Errorf("%s backend mounts %v: production mounts no source, only the data folder", env, m)
 		}
 		if m := mounts(env, "nginx"); !contains(m, "nginx/data/certbot/conf:/etc/letsencrypt") {
 			t.Errorf("%s nginx mounts %v, want the Let's Encrypt folder", env, m)

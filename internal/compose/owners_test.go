@@ -12,18 +12,19 @@ import (
 	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
-// The hardened stacks run redis as the redis user, which must own its data
-// folder; the debug and test stacks run it as the image's default user.
+// The hardened stacks run redis as the redis user and the backend as the
+// starter's, which must own their data folders; the debug and test stacks
+// run them as the images' default users.
 func TestOwnersOfTheDataFolders(t *testing.T) {
 	for _, c := range []struct {
 		env  string
 		os   map[string]string
 		want []string
 	}{
-		{"prod", nil, []string{"999:999 backend/.redis_data"}},
-		{"release", map[string]string{"VERSION": "1.2.3"}, []string{"999:999 backend/.redis_data"}},
-		{"prod", map[string]string{"REDIS_USER": "1001:1002"}, []string{"1001:1002 backend/.redis_data"}},
-		{"prod", map[string]string{"REDIS_USER": "0:0"}, nil},
+		{"prod", nil, []string{"10001:10001 backend/.data", "999:999 backend/.redis_data"}},
+		{"release", map[string]string{"VERSION": "1.2.3"}, []string{"10001:10001 backend/.data", "999:999 backend/.redis_data"}},
+		{"prod", map[string]string{"REDIS_USER": "1001:1002"}, []string{"10001:10001 backend/.data", "1001:1002 backend/.redis_data"}},
+		{"prod", map[string]string{"REDIS_USER": "0:0", "BACKEND_USER": "0:0"}, nil},
 		{"debug", nil, nil},
 		{"test", nil, nil},
 	} {
@@ -44,7 +45,7 @@ func TestOwnersOfTheDataFolders(t *testing.T) {
 			for _, o := range owners {
 				got = append(got, o.String())
 			}
-			if len(got) != len(c.want) || (len(got) > 0 && got[0] != c.want[0]) {
+			if strings.Join(got, ",") != strings.Join(c.want, ",") {
 				t.Errorf("owners %v, want %v", got, c.want)
 			}
 		})
@@ -133,5 +134,28 @@ func TestReadersOfOneFolderShareAUser(t *testing.T) {
 	project.Services["proxy"] = service("proxy", "101")
 	if readers, err := Readers(project, root, []string{"nginx/data/ssl"}); err != nil || len(readers) != 1 {
 		t.Fatalf("one user, two services: %v, %v", readers, err)
+	}
+}
+
+// The folders made before a stack starts are the ones its compose file
+// mounts writable: the data folders in prod and release, the source
+// folders and redis's in debug; never a read-only mount or a file.
+func TestWritableBinds(t *testing.T) {
+	for env, want := range map[string][]string{
+		"prod":  {"backend/.data", "backend/.redis_data"},
+		"debug": {"backend", "backend/.redis_data", "frontend"},
+		"test":  nil,
+	} {
+		p, err := load(t, repoRoot, env, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		project, err := p.Load(context.Background(), environ(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := WritableBinds(project, repoRoot); !slices.Equal(got, want) {
+			t.Errorf("%s: WritableBinds %v, want %v", env, got, want)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 
 func TestPlannedArgv(t *testing.T) {
 	docker := func(c runner.Command) []string { return append([]string{c.Name}, c.Args...) }
+	since := time.Date(2026, 12, 6, 23, 42, 19, 402_000_000, time.UTC)
 	for _, c := range []struct {
 		name      string
 		got, want []string
@@ -18,17 +18,20 @@ func TestPlannedArgv(t *testing.T) {
 		{"ps", PsArgs(), []string{"ps", "--all", "--format", "json"}},
 		{"start", StartArgs(90 * time.Second), []string{"up", "--detach", "--wait", "--wait-timeout", "90", "--remove-orphans"}},
 		{"start, wait rounded", StartArgs(1500 * time.Millisecond), []string{"up", "--detach", "--wait", "--wait-timeout", "2", "--remove-orphans"}},
-		{"recreate nginx", RecreateProxyArgs(2 * time.Minute), []string{"up", "--detach", "--no-deps", "--wait", "--wait-timeout", "120", "nginx"}},
-		{"pre-deploy", PreDeployArgs([]string{"python", "manage.py", "migrate"}), []string{"run", "--rm", "-T", "backend", "python", "manage.py", "migrate"}},
-		{"scale up beside one", ScaleUpArgs("backend", 1), []string{"up", "--detach", "--no-deps", "--no-recreate", "--scale", "backend=2", "backend"}},
-		{"scale up on none", ScaleUpArgs("frontend", 0), []string{"up", "--detach", "--no-deps", "--no-recreate", "--scale", "frontend=1", "frontend"}},
-		{"pull", docker(Pull("r/backend:1.2.0")), []string{"docker", "pull", "r/backend:1.2.0"}},
-		{"health", docker(InspectHealth("e54b584df863")), []string{"docker", "inspect", "--format", "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", "e54b584df863"}},
+		{"start services", StartServicesArgs([]string{"redis", "db"}, time.Minute), []string{"up", "--detach", "--no-deps", "--no-recreate", "--wait", "--wait-timeout", "60", "redis", "db"}},
+		{"recreate the proxy", RecreateProxyArgs("nginx", 2*time.Minute), []string{"up", "--detach", "--no-deps", "--wait", "--wait-timeout", "120", "nginx"}},
+		{"pre-deploy", PreDeployArgs("backend", []string{"python", "manage.py", "migrate"}), []string{"run", "--rm", "-T", "--label", "dtx.pre-deploy=1", "backend", "python", "manage.py", "migrate"}},
+		{"create beside", CreateArgs([]Scale{{"backend", 1}, {"frontend", 1}, {"beat", 1}, {"worker", 0}}),
+			[]string{"create", "--no-recreate", "--scale", "backend=2", "--scale", "frontend=2", "--scale", "beat=2", "--scale", "worker=1", "backend", "frontend", "beat", "worker"}},
+		{"events", EventsArgs("p-release", since, since.Add(5*time.Minute)), []string{"events", "--since", "1796600539.402", "--until", "1796600839.402", "--filter", "type=container", "--filter", "label=com.docker.compose.project=p-release",
+			"--filter", "event=start", "--filter", "event=die", "--filter", "event=health_status", "--format", "{{.ID}} {{.Action}}"}},
+		{"pull", docker(Pull("r/backend:1.2.0")), []string{"docker", "pull", "--quiet", "r/backend:1.2.0"}},
+		{"start containers", docker(Start([]string{"e54b584df863", "1c59fe062f36"})), []string{"docker", "start", "e54b584df863", "1c59fe062f36"}},
+		{"state", docker(InspectState("e54b584df863")), []string{"docker", "inspect", "--format", "{{.State.Status}} {{.RestartCount}} {{.State.StartedAt}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", "e54b584df863"}},
 		{"logs", docker(Logs("e54b584df863")), []string{"docker", "logs", "--tail", "20", "e54b584df863"}},
 		{"image ID", docker(ImageID("r/nginx:1.2.0")), []string{"docker", "image", "inspect", "--format", "{{.Id}}", "r/nginx:1.2.0"}},
-		{"container image", docker(ContainerImage("8d62c41e48b6")), []string{"docker", "inspect", "--format", "{{.Image}}", "8d62c41e48b6"}},
 		{"digest", docker(RepoDigest("r/nginx:1.2.0")), []string{"docker", "image", "inspect", "--format", "{{index .RepoDigests 0}}", "r/nginx:1.2.0"}},
-		{"discard", docker(Discard("e54b584df863")), []string{"docker", "rm", "--force", "e54b584df863"}},
+		{"discard", docker(Discard([]string{"e54b584df863"})), []string{"docker", "rm", "--force", "e54b584df863"}},
 		{"drain", docker(Drain([]string{"cad3e18e50cd", "1c59fe062f36"})), []string{"docker", "stop", "--time", "30", "cad3e18e50cd", "1c59fe062f36"}},
 		{"remove", docker(Remove([]string{"cad3e18e50cd", "1c59fe062f36"})), []string{"docker", "rm", "cad3e18e50cd", "1c59fe062f36"}},
 	} {
@@ -38,28 +41,24 @@ func TestPlannedArgv(t *testing.T) {
 	}
 }
 
-// nginx's reload pins each rolled service, in the services' order, on the
-// port of its own upstream variable.
+// The proxy's reload pins each routed service, in the site's order, on the
+// port of its own upstream variable, as the compose file declares them; a
+// worker is never pinned.
 func TestReloadArgs(t *testing.T) {
-	env := map[string]string{"FRONTEND_UPSTREAM": "frontend:3000", "BACKEND_UPSTREAM": "backend:8000"}
+	site := loadSite(t, "compose-workers.yaml")
 	for _, c := range []struct {
 		name string
 		pins map[string]string
 		want []string
 	}{
-		{"nothing pinned", nil, []string{"exec", "-T", "nginx", "dtx-nginx", "reload"}},
-		{"both", map[string]string{"backend": "p-backend-2", "frontend": "p-frontend-2"},
-			[]string{"exec", "-T", "--env", "FRONTEND_UPSTREAM=p-frontend-2:3000", "--env", "BACKEND_UPSTREAM=p-backend-2:8000", "nginx", "dtx-nginx", "reload"}},
-		{"one", map[string]string{"backend": "p-backend-1"},
-			[]string{"exec", "-T", "--env", "BACKEND_UPSTREAM=p-backend-1:8000", "nginx", "dtx-nginx", "reload"}},
+		{"nothing pinned", nil, []string{"exec", "p-nginx-1", "dtx-nginx", "reload"}},
+		{"both", map[string]string{"frontend": "p-frontend-2", "backend": "p-backend-2"},
+			[]string{"exec", "--env", "BACKEND_UPSTREAM=p-backend-2:8000", "--env", "FRONTEND_UPSTREAM=p-frontend-2:3000", "p-nginx-1", "dtx-nginx", "reload"}},
+		{"one, and a worker that is no upstream", map[string]string{"backend": "p-backend-1", "worker": "p-worker-2"},
+			[]string{"exec", "--env", "BACKEND_UPSTREAM=p-backend-1:8000", "p-nginx-1", "dtx-nginx", "reload"}},
 	} {
-		got, err := ReloadArgs(c.pins, env)
-		if err != nil || !slices.Equal(got, c.want) {
-			t.Errorf("%s: %q, %v\nwant %q", c.name, got, err, c.want)
+		if got := ReloadArgs("p-nginx-1", c.pins, site); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %q\nwant %q", c.name, got, c.want)
 		}
-	}
-	_, err := ReloadArgs(map[string]string{"backend": "p-backend-2"}, map[string]string{"BACKEND_UPSTREAM": "backend"})
-	if err == nil || err.Error() != `BACKEND_UPSTREAM of nginx is "backend": want HOST:PORT` || strings.Contains(err.Error(), "\n") {
-		t.Errorf("an upstream without a port: %v", err)
 	}
 }

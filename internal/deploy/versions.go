@@ -1,10 +1,12 @@
 // Package deploy deploys the release stack on one host (prod:deploy,
-// prod:rollback, prod:status): the version in docker/.env.release, what
-// runs and what must change, the history of deploys, and the run itself.
-// The decisions (the plan, a new container's health, whether nginx's image
-// changed, what a roll pins, removes and retires, the rollback's target)
-// are pure functions of what docker and compose answer; the run plans each
-// command here and runs it through a session, waiting with its Poll.
+// prod:rollback, prod:status): every service of the compose files on an
+// image the project builds, each by its role (internal/roles), all or
+// nothing, under the release stack's lock, with a history that tells an
+// interrupted deploy and a timeline of each deploy's steps. The decisions
+// (the plan, a new container's verdict, what runs, what a roll pins,
+// creates, drains and removes, the rollback's target) are pure functions
+// of what docker and compose answer; the run plans each command here and
+// runs it through a session.
 package deploy
 
 import (

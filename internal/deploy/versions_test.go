@@ -34,3 +34,32 @@ func TestCheckVersion(t *testing.T) {
 		}
 	}
 }
+
+// A rollback with data undoes the last deploy of what runs: after 1, 2, 3
+// and a rollback to 2, the data to put back when leaving 2 is what the
+// first deploy of 2 backed up (while 1 ran), not what the rollback to 2
+// backed up (3's data).
+func TestUndoneDeploy(t *testing.T) {
+	records := []Record{
+		{Version: "1.0.0", Outcome: Deployed},
+		{Version: "2.0.0", Outcome: InProgress, Backup: "20261207-010000-before-2.0.0"},
+		{Version: "2.0.0", Outcome: Deployed, Backup: "20261207-010000-before-2.0.0"},
+		{Version: "3.0.0", Outcome: Failed, Backup: "20261207-020000-before-3.0.0"},
+		{Version: "3.0.0", Outcome: Deployed, Backup: "20261207-030000-before-3.0.0"},
+		{Version: "2.0.0", Outcome: RolledBack, Backup: "20261207-040000-before-2.0.0"},
+	}
+	for _, c := range []struct {
+		current, backup string
+		ok              bool
+	}{
+		{"2.0.0", "20261207-010000-before-2.0.0", true},
+		{"3.0.0", "20261207-030000-before-3.0.0", true},
+		{"1.0.0", "", true}, // the first deploy takes none: an empty server has no data
+		{"4.0.0", "", false},
+	} {
+		r, ok := UndoneDeploy(records, c.current)
+		if ok != c.ok || r.Backup != c.backup {
+			t.Errorf("UndoneDeploy(%s) = %q, %v; want %q, %v", c.current, r.Backup, ok, c.backup, c.ok)
+		}
+	}
+}

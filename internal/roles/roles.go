@@ -12,6 +12,9 @@
 //	      role: worker
 //	      update: stop-first   # a scheduler must never run twice
 //	      secrets: [DJANGO_SECRET_KEY, DATABASE_URL]
+//	  backend:
+//	    x-dtx:
+//	      pre-deploy: true     # PRE_DEPLOY (the migrations) runs in its new image
 //
 // A service that declares nothing gets the role its shape says (Derive):
 // the one that publishes ports and names other services in its environment
@@ -101,6 +104,11 @@ type Service struct {
 	// services that name it, in their environment: or here, whatever the
 	// env_file they read.
 	Secrets []string
+	// PreDeploy says PRE_DEPLOY (the migrations) runs in a one-off
+	// container of this service's new image (x-dtx.pre-deploy: true).
+	PreDeploy bool
+	// Data are the paths the service keeps its data in (see Data).
+	Data []Data
 }
 
 // Site is the services of one stack with their roles.
@@ -110,11 +118,13 @@ type Site struct {
 
 // declaration is what x-dtx may hold.
 type declaration struct {
-	Role     Role   `mapstructure:"role" yaml:"role" json:"role"`
-	Update   Update `mapstructure:"update" yaml:"update" json:"update"`
-	Upstream string `mapstructure:"upstream" yaml:"upstream" json:"upstream"`
-	Replicas int    `mapstructure:"replicas" yaml:"replicas" json:"replicas"`
-	Secrets  []string
+	Role      Role   `mapstructure:"role" yaml:"role" json:"role"`
+	Update    Update `mapstructure:"update" yaml:"update" json:"update"`
+	Upstream  string `mapstructure:"upstream" yaml:"upstream" json:"upstream"`
+	Replicas  int    `mapstructure:"replicas" yaml:"replicas" json:"replicas"`
+	Secrets   []string
+	PreDeploy bool   // x-dtx.pre-deploy
+	Data      []Data `mapstructure:"data" yaml:"data" json:"data"`
 }
 
 // DefaultRoutedReplicas is how many tasks a routed service runs in the
@@ -183,6 +193,10 @@ func Derive(model *types.Project, file string, built func(image string) bool) (S
 			return Site{}, fmt.Errorf("%s: service %s is %s and cannot update start-first: %s", file, name, s.Role, startFirstWhyNot(s.Role))
 		}
 		s.Secrets = d.Secrets
+		s.PreDeploy = d.PreDeploy
+		if s.Data, err = dataOf(svc, d.Data, s.Role); err != nil {
+			return Site{}, fmt.Errorf("%s: service %s: %w", file, name, err)
+		}
 		s.Replicas = d.Replicas
 		if s.Replicas == 0 {
 			s.Replicas = 1
@@ -246,6 +260,18 @@ func declared(svc types.ServiceConfig) (declaration, error) {
 				return d, err
 			}
 			d.Secrets = names
+		case "pre-deploy":
+			b, ok := v.(bool)
+			if !ok {
+				return d, fmt.Errorf("%s.pre-deploy %q: use true (PRE_DEPLOY runs in this service's new image) or leave it out", Extension, clip(fmt.Sprint(v)))
+			}
+			d.PreDeploy = b
+		case "data":
+			data, err := declaredData(v)
+			if err != nil {
+				return d, err
+			}
+			d.Data = data
 		default:
 			return d, fmt.Errorf("%s has no key %q: it takes %s and %s", Extension, clip(k), strings.Join(keys[:len(keys)-1], ", "), keys[len(keys)-1])
 		}
@@ -254,7 +280,7 @@ func declared(svc types.ServiceConfig) (declaration, error) {
 }
 
 // keys are what x-dtx takes, for messages.
-var keys = []string{"role", "update", "upstream", "replicas", "secrets"}
+var keys = []string{"role", "update", "upstream", "replicas", "secrets", "pre-deploy", "data"}
 
 // variableNames reads x-dtx.secrets: a list of distinct variable names.
 func variableNames(v any) ([]string, error) {

@@ -152,11 +152,12 @@ func TestReplacedByADeploy(t *testing.T) {
 func TestBadDeclarations(t *testing.T) {
 	for _, c := range []struct{ name, extra, want string }{
 		{"unknown role", "x-dtx: {role: sheduler}", `compose.yaml: service extra: x-dtx.role "sheduler": use one of proxy, routed, worker, stateful`},
-		{"unknown key", "x-dtx: {roles: worker}", `compose.yaml: service extra: x-dtx has no key "roles": it takes role, update, upstream, replicas and secrets`},
+		{"unknown key", "x-dtx: {roles: worker}", `compose.yaml: service extra: x-dtx has no key "roles": it takes role, update, upstream, replicas, secrets, pre-deploy and data`},
 		{"secrets not a list", "x-dtx: {secrets: DB_PASSWORD}", `x-dtx.secrets must be a list of variable names, e.g. [DB_PASSWORD], not "DB_PASSWORD"`},
 		{"a secret that is no variable name", "x-dtx: {secrets: [DB_PASSWORD, \"db password\"]}", `x-dtx.secrets: "db password" is not a variable name`},
 		{"a secret that is no string", "x-dtx: {secrets: [{a: b}]}", `x-dtx.secrets: "map[a:b]" is not a variable name`},
 		{"a secret named twice", "x-dtx: {secrets: [DB_PASSWORD, DB_PASSWORD]}", "x-dtx.secrets names DB_PASSWORD twice"},
+		{"pre-deploy not a boolean", "x-dtx: {pre-deploy: yes please}", `x-dtx.pre-deploy "yes please": use true`},
 		{"bad update", "x-dtx: {update: rolling}", `x-dtx.update "rolling": use start-first or stop-first`},
 		{"not a mapping", "x-dtx: worker", "x-dtx must be a mapping"},
 		{"bad replicas", "x-dtx: {replicas: 0}", `x-dtx.replicas "0": use a number from 1 to 100`},
@@ -248,5 +249,25 @@ func TestDeclaredSecrets(t *testing.T) {
 	}
 	if be, _ := site.Get("backend"); be.Secrets != nil {
 		t.Errorf("backend declares no secret, has %v", be.Secrets)
+	}
+}
+
+// x-dtx.pre-deploy marks the service whose new image runs PRE_DEPLOY; the
+// others are not marked.
+func TestDeclaredPreDeploy(t *testing.T) {
+	site, err := Derive(load(t, website+`
+    x-dtx:
+      pre-deploy: true
+`), "compose.yaml", builtHere)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range site.Services {
+		if s.PreDeploy != (s.Name == "discord-bot") {
+			t.Errorf("%s: PreDeploy %v", s.Name, s.PreDeploy)
+		}
+	}
+	if bot, _ := site.Get("discord-bot"); bot.Role != Worker {
+		t.Errorf("declaring pre-deploy changed the role: %s", bot.Role)
 	}
 }

@@ -29,9 +29,10 @@ type Command struct {
 	Stdin     io.Reader
 	StdinNote string
 
-	// Stdout, when set, receives the child's standard output instead of the
-	// runner's (a tar stream the caller unpacks); StdoutNote says where it
-	// goes when the command is printed ("> test-results/e2e/").
+	// Stdout, when set, receives the child's standard output instead of
+	// the runner's: a stream the tool keeps (a backup, the browser tests'
+	// results as a tar), never printed. StdoutNote says where it goes when
+	// the command is printed.
 	Stdout     io.Writer
 	StdoutNote string
 
@@ -206,10 +207,10 @@ func (r *Runner) run(ctx context.Context, c Command, stdout, stderr io.Writer) e
 		}
 		cmd.Env = append(append([]string(nil), base...), c.Env...)
 	}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
 	if c.Stdout != nil {
-		cmd.Stdout = c.Stdout
+		stdout = c.Stdout
 	}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Stdin = c.Stdin
 	if c.Interactive {
 		if cmd.Stdin == nil {

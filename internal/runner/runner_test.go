@@ -163,9 +163,26 @@ func TestChildGetsRunnerEnviron(t *testing.T) {
 	}
 }
 
-// A command with its own Stdout sends its standard output there, not to the
-// runner's, and says where when printed; stderr still goes to the runner's.
-func TestCommandStdoutGoesToItsWriter(t *testing.T) {
+// A command's own Stdout keeps its output (bytes as written, none of it on
+// the runner's), and the printed command says where it went.
+func TestCommandStdoutKeepsTheStream(t *testing.T) {
+	r, log, out := newTest(false)
+	var kept bytes.Buffer
+	c := Command{Name: "printf", Args: []string{`\000\377REDIS`}, Stdout: &kept, StdoutNote: "backup/redis.rdb"}
+	if err := r.Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if kept.String() != "\x00\xffREDIS" || out.Len() != 0 {
+		t.Fatalf("kept %q, runner's stdout %q", kept.String(), out.String())
+	}
+	if !strings.HasSuffix(strings.TrimSpace(log.String()), " > backup/redis.rdb") {
+		t.Fatalf("printed %q", log.String())
+	}
+}
+
+// A command with its own Stdout still sends its standard error to the
+// runner's, and the printed command says where the output went.
+func TestCommandStdoutLeavesStderrToTheRunner(t *testing.T) {
 	r, log, out := newTest(false)
 	var own bytes.Buffer
 	c := Command{Name: "sh", Args: []string{"-c", "echo data; echo note >&2"}, Stdout: &own, StdoutNote: "(unpacked into results/)"}

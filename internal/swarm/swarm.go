@@ -18,7 +18,10 @@
 //     brings reaches no other service.
 //   - No bind mount: the nodes do not share the checkout. A bind-mounted
 //     file is a Swarm config; the proxy's certificate and key are secrets;
-//     a stateful service's data and the ACME webroot are named volumes.
+//     a stateful service's data, the folder that holds another service's
+//     declared data (x-dtx.data: the backend's SQLite file) and the ACME
+//     webroot are named volumes; a service with declared data runs on the
+//     node labelled DataLabel, so that its tasks share the one volume.
 //   - Each role updates its own way: routed services run their replicas on
 //     the overlay network without the routing mesh (endpoint_mode: dnsrr),
 //     update one task at a time start-first and roll back on failure;
@@ -301,7 +304,22 @@ func (b *builder) service(svc roles.Service, sc types.ServiceConfig) (*service, 
 			return nil, err
 		}
 	}
+	if svc.Role != roles.Stateful && len(svc.Data) > 0 {
+		// Its data is a volume of the data node: every task runs there.
+		s.Deploy.Placement = &placement{Constraints: []string{"node.labels." + DataLabel + " == true"}}
+	}
 	return s, nil
+}
+
+// holdsData tells whether the bind mount of source holds data the service
+// declares (x-dtx.data).
+func holdsData(svc roles.Service, source string) bool {
+	for _, d := range svc.Data {
+		if rel, err := filepath.Rel(source, d.Source); err == nil && (rel == "." || filepath.IsLocal(rel)) {
+			return true
+		}
+	}
+	return false
 }
 
 // proxy gives the proxy its certificate and key as secrets, its ports in
@@ -397,9 +415,9 @@ func (b *builder) bind(s *service, svc roles.Service, v types.ServiceVolumeConfi
 		s.Configs = append(s.Configs, fileRef{Source: name, Target: v.Target})
 		return nil
 	}
-	// A stateful service's folder is the node's volume, whatever this
-	// machine has there.
-	if svc.Role != roles.Stateful {
+	// A stateful service's folder, or one that holds a service's declared
+	// data, is the node's volume, whatever this machine has there.
+	if svc.Role != roles.Stateful && !holdsData(svc, v.Source) {
 		if err != nil {
 			return fmt.Errorf("%s (bind-mounted into service %s at %s) is missing: restore it", rel, svc.Name, v.Target)
 		}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -87,8 +88,26 @@ func withWebsite(compose string) string { return compose + website }
 // declare adds x-dtx: {secrets: keys} to service.
 func declare(service string, keys ...string) func(string) string {
 	return func(compose string) string {
-		return strings.Replace(compose, "\n  "+service+":\n", "\n  "+service+":\n    x-dtx: {secrets: ["+strings.Join(keys, ", ")+"]}\n", 1)
+		return withDeclared(compose, service, "secrets: ["+strings.Join(keys, ", ")+"]")
 	}
+}
+
+// withDeclared adds the line key: value to service's x-dtx, into the
+// block the compose file has (the data it declares) or a new one.
+func withDeclared(compose, service, line string) string {
+	start := strings.Index(compose, "\n  "+service+":\n")
+	if start < 0 {
+		return compose
+	}
+	block := compose[start+1:]
+	if next := regexp.MustCompile(`\n  [a-z-]+:\n`).FindStringIndex(block[1:]); next != nil {
+		block = block[:next[0]+1]
+	}
+	if i := strings.Index(block, "\n    x-dtx:\n"); i >= 0 {
+		at := start + 1 + i + len("\n    x-dtx:\n")
+		return compose[:at] + "      " + line + "\n" + compose[at:]
+	}
+	return strings.Replace(compose, "\n  "+service+":\n", "\n  "+service+":\n    x-dtx: {"+line+"}\n", 1)
 }
 
 // addEnv adds environment entries (YAML lines) to a service that has an
@@ -312,6 +331,8 @@ func TestStarterStack(t *testing.T) {
 		{"stateful: one replica", str("services", "redis", "deploy", "replicas"), 1},
 		{"stateful: stop-first", str("services", "redis", "deploy", "update_config", "order"), "stop-first"},
 		{"stateful: memory limit", str("services", "redis", "deploy", "resources", "limits", "memory"), "268435456"},
+		{"declared data: on the data node", first(str("services", "backend", "deploy", "placement", "constraints")), "node.labels.dtx.data == true"},
+		{"declared data: its folder a named volume", str("services", "backend", "volumes").([]any)[1].(map[string]any)["source"], "backend_app_data"},
 		{"read-only root", str("services", "backend", "read_only"), true},
 		{"caps dropped", first(str("services", "backend", "cap_drop")), "ALL"},
 		{"bounded logs", str("services", "frontend", "logging", "options", "max-size"), "10m"},
@@ -481,7 +502,7 @@ func TestBadDeclarationsAreRefused(t *testing.T) {
 	}{
 		{"a declared secret set nowhere", declare("backend", "MISSING_TOKEN"), "service backend declares MISSING_TOKEN in x-dtx.secrets, but no env file nor the process sets it: set it in docker/.env.release.local"},
 		{"a stateful service with replicas", func(s string) string {
-			return strings.Replace(s, "\n  redis:\n", "\n  redis:\n    x-dtx: {replicas: 2}\n", 1)
+			return withDeclared(s, "redis", "replicas: 2")
 		}, "service redis is stateful and runs once, on the node labelled dtx.data=true: drop x-dtx.replicas (2)"},
 		{"a routed service with a folder of the checkout", func(s string) string {
 			return strings.Replace(s, "\n  frontend:\n", "\n  frontend:\n    volumes: [\"./docker:/srv/docker\"]\n", 1)

@@ -22,13 +22,15 @@ func Deploy(ctx context.Context, o *session.Session, version string, wait time.D
 	return deploy.Deploy(ctx, s, version, wait)
 }
 
-// Rollback deploys the version that ran before the current one, the same way.
-func Rollback(ctx context.Context, o *session.Session, wait time.Duration) error {
+// Rollback deploys the version that ran before the current one, the same
+// way, and with data puts back the data of the deploy it undoes (force:
+// even when writes happened since).
+func Rollback(ctx context.Context, o *session.Session, wait time.Duration, data, force bool) error {
 	s, err := o.Open(deployEnvironment)
 	if err != nil {
 		return err
 	}
-	return deploy.Rollback(ctx, s, wait)
+	return deploy.Rollback(ctx, s, deploy.RollbackOptions{Wait: wait, Data: data, Force: force})
 }
 
 // Status prints the version and health of each service of the release

@@ -20,11 +20,11 @@ import (
 	"github.com/kettleofketchup/dtx_website/internal/certs"
 )
 
-// workers are what the test adds to the copy's release compose file: a
+// swarmWorkers are what the test adds to the copy's release compose file: a
 // worker and a scheduler on the backend image, with entrypoints of their
 // own and no ports, the scheduler stop-first (x-dtx), as the website's
 // celery worker and beat are. No code of the tool names them.
-const workers = `
+const swarmWorkers = `
   worker:
     image: "${REGISTRY}/backend:${VERSION}"
     <<: [*app, *hardened]
@@ -93,7 +93,7 @@ func TestSwarm(t *testing.T) {
 	// a setting of nginx's, which reaches it as a file.
 	compose := filepath.Join(s.root, "docker-compose.release.yaml")
 	text, _ := os.ReadFile(compose)
-	edited := strings.Replace(string(text), "\n  backend:\n", "\n  backend:\n    x-dtx: {secrets: [DJANGO_SECRET_KEY]}\n    environment:\n      DATABASE_URL: \"postgres://app:${DB_PASSWORD}@db/app\"\n", 1) + workers
+	edited := strings.Replace(string(text), "\n  backend:\n", "\n  backend:\n    x-dtx: {secrets: [DJANGO_SECRET_KEY]}\n    environment:\n      DATABASE_URL: \"postgres://app:${DB_PASSWORD}@db/app\"\n", 1) + swarmWorkers
 	if err := os.WriteFile(compose, []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
 	}
