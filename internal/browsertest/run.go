@@ -39,6 +39,8 @@ var teardownTimeout = 2 * time.Minute
 // run in internal/targets, which imports this package for test:e2e's entry
 // point: calling it from here would be an import cycle.
 func Run(ctx context.Context, s *session.Stack, opts Options, start func(context.Context) error) (err error) {
+	ctx, release := interruptible(ctx, s)
+	defer release()
 	if _, err := s.Load(ctx); err != nil {
 		return err
 	}
