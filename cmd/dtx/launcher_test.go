@@ -372,8 +372,9 @@ func TestHelp(t *testing.T) {
 		"version:bump":  {"major", "minor", "patch", "DRY_RUN"},
 		"version:tag":   {"-push", "DRY_RUN"},
 		// The defaults from internal/browsertest, so that -h cannot drift from them.
-		"test:e2e": {"E2E_RUNNER_IMAGE", browsertest.DefaultImage, "E2E_RUNNER_COMMAND", "E2E_SPECS", browsertest.DefaultSpecs,
-			"KEEP=1", browsertest.ArtifactsDir, browsertest.BaseURL, "docker/.env.test", "DRY_RUN"},
+		"test:e2e": {"-shard", "-grep", "-spec", browsertest.ShardVar, browsertest.FrameworkVar, browsertest.DirVar, browsertest.DefaultDir,
+			browsertest.ImageVar, browsertest.CypressImage, browsertest.CommandVar, browsertest.PlaywrightCommand, browsertest.BaseImageVar,
+			"KEEP=1", browsertest.ArtifactsDir, browsertest.BaseURLForm, browsertest.RunnerCompose, "docker/.env.test", "DRY_RUN"},
 		"swarm:deploy":   {"VERSION", "REGISTRY", "dtx.data=true", "DOCKER_HOST", "DOCKER_CONTEXT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
 		"swarm:ps":       {"DOCKER_HOST", "DOCKER_CONTEXT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
 		"swarm:rollback": {"DOCKER_HOST", "DOCKER_CONTEXT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},

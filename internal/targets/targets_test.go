@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kettleofketchup/dtx_website/internal/browsertest"
 	"github.com/kettleofketchup/dtx_website/internal/images"
 	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
@@ -48,7 +49,9 @@ func project(t *testing.T) string {
 	for _, d := range []string{"frontend", "backend"} {
 		writeFile(t, root, d+"/Dockerfile", "FROM scratch AS runtime\nFROM runtime AS runtime-dev\n")
 	}
-	writeFile(t, root, "frontend/tests/cypress/e2e/starter.cy.js", "// a spec\n")
+	writeFile(t, root, "frontend/playwright.config.ts", "export default {};\n")
+	writeFile(t, root, "frontend/tests/playwright/e2e/starter.spec.ts", "// a spec\n")
+	writeFile(t, root, "test/browser/compose.yaml", "# the runner's build\n")
 	return root
 }
 
@@ -158,16 +161,16 @@ func TestDryRunPlans(t *testing.T) {
 			"[dry-run] " + withOverride(prod, "prod") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		// The browser tests' own plan is tested in internal/browsertest: here,
 		// that the entry point starts the stack with the dev images built.
-		{"test:e2e", E2E, []string{
-			"[dry-run] unless the engine has cypress/included:15.3.0:", "[dry-run] docker pull cypress/included:15.3.0",
+		{"test:e2e", func(c context.Context, o *session.Session) error { return E2E(c, o, browsertest.Options{Shard: "1/2"}) }, []string{
+			"[dry-run] REGISTRY=" + reg + " docker compose -f test/browser/compose.yaml build",
 			build + "3 images)", toolFolders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			fmt.Sprintf(override, "test", devKeys),
 			"[dry-run] " + withOverride(test, "test") + " up --detach --wait --wait-timeout 120 --remove-orphans",
-			"[dry-run] docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx --env E2E_RESULTS=results cypress/included:15.3.0",
-			"[dry-run] docker cp frontend/tests/cypress/. dtx-test-e2e-runner:/e2e",
+			"[dry-run] docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx:8443 --env E2E_RESULTS=/e2e/e2e-results --env PLAYWRIGHT_BASE_URL=https://nginx:8443 --env PLAYWRIGHT_HTML_OPEN=never --env E2E_SHARD=1/2 " + reg + "/playwright-runner:latest playwright test --config=playwright.dtx.config.ts --shard=1/2",
+			"[dry-run] docker cp - dtx-test-e2e-runner:/e2e < (frontend/ as a tar: without node_modules, .git, test-results, playwright-report, blob-report; with playwright.dtx.config.ts)",
 			"[dry-run] docker start --attach dtx-test-e2e-runner",
 			"[dry-run] remove test-results/e2e/ (the previous run's results)",
-			"[dry-run] docker cp dtx-test-e2e-runner:/e2e/results test-results/e2e",
+			"[dry-run] docker cp dtx-test-e2e-runner:/e2e/e2e-results - > test-results/e2e/ (files and folders only: links are dropped)",
 			"[dry-run] docker rm --force dtx-test-e2e-runner",
 			"[dry-run] " + withOverride(test, "test") + " down --remove-orphans"}},
 		{"stack:down", func(c context.Context, o *session.Session) error { return Down(c, o, "test") }, []string{"[dry-run] " + test + " down --remove-orphans"}},
