@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/compose-spec/compose-go/v2/types"
 
@@ -179,11 +183,18 @@ func InRefs(all []Image, registry string, refs []string) []Image {
 // with's (docker:build builds a release: its build arguments and REGISTRY
 // are the release environment's, whichever file declares the build).
 func Catalogue(ctx context.Context, ses *session.Session, with *stack.Env) ([]Image, error) {
-	var loaded []Loaded
-	for _, e := range stack.Environments {
+	// One compose file after another took four loads' time (about 20 ms
+	// each on 2 cores): they are independent, so they load at once.
+	loaded := make([]Loaded, len(stack.Environments))
+	errs := make([]error, len(stack.Environments))
+	var wg sync.WaitGroup
+	for i, e := range stack.Environments {
 		st, err := ses.Quiet().Open(e.Name)
 		if err != nil {
 			return nil, err
+		}
+		if text, err := os.ReadFile(filepath.Join(st.Root, e.ComposeFile)); err == nil && !MayBuild(text) {
+			continue // no load needed to know it builds nothing
 		}
 		project, registry := st.Project, st.Env.Registry()
 		if with != nil && with.Environment.Name != e.Name {
@@ -191,12 +202,20 @@ func Catalogue(ctx context.Context, ses *session.Session, with *stack.Env) ([]Im
 			// then with's, which win.
 			project.AlsoEnvFiles, registry = with.Files, with.Registry()
 		}
-		model, err := project.Load(ctx, ses.Environ)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			model, err := project.Load(ctx, ses.Environ)
+			loaded[i], errs[i] = Loaded{File: e.ComposeFile, Model: model, Registry: registry}, err
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
-		loaded = append(loaded, Loaded{File: e.ComposeFile, Model: model, Registry: registry})
 	}
+	loaded = slices.DeleteFunc(loaded, func(l Loaded) bool { return l.Model == nil })
 	imgs, err := Declared(loaded)
 	if err != nil {
 		return nil, err
@@ -206,6 +225,17 @@ func Catalogue(ctx context.Context, ses *session.Session, with *stack.Env) ([]Im
 	}
 	return imgs, nil
 }
+
+// mayBuildWord is a word that lets a compose file declare a build: the
+// build key itself, or extends and include, which bring other files' in.
+var mayBuildWord = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\b(build|extends|include)\b`) })
+
+// MayBuild says whether a compose file's text may declare an image the
+// project builds. A file without the word build (nor extends or include)
+// cannot, whatever its anchors and variables: Catalogue then does not load
+// it (compose-go takes about 20 ms a file on 2 cores). A comment that says
+// "build" only costs the load.
+func MayBuild(text []byte) bool { return mayBuildWord().Match(text) }
 
 // relative is path relative to root when it is under root, else path.
 func relative(root, path string) string {
