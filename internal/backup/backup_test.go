@@ -472,3 +472,21 @@ func TestSQLiteFingerprint(t *testing.T) {
 		t.Errorf("fingerprints %s %s %s: want the log to count and the index not", a, b, c)
 	}
 }
+
+// BACKUP_BEFORE_DEPLOY: auto backs up before a deploy that runs
+// PRE_DEPLOY only; 1 always; 0 never.
+func TestBeforeDeployPolicy(t *testing.T) {
+	for _, c := range []struct {
+		p         Policy
+		preDeploy bool
+		want      bool
+	}{
+		{WithPreDeploy, true, true}, {WithPreDeploy, false, false},
+		{Always, true, true}, {Always, false, true},
+		{Never, true, false}, {Never, false, false},
+	} {
+		if got := c.p.Wanted(c.preDeploy); got != c.want {
+			t.Errorf("%s with PRE_DEPLOY %v: %v, want %v", c.p, c.preDeploy, got, c.want)
+		}
+	}
+}

@@ -33,32 +33,50 @@ type settings struct {
 	to     *Destination // BACKUP_TO; nil when unset
 	sqlite string
 	wait   time.Duration
-	// beforeDeploy: prod:deploy and prod:rollback take a backup before
-	// they change anything (BACKUP_BEFORE_DEPLOY, on by default).
-	beforeDeploy bool
+	// beforeDeploy: when prod:deploy and prod:rollback take a backup
+	// before they change anything (BACKUP_BEFORE_DEPLOY).
+	beforeDeploy Policy
 }
 
-// BeforeDeployVar turns off the backup a deploy takes before it changes
-// anything (BACKUP_BEFORE_DEPLOY=0).
+// BeforeDeployVar says when a deploy takes a backup before it changes
+// anything: auto (the default: when it runs PRE_DEPLOY, the migrations
+// that change the data), 1 (always) or 0 (never).
 const BeforeDeployVar = "BACKUP_BEFORE_DEPLOY"
 
-// BeforeDeploy checks the backups' variables and says whether a deploy
-// takes a backup before it changes anything (BACKUP_BEFORE_DEPLOY: 1, the
-// default, or 0). A deploy calls it before its first step, so that a bad
-// value stops it with nothing done.
-func BeforeDeploy(st *session.Stack) (bool, error) {
+// Policy is BACKUP_BEFORE_DEPLOY's value.
+type Policy string
+
+// The values of BACKUP_BEFORE_DEPLOY.
+const (
+	WithPreDeploy Policy = "auto"
+	Always        Policy = "1"
+	Never         Policy = "0"
+)
+
+// Wanted says whether a deploy takes a backup first, given whether it
+// runs a pre-deploy command.
+func (p Policy) Wanted(preDeploy bool) bool {
+	return p == Always || (p == WithPreDeploy && preDeploy)
+}
+
+// BeforeDeploy checks the backups' variables and returns
+// BACKUP_BEFORE_DEPLOY's policy. A deploy calls it before its first step,
+// so that a bad value stops it with nothing done.
+func BeforeDeploy(st *session.Stack) (Policy, error) {
 	s, err := readSettings(st)
 	return s.beforeDeploy, err
 }
 
 func readSettings(st *session.Stack) (settings, error) {
-	s := settings{keep: DefaultKeep, sqlite: SQLiteOnline, wait: DefaultWait, beforeDeploy: true}
+	s := settings{keep: DefaultKeep, sqlite: SQLiteOnline, wait: DefaultWait, beforeDeploy: WithPreDeploy}
 	switch v, _ := st.Env.Get(BeforeDeployVar); strings.ToLower(strings.TrimSpace(v)) {
-	case "", "1", "true", "yes":
+	case "", "auto":
+	case "1", "true", "yes":
+		s.beforeDeploy = Always
 	case "0", "false", "no":
-		s.beforeDeploy = false
+		s.beforeDeploy = Never
 	default:
-		return s, fmt.Errorf("%s: use 1 (a backup before each deploy, the default) or 0 (none)", st.Label(BeforeDeployVar))
+		return s, fmt.Errorf("%s: use auto (a backup before a deploy that runs PRE_DEPLOY, the default), 1 (before every deploy) or 0 (never)", st.Label(BeforeDeployVar))
 	}
 	if v, _ := st.Env.Get("BACKUP_KEEP"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -94,6 +94,11 @@ func Rollback(ctx context.Context, st *session.Stack, opt RollbackOptions) error
 		return err
 	}
 	d.spare = restore
+	if restore != "" {
+		// The restore replaces the data: it is backed up first, whatever
+		// BACKUP_BEFORE_DEPLOY says, so that -force loses nothing.
+		d.backupFirst = true
+	}
 	if err := d.apply(ctx, RolledBack); err != nil || restore == "" {
 		return err
 	}
@@ -109,7 +114,7 @@ func Rollback(ctx context.Context, st *session.Stack, opt RollbackOptions) error
 func dataToRestore(ctx context.Context, st *session.Stack, records []Record, current string, force bool) (string, error) {
 	r, ok := UndoneDeploy(records, current)
 	if !ok || r.Backup == "" {
-		return "", fmt.Errorf("the deploy of %s took no backup (%s shows none), so -data has nothing to put back: roll back without -data, or restore one by name with ./dtx prod:restore -name=… (./dtx prod:backups lists them)", OrNone(current), stack.DeployLog)
+		return "", fmt.Errorf("the deploy of %s took no backup (%s shows none: one is taken before a deploy that runs PRE_DEPLOY, or every deploy with %s=1), so -data has nothing to put back: roll back without -data, or restore one by name with ./dtx prod:restore -name=… (./dtx prod:backups lists them)", OrNone(current), stack.DeployLog, backup.BeforeDeployVar)
 	}
 	m, err := backup.ReadManifest(st.Root, r.Backup)
 	if err != nil {
@@ -170,7 +175,7 @@ type deployer struct {
 	preDeployIn string
 	timeline    *Timeline
 	// backupFirst: a backup of the data before the deploy changes
-	// anything (BACKUP_BEFORE_DEPLOY).
+	// anything (BACKUP_BEFORE_DEPLOY: by default when it runs PRE_DEPLOY).
 	backupFirst bool
 	spare       string // a backup the deploy's own must not prune (prod:rollback -data's)
 }
@@ -199,7 +204,8 @@ func newDeployer(ctx context.Context, st *session.Stack, version string, wait ti
 		return nil, fmt.Errorf("%s has no service on an image the project builds (under REGISTRY=%s): nothing moves with VERSION", st.Env.Environment.ComposeFile, st.Env.Registry())
 	}
 	d := &deployer{Stack: st, command: command, version: version, wait: wait, site: site, timeline: NewTimeline(st.Now)}
-	if d.backupFirst, err = backup.BeforeDeploy(st); err != nil {
+	policy, err := backup.BeforeDeploy(st)
+	if err != nil {
 		return nil, err
 	}
 	if command, _ := st.Env.Get("PRE_DEPLOY"); strings.TrimSpace(command) != "" {
@@ -210,6 +216,7 @@ func newDeployer(ctx context.Context, st *session.Stack, version string, wait ti
 			return nil, err
 		}
 	}
+	d.backupFirst = policy.Wanted(len(d.preDeploy) > 0)
 	return d, nil
 }
 

@@ -137,7 +137,7 @@ func TestDeployBackupSettings(t *testing.T) {
 	o, _, log := options(root, true, "BACKUP_BEFORE_DEPLOY=maybe")
 	o.Environ = append(o.Environ, "PATH=/nonexistent")
 	err := Deploy(context.Background(), o, "1.4.0", 0)
-	if err == nil || !strings.Contains(err.Error(), "BACKUP_BEFORE_DEPLOY") || !strings.Contains(err.Error(), "use 1") || strings.Contains(err.Error(), "\n") {
+	if err == nil || !strings.Contains(err.Error(), "BACKUP_BEFORE_DEPLOY") || !strings.Contains(err.Error(), "use auto") || strings.Contains(err.Error(), "\n") {
 		t.Fatalf("error %v, want one line naming BACKUP_BEFORE_DEPLOY", err)
 	}
 	if strings.Contains(log.String(), "docker") {

@@ -539,8 +539,10 @@ func TestBackupRestore(t *testing.T) {
 	}
 
 	// Data written after a deploy ended: prod:rollback -data refuses, in
-	// one line naming what it would lose, and touches nothing.
-	s.deployed(t, base, v2)
+	// one line naming what it would lose, and touches nothing. (This
+	// deploy runs no PRE_DEPLOY: BACKUP_BEFORE_DEPLOY=1 makes it take its
+	// backup all the same.)
+	s.deployed(t, append(append([]string{}, base...), "BACKUP_BEFORE_DEPLOY=1"), v2)
 	post, err = c.Post(site+"/api/notes", "text/plain", strings.NewReader("after the last deploy"))
 	if err != nil || post.StatusCode != 201 {
 		t.Fatalf("a write after the last deploy: %v %v", err, post)
