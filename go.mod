@@ -38,3 +38,8 @@ require (
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.14.0 // indirect
 )
+
+// A copy of jsonschema that compiles its metaschemas on first use instead
+// of at start: every run of the tool links it (through compose-go), and
+// most runs never validate a compose file. See third_party/README.md.
+replace github.com/santhosh-tekuri/jsonschema/v6 => ./third_party/jsonschema

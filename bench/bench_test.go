@@ -1,6 +1,9 @@
 package main
 
 import (
+	"math"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -71,33 +74,198 @@ func TestParseRecords(t *testing.T) {
 	}
 }
 
-func TestParseInitTrace(t *testing.T) {
-	out := `init internal/bytealg @0.003 ms, 0 ms clock, 0 bytes, 0 allocs
-init github.com/santhosh-tekuri/jsonschema/v6 @2.1 ms, 5.5 ms clock, 1700496 bytes, 20153 allocs
-init github.com/distribution/reference @1.0 ms, 0.94 ms clock, 414456 bytes, 3000 allocs
-Targets:
-  check    runs the doctor
-`
-	c := parseInitTrace(out)
-	if c.total != 6440*time.Microsecond {
-		t.Errorf("total %v, want 6.44ms", c.total)
+func TestQuantile(t *testing.T) {
+	for _, c := range []struct {
+		values      []float64
+		q, want     float64
+		description string
+	}{
+		{[]float64{7}, 0.75, 7, "one value: every quantile"},
+		{[]float64{1, 2}, 0.75, 1.75, "two values: between them"},
+		{[]float64{1, 2, 3, 4, 5}, 0.25, 2, "on a rank"},
+		{[]float64{1, 2, 3, 4}, 0.5, 2.5, "the median of an even count"},
+	} {
+		if got := quantile(c.values, c.q); math.Abs(got-c.want) > 1e-9 {
+			t.Errorf("%s: quantile(%v, %v) = %v, want %v", c.description, c.values, c.q, got, c.want)
+		}
 	}
-	if len(c.top) != 3 || c.top[0].pkg != "github.com/santhosh-tekuri/jsonschema/v6" {
-		t.Errorf("top %+v", c.top)
+	if !math.IsNaN(quantile(nil, 0.5)) {
+		t.Error("no values: want NaN")
 	}
 }
 
-func TestPairedRatio(t *testing.T) {
+func TestPairedRatios(t *testing.T) {
 	ms := time.Millisecond
-	r := results{samples: map[string][]time.Duration{
-		// Pairs by round: 1.1, 1.1, 3.0, 1.1; their median is 1.1.
-		"tool": {110 * ms, 220 * ms, 600 * ms, 330 * ms},
-		"raw":  {100 * ms, 200 * ms, 200 * ms, 300 * ms},
-	}}
-	if got := r.pairedRatio("tool", "raw"); got < 1.099 || got > 1.101 {
-		t.Errorf("paired ratio %.3f, want 1.10", got)
+	// Rounds: 1.1, 1.1, 3.0, 1.1; a fifth tool run has no pair.
+	got := pairedRatios([]time.Duration{110 * ms, 220 * ms, 600 * ms, 330 * ms, 9 * ms}, []time.Duration{100 * ms, 200 * ms, 200 * ms, 300 * ms})
+	want := []float64{1.1, 1.1, 3.0, 1.1}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
 	}
-	if got := r.pairedRatio("tool", "none"); got != 0 {
-		t.Errorf("no pairs: %v", got)
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > 1e-9 {
+			t.Fatalf("got %v, want %v", got, want)
+		}
+	}
+	// One slow round in four does not move the median, and the upper
+	// quartile sees it only through interpolation.
+	s := spreadOf(got)
+	if math.Abs(s.median-1.1) > 1e-9 || s.q3 < 1.1 || s.q3 > 1.6 {
+		t.Errorf("spread %+v", s)
+	}
+}
+
+// A goal meets only when its upper quartile does; a miss on a machine
+// whose baseline spread more than noisyAbove is too noisy to judge.
+func TestJudge(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		s     spread
+		noise float64
+		want  string
+	}{
+		{"upper quartile within", spread{n: 9, q1: 1.0, median: 1.04, q3: 1.09}, 0.05, meets},
+		{"median within, upper quartile over", spread{n: 9, q1: 1.0, median: 1.04, q3: 1.12}, 0.05, misses},
+		{"the same on a noisy machine", spread{n: 9, q1: 1.0, median: 1.04, q3: 1.12}, 0.35, tooNoisy},
+		{"within even on a noisy machine", spread{n: 9, q1: 0.9, median: 1.0, q3: 1.08}, 0.35, meets},
+		{"nothing measured", spread{}, 0, notMeasured},
+	} {
+		if got := judge(c.s, 1.10, c.noise); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+}
+
+// The report judges each goal on its samples and says which were too
+// noisy.
+func TestGoalsInTheReport(t *testing.T) {
+	ms := func(v ...float64) []time.Duration {
+		var d []time.Duration
+		for _, x := range v {
+			d = append(d, time.Duration(x*float64(time.Millisecond)))
+		}
+		return d
+	}
+	r := results{samples: map[string][]time.Duration{
+		// stack:ps: the tool 5 % over a steady baseline.
+		"ps-tool": ms(105, 106, 104, 105, 105, 106, 104, 105),
+		"ps-raw":  ms(100, 101, 99, 100, 100, 101, 99, 100),
+		// warm builds: 20 % over, on a baseline that spreads 50 %.
+		"warm-tool": ms(480, 960, 600, 720),
+		"warm-raw":  ms(400, 800, 500, 600),
+		"ps-way-in": ms(8, 9, 9.5, 8.5),
+		"init":      ms(1.2, 1.4, 1.3, 6),
+	}}
+	for _, c := range []struct{ id, want string }{{"a", meets}, {"b", tooNoisy}, {"g", meets}, {"h", meets}} {
+		if _, _, got := r.judged(goalByID(c.id)); got != c.want {
+			t.Errorf("(%s): %s, want %s", c.id, got, c.want)
+		}
+	}
+	if got := r.noiseText(); !strings.Contains(got, "too noisy to judge (b) (warm-raw spread") {
+		t.Errorf("noise text: %s", got)
+	}
+}
+
+// -before reads the raw samples of a RESULTS.md, the committed one of an
+// earlier bench included (whole milliseconds).
+func TestParseRawSamples(t *testing.T) {
+	old, err := os.ReadFile("RESULTS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := parseRawSamples(string(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got["ps-raw"]) == 0 || len(got["cold-tool"]) == 0 {
+		t.Fatalf("from RESULTS.md: %v", got)
+	}
+	text := "# Benchmark results\n\nWritten by `go run ./bench` on 2026-12-07 10:00 UTC (repository at abc1234). See\n\n## Raw samples (ms, in run order)\n\n| measurement | samples |\n|---|---|\n| ps-raw | 104.5 98 |\n| init | 1.3 1.25 |\n| deploy-tool, failed/sent requests | 0/272 |\n"
+	got, err = parseRawSamples(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got["init"][1] != 1250*time.Microsecond || got["ps-raw"][0] != 104500*time.Microsecond {
+		t.Fatalf("got %v", got)
+	}
+	if w := runOf(text); w != "the run of 2026-12-07 10:00 UTC (repository at abc1234)" {
+		t.Errorf("runOf: %q", w)
+	}
+	if _, err := parseRawSamples("# Benchmark results\n"); err == nil {
+		t.Error("a file without raw samples: no error")
+	}
+}
+
+// The deploy's timeline is read from what prod:deploy prints
+// (docs/deploys.md, "The timeline").
+func TestTimeline(t *testing.T) {
+	var tl timeline
+	tl.add("+ docker compose … pull\ntimeline plan 1.103s\ntimeline pull 0.411s\n1.1.0 deployed in 2.1s\ntimeline total 2.000s\n")
+	tl.add("timeline plan 0.9s\ntimeline drain 5.330s\ntimeline total 7.000s\n")
+	tl.add("an older prod:deploy prints none\n")
+	if tl.deploys != 3 || tl.without != 1 || strings.Join(tl.order, " ") != "plan pull total drain" {
+		t.Fatalf("%+v", tl)
+	}
+	if got := median(tl.took["plan"]); got != 1001500*time.Microsecond {
+		t.Errorf("plan's median %v", got)
+	}
+	text := tl.text(5 * time.Second)
+	for _, want := range []string{"| drain | 1 | 5.33 s |", "(1 printed none)", "minus its timeline's total (median 4.50 s): 500 ms", "    timeline plan 1.103s"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
+	}
+	var none timeline
+	none.add("no timeline here\n")
+	if !strings.Contains(none.text(time.Second), "printed no timeline") {
+		t.Errorf("without a timeline: %s", none.text(time.Second))
+	}
+}
+
+// The whole report renders from what a run measured, here with an earlier
+// run's samples beside (-before) and no deploy or CI measurement.
+func TestReport(t *testing.T) {
+	ms := func(v ...float64) []time.Duration {
+		var d []time.Duration
+		for _, x := range v {
+			d = append(d, time.Duration(x*float64(time.Millisecond)))
+		}
+		return d
+	}
+	b := &bench{config: config{rounds: 2, psRuns: 3}, started: time.Now()}
+	b.results = results{
+		cores: 2, loadStart: "0.30, 0.20, 0.10", loadEnd: "0.50, 0.30, 0.10", loadDuring: []float64{0.4, 0.6},
+		samples: map[string][]time.Duration{
+			"cold-tool": ms(910, 920), "cold-raw": ms(900, 905),
+			"warm-tool": ms(550, 560), "warm-raw": ms(540, 545),
+			"ps-tool": ms(110, 112, 111), "ps-raw": ms(104, 105, 106),
+			"ps-way-in": ms(8.1, 8.3, 8.2), "init": ms(1.5, 1.6, 1.4),
+		},
+		before: map[string][]time.Duration{
+			"ps-tool": ms(122, 125, 120), "ps-raw": ms(105, 104, 103), "ps-way-in": ms(16, 17, 15),
+		},
+		beforeWhat: "the run of 2026-11-27 10:04 UTC (repository at 79b5260)",
+		runner:     runnerImage{ref: "example/runner:1", size: 512e6},
+	}
+	out := b.report()
+	for _, want := range []string{
+		"| (a) | `./dtx stack:ps debug` / the `docker compose … ps` it runs | 3 | 1.05 | 1.06 | 1.06 | ≤ 1.10 | meets | 1 % |",
+		"| (g) | the way in: `./dtx -l` (script, launcher, the tool's start, no target) | 3 | 8.1 ms | 8.2 ms | 8.2 ms | ≤ 10 ms | meets | 1 % |",
+		"steady enough to judge every goal measured ((a), (b), (c), (g), (h)).",
+		"### Before and after",
+		"| (a) | `./dtx stack:ps debug` / the `docker compose … ps` it runs | 1.17 | 1.18 | 1.06 | 1.06 | ≤ 1.10 |",
+		"| (g) | the way in: `./dtx -l` (script, launcher, the tool's start, no target) | 16.0 ms | 16.5 ms | 8.2 ms | 8.2 ms | ≤ 10 ms |",
+		"`example/runner:1` (browsertest.DefaultImage): 512 MB",
+		"| init | 1.5 1.6 1.4 |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report has no line with %q", want)
+		}
+	}
+	if strings.Contains(out, "(e)") || strings.Contains(out, "## CI") {
+		t.Error("the report shows measurements that did not run")
+	}
+	if t.Failed() {
+		t.Log(out)
 	}
 }

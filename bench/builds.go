@@ -7,13 +7,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/images"
+	"github.com/kettleofketchup/dtx_website/internal/inittrace"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
-	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
 // nonceFiles are, for each build context, a file its Dockerfile copies in
@@ -30,7 +30,7 @@ var nonceFiles = map[string]struct{ file, comment string }{
 
 // freshInputs appends a new comment line to each context's nonce file.
 func (b *bench) freshInputs(tag string) error {
-	for _, ctxDir := range contexts() {
+	for _, ctxDir := range b.contexts() {
 		n, ok := nonceFiles[ctxDir]
 		if !ok {
 			return fmt.Errorf("no nonce file for the build context %s: add one to nonceFiles in bench/builds.go", ctxDir)
@@ -50,12 +50,17 @@ func (b *bench) freshInputs(tag string) error {
 	return nil
 }
 
-// contexts are the build contexts of stack.Images, each once.
-func contexts() []string {
+// contexts are the build contexts of the plan's images, each once,
+// relative to the site.
+func (b *bench) contexts() []string {
 	var dirs []string
-	for _, img := range stack.Images {
-		if !contains(dirs, img.Context) {
-			dirs = append(dirs, img.Context)
+	for _, img := range b.plan.Images {
+		rel, err := filepath.Rel(b.root, img.Build.Context)
+		if err != nil {
+			rel = img.Build.Context
+		}
+		if !slices.Contains(dirs, rel) {
+			dirs = append(dirs, rel)
 		}
 	}
 	return dirs
@@ -197,7 +202,9 @@ func (b *bench) coldWarm(ctx context.Context, v variant, nonce string) (cold, wa
 // ps measures `./dtx stack:ps debug` against the `docker compose … ps` it
 // prints and runs, replayed verbatim, with the debug stack up; and, for
 // where the time goes, `./dtx -l`: the way in alone (the script, the
-// launcher, the tool's start), no target.
+// launcher, the tool's start), no target; and the tool's package
+// initialisation, from `GODEBUG=inittrace=1 ./dtx -l` (its wall time,
+// slowed by the trace's printing, is not a sample). All four interleave.
 func (b *bench) ps(ctx context.Context) error {
 	if _, err := b.must(ctx, b.dtx("stack:up", "debug")); err != nil {
 		return err
@@ -229,79 +236,44 @@ func (b *bench) ps(ctx context.Context) error {
 		{"ps-tool", b.dtx("stack:ps", "debug"), nil},
 		{"ps-raw", rawCmd, nil},
 		{"ps-way-in", b.dtx("-l"), nil},
+		{"init", b.dtx("-l"), []string{"GODEBUG=inittrace=1"}},
 	}
 	for round := 0; round < b.psRuns; round++ {
 		for i := range vs {
 			v := vs[(round+i)%len(vs)]
-			took, _, err := b.timed(ctx, v.cmd, v.extra...)
+			took, out, err := b.timed(ctx, v.cmd, v.extra...)
 			if err != nil {
 				return err
 			}
-			b.results.add(v.key, took)
+			if v.key != "init" {
+				b.results.add(v.key, took)
+				continue
+			}
+			// The tool's trace, the last one: the launcher's comes first.
+			t, err := inittrace.Parse(out)
+			if err != nil {
+				return fmt.Errorf("GODEBUG=inittrace=1 ./dtx -l: %w", err)
+			}
+			b.results.add("init", t.Clock())
+			b.results.initTrace = t
 		}
 	}
-	out, err = b.must(ctx, b.dtx("-l"), "GODEBUG=inittrace=1")
-	if err != nil {
-		return err
-	}
-	b.results.inits = parseInitTrace(out)
-	say("stack:ps: tool %s, raw %s (medians)", fmtDur(median(b.results.samples["ps-tool"])), fmtDur(median(b.results.samples["ps-raw"])))
+	say("stack:ps: tool %s, raw %s, the way in %s, package initialisation %s (medians)", fmtDur(median(b.results.samples["ps-tool"])), fmtDur(median(b.results.samples["ps-raw"])),
+		fmtDur(median(b.results.samples["ps-way-in"])), fmtDur(median(b.results.samples["init"])))
 	_, err = b.must(ctx, b.dtx("stack:down", "debug"))
 	return err
 }
 
-// cleanup takes down the stacks, removes the images by name, and deletes
-// what the CI and deploy measurements pushed from the registry.
+// cleanup takes down the site's stacks and removes its images by name
+// (testsite's Cleanup), and deletes what the CI and deploy measurements
+// pushed from the registry.
 func (b *bench) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := os.Stat(b.root); err == nil {
-		if _, err := b.must(ctx, b.dtx("stack:down", "debug")); err != nil && !errors.Is(err, context.Canceled) {
-			say("cleanup: %v", err)
-		}
-		if b.deployed {
-			if err := b.downRelease(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				say("cleanup: %v", err)
-			}
-		}
+	if b.site != nil {
+		b.site.Cleanup(say)
 	}
-	b.removeImages(ctx)
 	if b.pushed {
 		b.deletePushed(ctx)
 	}
-}
-
-// initCost is the package initialisation of the tool's start, from
-// GODEBUG=inittrace=1: the total and the costliest packages.
-type initCost struct {
-	total time.Duration
-	top   []pkgInit
-}
-
-type pkgInit struct {
-	pkg  string
-	took time.Duration
-}
-
-// parseInitTrace reads lines like
-// "init github.com/x/y @1.2 ms, 5.5 ms clock, 1700496 bytes, 20 allocs".
-func parseInitTrace(out string) initCost {
-	var c initCost
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 7 || f[0] != "init" || f[6] != "clock," {
-			continue
-		}
-		ms, err := time.ParseDuration(f[4] + "ms")
-		if err != nil {
-			continue
-		}
-		c.total += ms
-		c.top = append(c.top, pkgInit{f[1], ms})
-	}
-	sort.Slice(c.top, func(i, j int) bool { return c.top[i].took > c.top[j].took })
-	if len(c.top) > 3 {
-		c.top = c.top[:3]
-	}
-	return c
 }

@@ -5,23 +5,26 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/loadtest"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
+	"github.com/kettleofketchup/dtx_website/internal/testsite"
 )
 
-// deployDomain is the site's DOMAIN for the deploy measurement: the
-// self-signed certificate the first deploy generates names it, and the load
-// asks for it on 127.0.0.1.
-const deployDomain = "dtx.test"
+// deployDomain is the site's DOMAIN: the self-signed certificate the first
+// deploy generates names it, and the load asks for it on 127.0.0.1.
+const deployDomain = testsite.Domain
 
 // deployEnv is the environment of every deploy, the tool's and the
 // baseline's alike: the load comes from one address, so nginx's limits are
 // kept out of its way (as in the end-to-end deploy test).
-var deployEnv = []string{"DOMAIN=" + deployDomain,
-	"BACKEND_RATE_LIMIT=10000r/s", "BACKEND_RATE_BURST=10000", "BACKEND_CONN_LIMIT=10000"}
+var deployEnv = []string{"BACKEND_RATE_LIMIT=10000r/s", "BACKEND_RATE_BURST=10000", "BACKEND_CONN_LIMIT=10000",
+	// The backups' measurement fills 100 MB of notes, each kept in redis too.
+	"REDIS_MEMORY=1g", "BACKEND_MEMORY=1g"}
 
 // deployVersion is one version of the starters the measurement switches
 // between: the marker its page and API answer, and its VERSION.
@@ -57,7 +60,6 @@ func (b *bench) deploys(ctx context.Context) error {
 		raw[v.version] = c
 	}
 	b.results.deployCommand = raw[v2.version].String()
-	b.deployed = true
 	if _, err := b.must(ctx, b.dtx("prod:deploy", "-version="+v1.version), deployEnv...); err != nil {
 		return err
 	}
@@ -86,10 +88,14 @@ func (b *bench) deploys(ctx context.Context) error {
 					return err
 				}
 				var took time.Duration
+				var out string
 				var err error
-				n, examples, last := l.Phase(func() { took, _, err = b.timed(ctx, v.cmd(to), deployEnv...) })
+				n, examples, last := l.Phase(func() { took, out, err = b.timed(ctx, v.cmd(to), deployEnv...) })
 				if err != nil {
 					return err
+				}
+				if v.key == "deploy-tool" {
+					b.results.timeline.add(out)
 				}
 				if last != to.marker {
 					return fmt.Errorf("%s to %s: build %q answers after it, want %q", v.key, to.version, last, to.marker)
@@ -186,9 +192,78 @@ func (b *bench) plainUp(ctx context.Context, version string) (runner.Command, er
 	return runner.Command{}, fmt.Errorf("the dry run of prod:deploy -version=%s on an empty server shows no `docker compose … up --detach --wait`:\n%s", version, out)
 }
 
-// downRelease takes the release stack, prod:deploy's, down: the tool's
-// stack:down.
-func (b *bench) downRelease(ctx context.Context) error {
-	_, err := b.must(ctx, b.dtx("stack:down", "release"), deployEnv...)
-	return err
+// timeline is the steps of the tool's deploys as prod:deploy prints them
+// at its end (docs/deploys.md, "The timeline"): one line a step, in the
+// order the steps started, then the total, each "timeline STEP 1.234s".
+type timeline struct {
+	order    []string                   // steps in the order first seen
+	took     map[string][]time.Duration // each deploy's time in each step
+	deploys  int                        // the tool's deploys read
+	without  int                        // those that printed no timeline
+	examples []string                   // the first deploy's lines
+}
+
+var timelineLine = regexp.MustCompile(`^timeline (\S+) (\d+(?:\.\d+)?)s$`)
+
+// add reads one deploy's output.
+func (t *timeline) add(out string) {
+	t.deploys++
+	var lines []string
+	for _, line := range strings.Split(out, "\n") {
+		line = strings.TrimSpace(line)
+		m := timelineLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		secs, err := strconv.ParseFloat(m[2], 64)
+		if err != nil {
+			continue
+		}
+		if t.took == nil {
+			t.took = map[string][]time.Duration{}
+		}
+		if _, seen := t.took[m[1]]; !seen {
+			t.order = append(t.order, m[1])
+		}
+		t.took[m[1]] = append(t.took[m[1]], time.Duration(secs*float64(time.Second)))
+		lines = append(lines, line)
+	}
+	if len(lines) == 0 {
+		t.without++
+	} else if t.examples == nil {
+		t.examples = lines
+	}
+}
+
+// text is the timeline's table, with the deploys' median wall time for
+// what the timeline does not cover.
+func (t *timeline) text(wall time.Duration) string {
+	var w strings.Builder
+	switch {
+	case t.deploys == 0:
+		return "Not measured: no deploy ran."
+	case t.without == t.deploys:
+		return fmt.Sprintf("`./dtx prod:deploy` printed no timeline in its %d deploys (lines `timeline STEP 1.234s`, one a step, then `timeline total …`): where its time goes is not known here.", t.deploys)
+	}
+	fmt.Fprintf(&w, "Each `./dtx prod:deploy` ends with its timeline: one line a step, `timeline STEP SECONDS`, then the total (see [the timeline](../docs/deploys.md#the-timeline)). Per step, over the %d deploys that printed one", t.deploys-t.without)
+	if t.without > 0 {
+		fmt.Fprintf(&w, " (%d printed none)", t.without)
+	}
+	w.WriteString(" (a step a deploy did not run counts in N for the others only):\n\n")
+	w.WriteString("| step | N | median | min | max |\n|---|---|---|---|---|\n")
+	for _, step := range t.order {
+		d := t.took[step]
+		lo, hi := span(d)
+		fmt.Fprintf(&w, "| %s | %d | %s | %s | %s |\n", step, len(d), fmtDur(median(d)), fmtDur(lo), fmtDur(hi))
+	}
+	if total := t.took["total"]; len(total) > 0 {
+		fmt.Fprintf(&w, "\nThe deploy's wall time (median %s) minus its timeline's total (median %s): %s, the way in and what the target does before its first step (reading the env files, loading the compose file).", fmtDur(wall), fmtDur(median(total)), signed(wall-median(total)))
+	}
+	if len(t.examples) > 0 {
+		w.WriteString("\n\nThe first deploy's timeline:\n\n")
+		for _, l := range t.examples {
+			fmt.Fprintf(&w, "    %s\n", l)
+		}
+	}
+	return strings.TrimRight(w.String(), "\n")
 }

@@ -5,6 +5,8 @@
 //	go run ./bench            # about 5 minutes on 2 cores
 //	go run ./bench -n 3       # fewer rounds
 //	go run ./bench -deploys 0 # without the deploys under load
+//	go run ./bench -repo ../old -out /tmp/before.md  # another checkout
+//	go run ./bench -before /tmp/before.md            # and the two side by side
 //
 // It copies the project as git has it into a work folder, with a compose
 // project prefix and registry path of its own (dtxbench<pid>) and free ports,
@@ -21,18 +23,19 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/freeport"
 	"github.com/kettleofketchup/dtx_website/internal/images"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
-	"github.com/kettleofketchup/dtx_website/internal/stack"
+	"github.com/kettleofketchup/dtx_website/internal/session"
+	"github.com/kettleofketchup/dtx_website/internal/testsite"
 )
 
 // config is what the flags set.
@@ -42,6 +45,8 @@ type config struct {
 	out                      string
 	keep                     bool
 	note                     string
+	repoDir                  string // the checkout measured
+	beforeFile               string // an earlier run's results, for the before and after table
 }
 
 func main() {
@@ -53,9 +58,15 @@ func main() {
 	flag.StringVar(&c.out, "out", "bench/RESULTS.md", "where to write the results")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work folder and its log (a failed run always keeps them)")
 	flag.StringVar(&c.note, "note", "", "a sentence added to the results (about the machine, say)")
+	flag.StringVar(&c.repoDir, "repo", ".", "the checkout to measure (another one, an earlier commit say, measured by this benchmark)")
+	flag.StringVar(&c.beforeFile, "before", "", "the results of an earlier run (-out of a run with -repo, say): a table of each goal's figures before and after")
 	flag.Parse()
 	if c.rounds < 1 || c.psRuns < 1 || c.ciRounds < 0 || c.deployRounds < 0 {
 		fmt.Fprintln(os.Stderr, "bench: -n and -ps take a positive number, -ci and -deploys zero or more")
+		os.Exit(2)
+	}
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "bench: unexpected argument %q: every setting is a flag (go run ./bench -h)\n", flag.Arg(0))
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -69,27 +80,44 @@ func main() {
 // bench is one benchmark run: its site, its environment and its samples.
 type bench struct {
 	config
-	repo, root string // the repository, and the site copy where ./dtx runs
-	prefix     string // compose project prefix and registry path: dtxbench<pid>
-	vars       map[string]string
-	plan       images.Plan // the build definition the tool builds
-	pushed     bool        // the CI or deploy measurement pushed to the registry
-	pushedTags []string    // the version tags the deploy measurement pushed, besides latest
-	deployed   bool        // the deploy measurement may have started the release stack
-	log        io.Writer   // every command, its output, into the work folder
+	repo, root string            // the repository, and the site copy where ./dtx runs
+	prefix     string            // compose project prefix and registry path: dtxbench<pid>
+	site       *testsite.Site    // the copy and its variables
+	vars       map[string]string // site.Vars
+	plan       images.Plan       // the build definition the tool builds
+	pushed     bool              // the CI or deploy measurement pushed to the registry
+	pushedTags []string          // the version tags the deploy measurement pushed, besides latest
+	log        io.Writer         // every command, its output, into the work folder
 	started    time.Time
 	results    results
 }
 
 func run(ctx context.Context, c config) (err error) {
-	repo, err := os.Getwd()
+	here, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(here, "bench", "main.go")); err != nil {
+		return errors.New("run it from the repository root: go run ./bench")
+	}
+	repo, err := filepath.Abs(c.repoDir)
 	if err != nil {
 		return err
 	}
 	if _, err := os.Stat(filepath.Join(repo, "dtx")); err != nil {
-		return errors.New("run it from the repository root: go run ./bench")
+		return fmt.Errorf("-repo %s: no ./dtx there: give the root of a checkout of the project", c.repoDir)
 	}
-	b := &bench{config: c, repo: repo, prefix: fmt.Sprintf("dtxbench%d", os.Getpid()), started: time.Now()}
+	b := &bench{config: c, repo: repo, prefix: testsite.Prefix(testsite.Bench), started: time.Now()}
+	if c.beforeFile != "" { // read first: a bad file fails before anything runs
+		text, err := os.ReadFile(c.beforeFile)
+		if err != nil {
+			return fmt.Errorf("-before: %w", err)
+		}
+		if b.results.before, err = parseRawSamples(string(text)); err != nil {
+			return fmt.Errorf("-before %s: %w", c.beforeFile, err)
+		}
+		b.results.beforeWhat = runOf(string(text))
+	}
 	work, err := os.MkdirTemp("", b.prefix+".")
 	if err != nil {
 		return err
@@ -100,11 +128,11 @@ func run(ctx context.Context, c config) (err error) {
 	}
 	defer logFile.Close()
 	b.log = logFile
-	b.root = filepath.Join(work, "site")
 	if err := b.preflight(ctx); err != nil {
 		return err
 	}
-	if err := b.makeSite(); err != nil {
+	testsite.SweepStale(testsite.Bench, say)
+	if err := b.makeSite(filepath.Join(work, "site")); err != nil {
 		return err
 	}
 	defer func() {
@@ -115,7 +143,9 @@ func run(ctx context.Context, c config) (err error) {
 			os.RemoveAll(work)
 		}
 	}()
-	say("site %s, compose project prefix and registry path %s", b.root, b.prefix)
+	say("site %s (a copy of %s), compose project prefix and registry path %s", b.root, repo, b.prefix)
+	stopSampling := b.sampleLoad()
+	defer stopSampling()
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -126,6 +156,8 @@ func run(ctx context.Context, c config) (err error) {
 		{"stack:ps", b.ps},
 		{"CI cache", b.ciCache},
 		{"deploys under load", b.deploys},
+		{"backups", b.backups},
+		{"the browser tests' runner image", b.measureRunnerImage},
 	}
 	for _, s := range steps {
 		if ctx.Err() != nil {
@@ -138,9 +170,10 @@ func run(ctx context.Context, c config) (err error) {
 	}
 	b.results.total = time.Since(b.started)
 	b.results.loadEnd = loadAverage()
+	stopSampling()
 	out := c.out
 	if !filepath.IsAbs(out) {
-		out = filepath.Join(repo, out)
+		out = filepath.Join(here, out)
 	}
 	if err := os.WriteFile(out, []byte(b.report()), 0o644); err != nil {
 		return err
@@ -172,21 +205,24 @@ func (b *bench) preflight(ctx context.Context) error {
 		out, err := b.runner(nil, io.Discard).Query(ctx, runner.Command{Name: name, Args: args})
 		return strings.TrimSpace(out), err
 	}
+	if err := testsite.CheckEngine(ctx); err != nil {
+		return err
+	}
 	var err error
 	if r.engine, err = q("docker", "version", "--format", "client {{.Client.Version}}, engine {{.Server.Version}}"); err != nil {
-		return fmt.Errorf("no Docker engine answers (source /tmp/dtx-engine/env.sh, or set DOCKER_HOST): %w", err)
+		return err
 	}
 	if r.driver, err = q("docker", "info", "--format", "{{.Driver}}"); err != nil {
 		return err
 	}
 	if r.compose, err = q("docker", "compose", "version", "--short"); err != nil {
-		return fmt.Errorf("the docker compose plugin is missing: %w", err)
+		return err
 	}
 	if r.goVersion, err = q("go", "env", "GOVERSION"); err != nil {
 		return fmt.Errorf("go is not on PATH: %w", err)
 	}
 	r.buildx = images.BuildxInstalled(os.LookupEnv)
-	for _, ref := range baseImages() {
+	for _, ref := range testsite.BaseImages() {
 		if _, err := q("docker", "image", "inspect", "--format", "{{.Id}}", ref); err != nil {
 			if _, perr := q("docker", "pull", "-q", ref); perr != nil {
 				return fmt.Errorf("base image %s: not on the engine and not pullable (.ci/engine.sh up makes dtx-base:bookworm): %w", ref, perr)
@@ -194,6 +230,36 @@ func (b *bench) preflight(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// loadEvery is how often the load average is sampled during the run.
+const loadEvery = 5 * time.Second
+
+// sampleLoad records the 1-minute load average every loadEvery until the
+// returned function is called (once or more).
+func (b *bench) sampleLoad() (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(loadEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				var one float64
+				if _, err := fmt.Sscanf(loadAverage(), "%g", &one); err == nil {
+					b.results.loadDuring = append(b.results.loadDuring, one)
+				}
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done); <-finished })
+	}
 }
 
 // loadAverage is the first three fields of /proc/loadavg.
@@ -219,83 +285,21 @@ func firstMatch(path, key string) string {
 	return "unknown"
 }
 
-// baseImageVars are the variables naming a base image: each image's build
-// arguments and the compose files' REDIS_IMAGE.
-func baseImageVars() []string {
-	vars := []string{"REDIS_IMAGE"}
-	for _, img := range stack.Images {
-		for _, arg := range img.BuildArgs {
-			if !contains(vars, arg) {
-				vars = append(vars, arg)
-			}
-		}
-	}
-	return vars
-}
-
-// baseImages are the base images set in the process environment (an
-// engine that cannot pull: .ci/engine.sh's env.sh sets them), by variable.
-func baseImages() map[string]string {
-	m := map[string]string{}
-	for _, k := range baseImageVars() {
-		if v := os.Getenv(k); v != "" {
-			m[k] = v
-		}
-	}
-	return m
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// makeSite copies the project as git has it (a fresh clone plus the
-// working tree's changes) and sets the site's variables: its own registry
-// path, project prefix and free ports, and the base images of the process.
-func (b *bench) makeSite() error {
-	out, err := exec.Command("git", "-C", b.repo, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
+// makeSite makes the site (testsite.Make: the project as git has it, its
+// own registry path, project prefix and VERSION, the base images of the
+// process) in root, and adds what the benchmark wants besides: free ports
+// and compose's plain progress.
+func (b *bench) makeSite(root string) error {
+	site, err := testsite.Make(b.repo, root, b.prefix)
 	if err != nil {
-		return fmt.Errorf("git ls-files: %w", err)
+		return err
 	}
-	for _, rel := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
-		src := filepath.Join(b.repo, rel)
-		info, err := os.Stat(src)
-		if err != nil || !info.Mode().IsRegular() {
-			continue // deleted in the working tree
-		}
-		data, err := os.ReadFile(src)
-		if err != nil {
-			return err
-		}
-		dst := filepath.Join(b.root, rel)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(dst, data, info.Mode().Perm()); err != nil {
-			return err
-		}
-	}
-	registryHost := os.Getenv("DTX_REGISTRY")
-	if registryHost == "" {
-		registryHost = "127.0.0.1:5000"
-	}
-	b.vars = map[string]string{
-		"COMPOSE_PROJECT_PREFIX": b.prefix,
-		"REGISTRY":               registryHost + "/" + b.prefix,
-		"VERSION":                fmt.Sprintf("0.0.%d", os.Getpid()),
-		"PUBLISH_ADDRESS":        "127.0.0.1",
-		// Compose's plain progress, for every build alike: it shows which
-		// steps ran and which came from a cache.
-		"BUILDKIT_PROGRESS": "plain",
-		// Whatever the caller's shell has: each run says what it wants.
-		"CACHE_FROM": "",
-		"DRY_RUN":    "",
-	}
+	b.site, b.root, b.vars = site, site.Root, site.Vars
+	// Compose's plain progress, for every build alike: it shows which
+	// steps ran and which came from a cache.
+	b.vars["BUILDKIT_PROGRESS"] = "plain"
+	// Whatever the caller's shell has: each run says what it wants.
+	b.vars["CACHE_FROM"], b.vars["DRY_RUN"] = "", ""
 	for _, k := range []string{"HTTP_PORT", "HTTPS_PORT"} {
 		p, err := freeport.Take()
 		if err != nil {
@@ -303,38 +307,32 @@ func (b *bench) makeSite() error {
 		}
 		b.vars[k] = fmt.Sprint(p)
 	}
-	for k, v := range baseImages() {
-		b.vars[k] = v
-	}
 	// The definition docker:build generates for these variables; checked
 	// against the tool's own dry run before anything is measured.
-	b.plan = images.Plan{Images: stack.Images, Registry: b.vars["REGISTRY"], Version: b.vars["VERSION"],
-		BuildArgs: map[string]string{}, Bake: b.results.buildx}
-	for _, img := range stack.Images {
-		for _, arg := range img.BuildArgs {
-			if v, ok := b.vars[arg]; ok {
-				b.plan.BuildArgs[arg] = v
-			}
-		}
+	// The images the site's compose files build, read as docker:build reads
+	// them (with the release environment's values).
+	ses := session.New(session.Config{Root: b.root, Environ: b.site.Environ()})
+	release, err := ses.Open("release")
+	if err != nil {
+		return err
 	}
+	all, err := images.Catalogue(context.Background(), ses, release.Env)
+	if err != nil {
+		return err
+	}
+	b.plan = images.Plan{Images: all, Registry: b.vars["REGISTRY"], Version: b.vars["VERSION"], Bake: b.results.buildx}
 	return nil
 }
 
-// environ is the process environment of every command: ours plus the
-// site's variables plus extra.
-func (b *bench) environ(extra ...string) []string {
-	env := os.Environ()
-	for k, v := range b.vars {
-		env = append(env, k+"="+v)
-	}
-	return append(env, extra...)
-}
-
-// runner runs commands with the site's environment, their output to out
-// and to the log.
+// runner runs commands with the site's environment (ours before the site
+// is made: the preflight), their output to out and to the log.
 func (b *bench) runner(extra []string, out io.Writer) *runner.Runner {
 	w := io.MultiWriter(out, b.log)
-	return &runner.Runner{Log: b.log, Stdout: w, Stderr: w, Environ: b.environ(extra...)}
+	env := append(os.Environ(), extra...)
+	if b.site != nil {
+		env = b.site.Environ(extra...)
+	}
+	return &runner.Runner{Log: b.log, Stdout: w, Stderr: w, Environ: env}
 }
 
 // dtx is `./dtx args…` in the site.
@@ -393,8 +391,8 @@ func (b *bench) checkDefinition(ctx context.Context) error {
 		return fmt.Errorf("the tool's dry run does not run %q:\n%s", wantLine, out)
 	}
 	squeeze := func(s string) string { return strings.Join(strings.Fields(s), "") }
-	if !strings.Contains(squeeze(out), squeeze(string(b.plan.Definition()))) {
-		return fmt.Errorf("the tool's build definition differs from images.Plan's:\n%s\nwant\n%s", out, b.plan.Definition())
+	if !strings.Contains(squeeze(out), squeeze(string(b.plan.Definition(b.root, nil)))) {
+		return fmt.Errorf("the tool's build definition differs from images.Plan's:\n%s\nwant\n%s", out, b.plan.Definition(b.root, nil))
 	}
 	b.results.buildCommand = cmd.String()
 	return nil

@@ -16,10 +16,21 @@ import (
 // The compiled binary's arguments are the targets and their arguments (mage
 // passes -v, -l, -h and -t in the environment).
 func init() {
-	if os.Getenv("MAGEFILE_LIST") != "" || os.Getenv("MAGEFILE_HELP") != "" {
+	words := os.Args[1:]
+	if help := len(words) == 2 && words[0] == "-h"; help || os.Getenv("MAGEFILE_HELP") != "" {
+		// -h TARGET: the help is the doc comment, written once; what is in
+		// force in this shell is said before it.
+		if help {
+			if line := targets.InForce(words[1], os.Environ()); line != "" {
+				fmt.Println(line)
+				fmt.Println()
+			}
+		}
 		return
 	}
-	words := os.Args[1:]
+	if os.Getenv("MAGEFILE_LIST") != "" {
+		return
+	}
 	if len(words) > 0 && strings.HasPrefix(words[0], "-") {
 		return // flags given to the compiled binary directly: mage parses them
 	}

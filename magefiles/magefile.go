@@ -14,6 +14,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/targets"
 )
 
@@ -30,16 +31,16 @@ import (
 // Variables: DOCKER_HOST (the engine), COMPOSE_PROJECT_PREFIX, and those of
 // the env files.
 func Check(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.Check(ctx, o) })
+	return do(func(s *session.Session) error { return targets.Check(ctx, s) })
 }
 
-// do runs a target's logic with Options read from the process and masks the
+// do runs a target's logic in a session read from the process and masks the
 // secrets in its error; mage exits with the status of the command that
 // failed (mg.ExitStatus finds it through wrapping), else 1.
-func do(fn func(targets.Options) error) error {
-	o, err := targets.FromProcess()
+func do(fn func(*session.Session) error) error {
+	c, err := session.FromProcess()
 	if err == nil {
-		err = o.Do(fn)
+		err = session.New(c).Do(fn)
 	}
 	if err != nil {
 		return mg.Fatal(mg.ExitStatus(err), err)

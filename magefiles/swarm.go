@@ -9,6 +9,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/targets"
 )
 
@@ -17,34 +18,40 @@ type Swarm mg.Namespace
 
 // Deploy deploys the release stack at VERSION to the swarm and waits until it converged or rolled back.
 //
-// The stack file is derived from docker-compose.release.yaml; the values of
-// docker/.env.release.local become Swarm secrets (KEY_FILE=/run/secrets/KEY
-// in the services), the nginx template a config, the certificate and key
-// secrets. One node must carry the label dtx.redis=true. Exits non-zero
-// with Swarm's reason when an update rolled back.
+// The stack file is derived from docker-compose.release.yaml and the roles
+// of its services (x-dtx); the variables that hold a secret become Swarm
+// secrets (KEY_FILE=/run/secrets/KEY) of the services that name or declare
+// them, named by a keyed hash (.dtx/swarm-names.key), the proxy's mounted
+// files configs, the certificate and key secrets. One node must carry the
+// label dtx.data=true when the stack has stateful services. Exits non-zero
+// with Swarm's reason when an update rolled back, after rolling back every
+// other service; once every service converged, removes the secrets and
+// configs no service nor rollback uses.
 //
 // Variables, from docker/.env.release, its .local file, then the process:
 // VERSION, REGISTRY, DOMAIN, HTTP_PORT, HTTPS_PORT; COMPOSE_PROJECT_PREFIX
-// (the stack's name, dtx); DOCKER_HOST (ssh://user@host for a remote
-// manager) or DOCKER_CONTEXT; DRY_RUN=1 prints the stack file and commands.
+// (the stack's name, dtx); DTX_SWARM_NAMES_KEY (the key that names the
+// secrets, over .dtx/swarm-names.key); DOCKER_HOST (ssh://user@host for a
+// remote manager) or DOCKER_CONTEXT; DRY_RUN=1 prints the stack file and
+// commands.
 func (Swarm) Deploy(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.SwarmDeploy(ctx, o) })
+	return do(func(s *session.Session) error { return targets.SwarmDeploy(ctx, s) })
 }
 
-// Ps lists the stack's services (version, replicas, image) and their tasks.
+// Ps lists the stack's services (version, update state, image) and their tasks.
 //
 // Variables: COMPOSE_PROJECT_PREFIX (the stack's name), DOCKER_HOST or
 // DOCKER_CONTEXT, DRY_RUN=1.
 func (Swarm) Ps(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.SwarmPs(ctx, o) })
+	return do(func(s *session.Session) error { return targets.SwarmPs(ctx, s) })
 }
 
-// Rollback rolls frontend and backend back to their previous version and waits.
+// Rollback rolls every service of the stack back to its previous spec and waits.
 //
 // Variables: COMPOSE_PROJECT_PREFIX (the stack's name), DOCKER_HOST or
 // DOCKER_CONTEXT, DRY_RUN=1.
 func (Swarm) Rollback(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.SwarmRollback(ctx, o) })
+	return do(func(s *session.Session) error { return targets.SwarmRollback(ctx, s) })
 }
 
 // Rm removes the stack and waits until its services are gone; volumes stay.
@@ -52,7 +59,7 @@ func (Swarm) Rollback(ctx context.Context) error {
 // Variables: COMPOSE_PROJECT_PREFIX (the stack's name), DOCKER_HOST or
 // DOCKER_CONTEXT, DRY_RUN=1.
 func (Swarm) Rm(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.SwarmRm(ctx, o) })
+	return do(func(s *session.Session) error { return targets.SwarmRm(ctx, s) })
 }
 
 // init runs the tool as certbot's manual hook when certbot calls it so
@@ -61,7 +68,7 @@ func init() {
 	if len(os.Args) != 3 || os.Args[1] != targets.ACMEHookFlag {
 		return
 	}
-	err := do(func(o targets.Options) error { return targets.SwarmACMEHook(context.Background(), o, os.Args[2]) })
+	err := do(func(s *session.Session) error { return targets.SwarmACMEHook(context.Background(), s, os.Args[2]) })
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 		os.Exit(1)

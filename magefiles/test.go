@@ -7,6 +7,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/targets"
 )
 
@@ -31,5 +32,5 @@ type Test mg.Namespace
 func (Test) E2e(ctx context.Context) error {
 	// E2e, not E2E: mage lists a method as its name with the first letter
 	// lowered, and "test:e2E" is not what users type.
-	return do(func(o targets.Options) error { return targets.E2E(ctx, o) })
+	return do(func(s *session.Session) error { return targets.E2E(ctx, s) })
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/targets"
 )
 
@@ -15,7 +16,7 @@ type Version mg.Namespace
 
 // Show prints VERSION (docker/.env.release, and the value that wins if .local or the process sets another) and whether vVERSION is tagged.
 func (Version) Show(ctx context.Context) error {
-	return do(func(o targets.Options) error { return targets.VersionShow(ctx, o) })
+	return do(func(s *session.Session) error { return targets.VersionShow(ctx, s) })
 }
 
 // Set writes VERSION=X.Y.Z into docker/.env.release, every other line kept.
@@ -23,7 +24,7 @@ func (Version) Show(ctx context.Context) error {
 // X.Y.Z: MAJOR.MINOR.PATCH, optionally with a pre-release (1.2.3-rc.1); no
 // leading v, no +build. Commits nothing. DRY_RUN=1 prints the change.
 func (Version) Set(ctx context.Context, version string) error {
-	return do(func(o targets.Options) error { return targets.VersionSet(ctx, o, version) })
+	return do(func(s *session.Session) error { return targets.VersionSet(ctx, s, version) })
 }
 
 // Bump raises VERSION in docker/.env.release: version:bump major, minor or patch.
@@ -31,7 +32,7 @@ func (Version) Set(ctx context.Context, version string) error {
 // The parts after the one raised become 0 and a pre-release is dropped
 // (1.2.3 bump minor is 1.3.0). Commits nothing. DRY_RUN=1 prints the change.
 func (Version) Bump(ctx context.Context, part string) error {
-	return do(func(o targets.Options) error { return targets.VersionBump(ctx, o, part) })
+	return do(func(s *session.Session) error { return targets.VersionBump(ctx, s, part) })
 }
 
 // Tag tags HEAD vVERSION (annotated) on a clean work tree; -push pushes the tag to origin.
@@ -40,5 +41,5 @@ func (Version) Bump(ctx context.Context, part string) error {
 // and never moves a tag. Pushing a v* tag makes CI build and push the
 // images. DRY_RUN=1 prints the git commands.
 func (Version) Tag(ctx context.Context, push *bool) error {
-	return do(func(o targets.Options) error { return targets.VersionTag(ctx, o, push != nil && *push) })
+	return do(func(s *session.Session) error { return targets.VersionTag(ctx, s, push != nil && *push) })
 }

@@ -2,7 +2,7 @@
 # dtx-nginx: entrypoint of the dtx_website nginx image.
 #
 #   dtx-nginx run      render the site config, then run nginx in the foreground (default)
-#   dtx-nginx render   pick the certificate and write conf.d/default.conf from the template
+#   dtx-nginx render   pick the certificate and write /tmp/conf.d/default.conf from the template
 #   dtx-nginx reload   render, test the config, reload nginx (after certbot renews)
 #   dtx-nginx health   exit 0 if the nginx master process is alive
 #   dtx-nginx CMD...   run CMD (e.g. `dtx-nginx nginx -T`)
@@ -20,6 +20,7 @@
 #   ACME challenge), answered 429 beyond them:
 #     BACKEND_RATE_LIMIT [20r/s], BACKEND_RATE_BURST [40],
 #     BACKEND_CONN_LIMIT [40]
+# Each may come as a file instead: VAR_FILE=/run/secrets/VAR (a Swarm secret).
 # render checks each before it substitutes it (no control characters, DOMAIN
 # a DNS name, PUBLIC_HTTPS_PORT 1 to 65535) and stops with one line if not.
 # The DTX_* paths below exist so the script can be tested outside the image.
@@ -27,15 +28,20 @@ set -eu
 
 prog=dtx-nginx
 template=${DTX_TEMPLATE:-/etc/nginx/templates/default.conf.template}
-site_conf=${DTX_SITE_CONF:-/etc/nginx/conf.d/default.conf}
+# Everything nginx writes is in /tmp: the one folder its unprivileged user
+# can write both in the image and on the tmpfs of a read-only container.
+site_conf=${DTX_SITE_CONF:-/tmp/conf.d/default.conf}
 letsencrypt_dir=${DTX_LETSENCRYPT_DIR:-/etc/letsencrypt/live}
 ssl_dir=${DTX_SSL_DIR:-/etc/nginx/ssl}
-pid_file=${DTX_PID_FILE:-/run/nginx.pid}
+pid_file=${DTX_PID_FILE:-/tmp/nginx.pid} # nginx.conf's pid
 nginx_conf=${DTX_NGINX_CONF:-}
 
-# nginx, with the test configuration when DTX_NGINX_CONF is set.
+# nginx, with the test configuration when DTX_NGINX_CONF is set. -e stderr:
+# nginx opens its compiled-in error log before it reads the configuration,
+# and that file (/var/log/nginx/error.log on the official image) is not
+# writable by the unprivileged user nginx runs as.
 run_nginx() {
-    if [ -n "$nginx_conf" ]; then nginx -c "$nginx_conf" "$@"; else nginx "$@"; fi
+    if [ -n "$nginx_conf" ]; then nginx -e stderr -c "$nginx_conf" "$@"; else nginx -e stderr "$@"; fi
 }
 
 say() { printf '%s: %s\n' "$prog" "$*" >&2; }
@@ -112,7 +118,39 @@ check_port() {
     [ ${#2} -le 5 ] && [ "$2" -le 65535 ] || die "$1='$2' is not a port: use a number from 1 to 65535"
 }
 
+# settings_from_files: each setting render reads may come as a file
+# instead, VAR_FILE naming it (a Swarm stack mounts the values of a .local
+# env file as secrets, /run/secrets/VAR, and sets VAR_FILE): VAR becomes the
+# file's content (its final newlines dropped), over VAR itself. An
+# unreadable file stops with one line naming the variable.
+settings_from_files() {
+    for var in DOMAIN FRONTEND_UPSTREAM BACKEND_UPSTREAM HSTS_HEADER PUBLIC_HTTPS_PORT \
+        CONTENT_TYPE_OPTIONS_HEADER FRAME_OPTIONS_HEADER CSP_HEADER REFERRER_POLICY_HEADER \
+        BACKEND_RATE_LIMIT BACKEND_RATE_BURST BACKEND_CONN_LIMIT; do
+        eval "file=\${${var}_FILE-}"
+        [ -n "$file" ] || continue
+        [ -r "$file" ] && [ -f "$file" ] || die "${var}_FILE names $file, which is not a readable file"
+        value=$(cat "$file") || die "${var}_FILE: cannot read $file"
+        eval "$var=\$value"
+    done
+}
+
+# blocked PATH...: stop at a folder nginx's user cannot enter or a file
+# (a private key) it cannot read: a key that belongs to another user is a
+# mistake to fix, never a reason to serve another certificate. (A symlink
+# into a folder it cannot enter counts as there: certbot's live keys.)
+blocked() {
+    for path in "$@"; do
+        if [ -d "$path" ]; then
+            [ -x "$path" ] || die "$path: nginx's user (uid $(id -u)) cannot enter this folder: make it 0755 or 0711 (the tool does when a stack starts and after certbot; see docs/hardening.md)"
+        elif [ -e "$path" ] || [ -L "$path" ]; then
+            [ -r "$path" ] || die "$path: nginx's user (uid $(id -u)) cannot read this private key: it must belong to that user, mode 0600 (the tool makes it so when a stack starts and after certbot; see docs/hardening.md)"
+        fi
+    done
+}
+
 render() {
+    settings_from_files
     DOMAIN=${DOMAIN:-localhost}
     FRONTEND_UPSTREAM=${FRONTEND_UPSTREAM:-frontend:3000}
     BACKEND_UPSTREAM=${BACKEND_UPSTREAM:-backend:8000}
@@ -145,18 +183,23 @@ render() {
     le_key=$letsencrypt_dir/$DOMAIN/privkey.pem
     own_cert=$ssl_dir/fullchain.pem
     own_key=$ssl_dir/privkey.pem
+    blocked "$letsencrypt_dir" "$letsencrypt_dir/$DOMAIN" "$le_key"
     if [ -r "$le_cert" ] && [ -r "$le_key" ]; then
         SSL_CERTIFICATE=$le_cert SSL_CERTIFICATE_KEY=$le_key
-    elif [ -r "$own_cert" ] && [ -r "$own_key" ]; then
-        SSL_CERTIFICATE=$own_cert SSL_CERTIFICATE_KEY=$own_key
     else
-        die "no certificate for $DOMAIN: need $le_cert and $le_key (certbot) or $own_cert and $own_key"
+        blocked "$ssl_dir" "$own_key"
+        if [ -r "$own_cert" ] && [ -r "$own_key" ]; then
+            SSL_CERTIFICATE=$own_cert SSL_CERTIFICATE_KEY=$own_key
+        else
+            die "no certificate for $DOMAIN: need $le_cert and $le_key (certbot) or $own_cert and $own_key"
+        fi
     fi
-    [ -r "$template" ] || die "template $template is missing"
+    [ -r "$template" ] || die "template $template is missing, or nginx's user (uid $(id -u)) cannot read it"
 
     export DOMAIN FRONTEND_UPSTREAM BACKEND_UPSTREAM HSTS_HEADER HTTPS_PORT_SUFFIX SSL_CERTIFICATE SSL_CERTIFICATE_KEY \
         CONTENT_TYPE_OPTIONS_HEADER FRAME_OPTIONS_HEADER CSP_HEADER REFERRER_POLICY_HEADER \
         BACKEND_RATE_LIMIT BACKEND_RATE_BURST BACKEND_CONN_LIMIT
+    mkdir -p "${site_conf%/*}" || die "cannot create ${site_conf%/*} for the site configuration"
     tmp=$site_conf.tmp
     # shellcheck disable=SC2016 # the list is for envsubst, not the shell
     envsubst '${DOMAIN} ${FRONTEND_UPSTREAM} ${BACKEND_UPSTREAM} ${SSL_CERTIFICATE} ${SSL_CERTIFICATE_KEY} ${HSTS_HEADER} ${HTTPS_PORT_SUFFIX}
@@ -246,7 +289,7 @@ fi
 case $1 in
     run)
         render
-        exec nginx -g 'daemon off;'
+        exec nginx -e stderr -g 'daemon off;'
         ;;
     render) render ;;
     reload) reload ;;

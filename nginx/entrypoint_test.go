@@ -7,11 +7,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -165,14 +167,110 @@ func TestRenderRejectsInjection(t *testing.T) {
 	})
 }
 
+// TestRenderRefusesAKeyNginxCannotRead: nginx runs as a user that is not
+// root, so a private key that is another user's (or a folder it cannot
+// enter on the way) stops render with one line naming it, and never makes
+// it fall back from certbot's certificate to the self-signed one.
+func TestRenderRefusesAKeyNginxCannotRead(t *testing.T) {
+	eachShell(t, func(t *testing.T, sh []string) {
+		testenv.NeedCommand(t, "envsubst", "apt-get install gettext-base; .ci/engine.sh up installs it")
+		for _, c := range []struct {
+			name, lock, want string // lock: the path made another user's
+			folder, certbot  bool   // certbot: certbot's pair is there too
+		}{
+			{"every key nginx's", "", "", false, true},
+			{"the tool's key (debug, test)", "ssl/privkey.pem", "ssl/privkey.pem: nginx's user (uid %d) cannot read this private key", false, false},
+			{"certbot's key", "archive/example.com/privkey1.pem", "live/example.com/privkey.pem: nginx's user (uid %d) cannot read this private key", false, true},
+			{"certbot's live folder", "live", "live: nginx's user (uid %d) cannot enter this folder", true, true},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				dir, asNginx := unprivileged(t)
+				for _, f := range []string{"ssl/fullchain.pem", "ssl/privkey.pem", "archive/example.com/fullchain1.pem", "archive/example.com/privkey1.pem"} {
+					os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755)
+					writeFile(t, filepath.Join(dir, f), "placeholder")
+				}
+				// certbot's layout: live/NAME/ links into archive/NAME/.
+				for _, f := range []string{"fullchain", "privkey"} {
+					if !c.certbot {
+						break
+					}
+					os.MkdirAll(filepath.Join(dir, "live/example.com"), 0o755)
+					if err := os.Symlink("../../archive/example.com/"+f+"1.pem", filepath.Join(dir, "live/example.com", f+".pem")); err != nil {
+						t.Fatal(err)
+					}
+				}
+				giveAll(t, dir)
+				if c.lock != "" {
+					lockAway(t, filepath.Join(dir, c.lock), c.folder)
+				}
+				cmd := exec.Command(sh[0], append(sh[1:], filepath.Join(dir, "entrypoint.sh"), "render")...)
+				cmd.Env = []string{
+					"PATH=" + os.Getenv("PATH"),
+					"DOMAIN=example.com",
+					"DTX_TEMPLATE=" + filepath.Join(dir, "default.template.conf"),
+					"DTX_SITE_CONF=" + filepath.Join(dir, "conf.d/default.conf"),
+					"DTX_SSL_DIR=" + filepath.Join(dir, "ssl"),
+					"DTX_LETSENCRYPT_DIR=" + filepath.Join(dir, "live"),
+				}
+				asNginx(cmd)
+				out, err := cmd.CombinedOutput()
+				msg := strings.TrimSpace(string(out))
+				if c.want == "" {
+					conf, rerr := os.ReadFile(filepath.Join(dir, "conf.d/default.conf"))
+					if err != nil || rerr != nil || !strings.Contains(string(conf), "ssl_certificate_key "+filepath.Join(dir, "live/example.com/privkey.pem")+";") {
+						t.Fatalf("render: %v, %v: %s\n%s", err, rerr, msg, conf)
+					}
+					return
+				}
+				want := filepath.Join(dir, fmt.Sprintf(c.want, runUID()))
+				if err == nil || strings.Count(msg, "\n") > 0 || !strings.Contains(msg, want) {
+					t.Fatalf("want one line with %q, got %v:\n%s", want, err, msg)
+				}
+			})
+		}
+	})
+}
+
+// lockAway makes path unreadable (a folder: unenterable) to the user the
+// test's nginx runs as: root's when the test runs as root, else mode 0 for
+// the test's own user.
+func lockAway(t *testing.T, path string, folder bool) {
+	t.Helper()
+	var err error
+	switch {
+	case os.Geteuid() == 0 && folder:
+		if err = os.Chown(path, 0, 0); err == nil {
+			err = os.Chmod(path, 0o700)
+		}
+	case os.Geteuid() == 0:
+		err = os.Chown(path, 0, 0) // mode 0600 kept: root's key
+	default:
+		err = os.Chmod(path, 0)
+		t.Cleanup(func() { os.Chmod(path, 0o755) }) // so that TempDir can remove it
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runUID is the user id the test's nginx runs as (see unprivileged).
+func runUID() int {
+	if os.Geteuid() == 0 {
+		return nginxUID
+	}
+	return os.Geteuid()
+}
+
 // TestReloadServesTheNewCertificateAtOnce runs a real nginx (the host's)
 // and `dtx-nginx reload` after each of several certificate changes: as soon
 // as reload returns, every new connection must get the new certificate.
 // (`nginx -s reload` alone returns before the old workers stop accepting.)
+// nginx and the entrypoint run as a user that is not root, as in the image:
+// reload must work without root, and the key be that user's.
 func TestReloadServesTheNewCertificateAtOnce(t *testing.T) {
 	testenv.NeedCommand(t, "nginx", "apt-get install nginx-light; .ci/engine.sh up installs it")
 	testenv.NeedCommand(t, "envsubst", "apt-get install gettext-base; .ci/engine.sh up installs it")
-	dir := t.TempDir()
+	dir, asNginx := unprivileged(t)
 	port, err := freeport.Take()
 	if err != nil {
 		t.Fatal(err)
@@ -209,8 +307,9 @@ http {
 	)
 	entrypoint := func(args ...string) string {
 		t.Helper()
-		cmd := exec.Command("sh", append([]string{"entrypoint.sh"}, args...)...)
+		cmd := exec.Command("sh", append([]string{filepath.Join(dir, "entrypoint.sh")}, args...)...)
 		cmd.Env = env
+		asNginx(cmd)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("dtx-nginx %v: %v\n%s", args, err, out)
@@ -226,6 +325,7 @@ http {
 		os.MkdirAll(filepath.Join(live, "reload.test"), 0o755)
 		writeFile(t, filepath.Join(live, "reload.test/fullchain.pem"), string(certPEM))
 		writeFile(t, filepath.Join(live, "reload.test/privkey.pem"), string(keyPEM))
+		giveAll(t, dir) // the key 0600, nginx's user's: as the tool makes it
 		cert, err := certs.Read(filepath.Join(live, "reload.test/fullchain.pem"))
 		if err != nil {
 			t.Fatal(err)
@@ -235,8 +335,9 @@ http {
 
 	want := newCert()
 	entrypoint("render")
-	nginx := exec.Command("nginx", "-c", conf, "-g", "daemon off;")
+	nginx := exec.Command("nginx", "-e", "stderr", "-c", conf, "-g", "daemon off;")
 	nginx.Stdout, nginx.Stderr = os.Stderr, os.Stderr
+	asNginx(nginx)
 	if err := nginx.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -262,6 +363,9 @@ http {
 			t.Fatal("nginx did not start within 10s")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if uid := processUID(t, nginx.Process.Pid); uid == 0 {
+		t.Fatal("the nginx master runs as root")
 	}
 
 	var took []time.Duration
@@ -291,6 +395,75 @@ http {
 			}
 		}
 	}
+}
+
+// nginxUID and nginxGID are the user the image runs nginx as (nginx/Dockerfile).
+const nginxUID, nginxGID = 101, 101
+
+// unprivileged returns a folder for a test's nginx and a function that makes
+// a command run as a user that is not root: the test's own user, or, when
+// the test runs as root (as CI does), the image's nginx user, which then
+// owns the folder (see giveAll). The folder holds a copy of the entrypoint
+// and the template, which that user may not reach in the checkout.
+func unprivileged(t *testing.T) (dir string, as func(*exec.Cmd)) {
+	t.Helper()
+	dir = t.TempDir()
+	for _, f := range []string{"entrypoint.sh", "default.template.conf"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, f), string(data))
+	}
+	if os.Geteuid() != 0 {
+		return dir, func(*exec.Cmd) {}
+	}
+	// t.TempDir's parent is 0700: let nginx's user through to its folder.
+	if err := os.Chmod(filepath.Dir(dir), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	giveAll(t, dir)
+	return dir, func(c *exec.Cmd) {
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nginxUID, Gid: nginxGID}}
+	}
+}
+
+// giveAll makes dir and everything in it nginx's user's when the test runs
+// as root (see unprivileged); modes are kept, private keys 0600.
+func giveAll(t *testing.T, dir string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return
+	}
+	err := filepath.WalkDir(dir, func(path string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, nginxUID, nginxGID)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// processUID is the real user id of a running process.
+func processUID(t *testing.T, pid int) int {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
+			uid, err := strconv.Atoi(f[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return uid
+		}
+	}
+	t.Fatalf("no Uid in /proc/%d/status", pid)
+	return -1
 }
 
 // leaf is the certificate nginx at addr serves for reload.test.
@@ -353,11 +526,54 @@ func TestRenderSecurityHeadersAndLimits(t *testing.T) {
 						t.Errorf("%q in the rendered config", n)
 					}
 				}
-				acme := conf[strings.Index(conf, "listen 80;"):strings.Index(conf, "listen 443")]
+				acme := conf[strings.Index(conf, "listen 8080;"):strings.Index(conf, "listen 8443")]
 				if strings.Contains(acme, "limit_") {
 					t.Errorf("the port-80 server (ACME challenge) is limited:\n%s", acme)
 				}
 			})
+		}
+	})
+}
+
+// A setting given as a file (VAR_FILE, as a Swarm stack gives the values
+// of a .local env file) reaches the config, over the variable itself; a
+// file that is not there stops render with one line naming the variable.
+func TestSettingsFromFiles(t *testing.T) {
+	eachShell(t, func(t *testing.T, sh []string) {
+		dir := t.TempDir()
+		file := func(name, content string) string {
+			p := filepath.Join(dir, name)
+			writeFile(t, p, content)
+			return p
+		}
+		conf, err := render(t, sh,
+			"DOMAIN=localhost", "DOMAIN_FILE="+file("DOMAIN", "files.example\n"),
+			"HSTS_HEADER_FILE="+file("HSTS_HEADER", "max-age=600; includeSubDomains"),
+			"FRAME_OPTIONS_HEADER_FILE="+file("FRAME_OPTIONS_HEADER", "SAMEORIGIN"),
+			"BACKEND_RATE_LIMIT_FILE="+file("BACKEND_RATE_LIMIT", "7r/s"),
+			"BACKEND_UPSTREAM_FILE="+file("BACKEND_UPSTREAM", "api:9000"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			"server_name files.example www.files.example;",
+			`add_header Strict-Transport-Security "max-age=600; includeSubDomains" always;`,
+			`add_header X-Frame-Options "SAMEORIGIN" always;`,
+			"rate=7r/s;",
+			"set $backend http://api:9000;",
+		} {
+			if !strings.Contains(conf, want) {
+				t.Errorf("no %q in the rendered config", want)
+			}
+		}
+		_, err = render(t, sh, "DOMAIN_FILE="+filepath.Join(dir, "missing"))
+		if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "DOMAIN_FILE names "+filepath.Join(dir, "missing")+", which is not a readable file") {
+			t.Errorf("a missing file: %v", err)
+		}
+		// The checks hold for a value from a file too.
+		_, err = render(t, sh, "DOMAIN_FILE="+file("BAD", "bad domain;"))
+		if err == nil || !strings.Contains(err.Error(), "DOMAIN=") {
+			t.Errorf("a bad value from a file: %v", err)
 		}
 	})
 }

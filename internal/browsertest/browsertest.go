@@ -1,7 +1,7 @@
-// Package browsertest plans test:e2e: the website's browser tests, run by a
-// runner image as a one-off container on the test stack's network. It reads
-// the runner's settings, checks them, and returns the docker commands of the
-// run; it runs nothing itself.
+// Package browsertest plans and runs test:e2e: the website's browser tests,
+// run by a runner image as a one-off container on the test stack's network.
+// This file reads the runner's settings, checks them, and returns the docker
+// commands of the run and its decisions; run.go runs them (Run).
 //
 // The runner container is created, given the specs, started attached and,
 // after it exited, its results are copied out and it is removed: docker

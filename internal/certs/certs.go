@@ -49,8 +49,12 @@ func EnsureSelfSigned(dir string, names []string, now time.Time) (bool, error) {
 		return false, err
 	}
 	defer unlock()
-	if cert, err := Read(filepath.Join(dir, CertFile)); err == nil {
-		if _, kerr := os.Stat(filepath.Join(dir, KeyFile)); kerr == nil && Covers(cert, names) && now.Before(cert.NotAfter) && !now.Before(cert.NotBefore) {
+	// A CA made by an earlier version is replaced by a leaf (see SelfSigned).
+	if cert, err := Read(filepath.Join(dir, CertFile)); err == nil && !cert.IsCA && Covers(cert, names) && now.Before(cert.NotAfter) && !now.Before(cert.NotBefore) {
+		// The key must be the certificate's: a run killed between the two
+		// renames below leaves a new key beside the old certificate, which
+		// nginx would refuse for good. Such a pair is made again.
+		if _, err := tls.LoadX509KeyPair(filepath.Join(dir, CertFile), filepath.Join(dir, KeyFile)); err == nil {
 			return false, nil
 		}
 	}
@@ -97,8 +101,9 @@ func lockDir(dir string, how int) (unlock func(), err error) {
 }
 
 // SelfSigned returns a PEM certificate and PEM private key for names (DNS
-// names or IP addresses), valid from now. The certificate is its own CA, so a
-// client can trust exactly it.
+// names or IP addresses), valid from now. It is a self-signed leaf, not a
+// CA: a client that trusts it trusts this one certificate for these names,
+// never one its key would sign (the key sits in a checkout).
 func SelfSigned(names []string, now time.Time) (certPEM, keyPEM []byte, err error) {
 	if len(names) == 0 {
 		return nil, nil, errors.New("a certificate needs at least one name")
@@ -116,10 +121,10 @@ func SelfSigned(names []string, now time.Time) (certPEM, keyPEM []byte, err erro
 		Subject:               pkix.Name{CommonName: names[0], Organization: []string{"dtx_website development"}},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(SelfSignedValidity),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
-		IsCA:                  true,
+		IsCA:                  false,
 	}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {

@@ -1,8 +1,12 @@
 package certs
 
 import (
+	"crypto"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"os"
 	"path/filepath"
 	"testing"
@@ -59,5 +63,64 @@ func TestReadRejectsNonCertificate(t *testing.T) {
 	os.WriteFile(path, []byte("not a pem"), 0o644)
 	if _, err := Read(path); err == nil {
 		t.Fatal("want an error")
+	}
+}
+
+// The self-signed certificate is a leaf: it cannot sign another one that a
+// client trusting it would accept, yet a client trusting it accepts it.
+func TestSelfSignedIsALeafNotACA(t *testing.T) {
+	certPEM, keyPEM, err := SelfSigned([]string{"dtx.test", "127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(pair.Certificate[0])
+	if leaf.IsCA || leaf.KeyUsage&x509.KeyUsageCertSign != 0 {
+		t.Fatalf("IsCA %v, key usage %b", leaf.IsCA, leaf.KeyUsage)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: "dtx.test"}); err != nil {
+		t.Fatalf("a client trusting it refuses it: %v", err)
+	}
+	// A certificate its key signs for another name is not trusted.
+	other := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "bank.example"}, DNSNames: []string{"bank.example"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, other, leaf, pair.PrivateKey.(crypto.Signer).Public(), pair.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _ := x509.ParseCertificate(der)
+	if _, err := forged.Verify(x509.VerifyOptions{Roots: roots, DNSName: "bank.example"}); err == nil {
+		t.Fatal("a certificate signed by the self-signed key is trusted")
+	}
+}
+
+// A run killed between writing the new key and the new certificate leaves
+// a mismatched pair: the next run sees it and makes a matched one.
+func TestMismatchedPairIsMadeAgain(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	names := []string{"localhost"}
+	if _, err := EnsureSelfSigned(dir, names, now); err != nil {
+		t.Fatal(err)
+	}
+	_, otherKey, err := SelfSigned(names, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, KeyFile), otherKey, 0o600) // the key of the next pair, its certificate never written
+	if _, err := ReadPair(dir); err == nil {
+		t.Fatal("the test did not make a mismatched pair")
+	}
+	wrote, err := EnsureSelfSigned(dir, names, now)
+	if err != nil || !wrote {
+		t.Fatalf("wrote %v, err %v: a mismatched pair was kept", wrote, err)
+	}
+	if _, err := ReadPair(dir); err != nil {
+		t.Fatalf("still mismatched: %v", err)
 	}
 }

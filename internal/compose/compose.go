@@ -17,9 +17,6 @@ import (
 	"github.com/sirupsen/logrus"
 )
 
-// DefaultPrefix starts every project name: dtx-debug, dtx-prod…
-const DefaultPrefix = "dtx"
-
 // Project is one environment's compose project under a project root.
 type Project struct {
 	Root string
@@ -28,12 +25,18 @@ type Project struct {
 	// Override is the generated env override (see EnvOverride), relative to
 	// Root, passed after the compose file; "" passes none.
 	Override string
+	// AlsoEnvFiles are env files (relative to Root) read after the
+	// environment's own when the tool loads the file, their values winning:
+	// docker:build reads every compose file's build sections with the
+	// release environment's values. Compose commands never get them.
+	AlsoEnvFiles []string
 }
 
-// NewProject names the project prefix-environment.
+// NewProject names the project prefix-environment (stack.DefaultPrefix
+// when prefix is empty).
 func NewProject(root string, env *stack.Env, prefix string) Project {
 	if prefix == "" {
-		prefix = DefaultPrefix
+		prefix = stack.DefaultPrefix
 	}
 	return Project{Root: root, Env: env, Name: prefix + "-" + env.Environment.Name}
 }
@@ -74,9 +77,9 @@ func (p Project) load(ctx context.Context, environ []string, more ...cli.Project
 	if p.Override != "" {
 		files = append(files, filepath.Join(p.Root, p.Override))
 	}
-	envFiles := make([]string, len(p.Env.Files))
-	for i, f := range p.Env.Files {
-		envFiles[i] = filepath.Join(p.Root, f)
+	var envFiles []string
+	for _, f := range append(append([]string{}, p.Env.Files...), p.AlsoEnvFiles...) {
+		envFiles = append(envFiles, filepath.Join(p.Root, f))
 	}
 	opts, err := cli.NewProjectOptions(files, append([]cli.ProjectOptionsFn{
 		cli.WithWorkingDirectory(p.Root),

@@ -100,10 +100,12 @@ func TestMountsPerEnvironment(t *testing.T) {
 		t.Errorf("debug backend mounts %v", m)
 	}
 	for _, env := range []string{"prod", "release"} {
-		for _, svc := range []string{"frontend", "backend"} {
-			if m := mounts(env, svc); len(m) != 0 {
-				t.Errorf("%s %s mounts %v: production mounts no source", env, svc, m)
-			}
+		if m := mounts(env, "frontend"); len(m) != 0 {
+			t.Errorf("%s frontend mounts %v: production mounts no source", env, m)
+		}
+		// The backend mounts its data folder (the SQLite file), no source.
+		if m := mounts(env, "backend"); len(m) != 1 || m[0] != "backend/.data:/app/data" {
+			t.Errorf("%s backend mounts %v: production mounts no source, only the data folder", env, m)
 		}
 		if m := mounts(env, "nginx"); !contains(m, "nginx/data/certbot/conf:/etc/letsencrypt") {
 			t.Errorf("%s nginx mounts %v, want the Let's Encrypt folder", env, m)
@@ -210,7 +212,10 @@ func TestComposeErrorNamesFileAndKey(t *testing.T) {
 	data, _ := os.ReadFile(filepath.Join(root, "docker-compose.debug.yaml"))
 	write(t, root, "docker-compose.debug.yaml", strings.Replace(string(data), "    depends_on:\n      - frontend", "    depnds_on:\n      - frontend", 1))
 	_, err := load(t, root, "debug", nil)
-	if err == nil || !strings.Contains(err.Error(), "docker-compose.debug.yaml") || !strings.Contains(err.Error(), "depnds_on") {
+	// "validating …: services.nginx.depnds_on false schema" is compose-go's
+	// JSON-schema validation, whose library compiles its metaschemas on
+	// first use (third_party/jsonschema): it must still run.
+	if err == nil || !strings.Contains(err.Error(), "docker-compose.debug.yaml") || !strings.Contains(err.Error(), "services.nginx.depnds_on false schema") {
 		t.Fatalf("err = %v", err)
 	}
 }

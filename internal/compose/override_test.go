@@ -2,9 +2,11 @@ package compose
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -198,7 +200,19 @@ func FuzzEnvOverride(f *testing.F) {
 		if err != nil {
 			t.Fatalf("the override breaks the project: %v\n%s", err, o.Content())
 		}
+		// Both ways: app (which reads both files and sets nothing of its
+		// own) sees the keys the files set, no more and no fewer, and the
+		// override names them all; then each value is the tool's. "" is
+		// left out: compose-go sets it for a last line without = or
+		// newline, which Keys leaves out since no container can take it.
 		got := project.Services["app"].Environment
+		seen := slices.DeleteFunc(slices.Sorted(maps.Keys(got)), func(k string) bool { return k == "" })
+		if !slices.Equal(seen, env.Keys()) {
+			t.Errorf("app sees the keys %q, the tool's env files set %q", seen, env.Keys())
+		}
+		if !slices.Equal(o.Services["app"], env.Keys()) {
+			t.Errorf("the override names %q for app, the env files set %q", o.Services["app"], env.Keys())
+		}
 		for _, k := range env.Keys() {
 			if v := got[k]; v == nil || *v != env.Value(k) {
 				t.Errorf("app sees %q=%v, the tool %q", k, v, env.Value(k))

@@ -3,6 +3,7 @@ package compose
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -10,10 +11,10 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
-// Owner is a folder of the project that a service writes to through a bind
-// mount while it runs as a user that is not root: the folder must belong to
-// that user, or the service cannot write (redis, as the redis user, into
-// backend/.redis_data).
+// Owner is a folder of the project that a service mounts while it runs as
+// a user that is not root: a folder it writes to must belong to that user
+// (redis, as the redis user, into backend/.redis_data; see Owners), and so
+// must the private keys in a folder it reads them from (nginx; see Readers).
 type Owner struct {
 	Dir      string // relative to the project root
 	UID, GID int
@@ -24,7 +25,59 @@ type Owner struct {
 // Owners lists the folders under root that a loaded project's services
 // write to as a numeric non-root user ("999:999" or "999"), sorted by folder.
 func Owners(project *types.Project, root string) ([]Owner, error) {
+	mounts, err := nonRootMounts(project, root)
+	if err != nil {
+		return nil, err
+	}
 	var owners []Owner
+	for _, m := range mounts {
+		if !m.readOnly {
+			owners = append(owners, m.Owner)
+		}
+	}
+	return owners, nil
+}
+
+// Readers lists the folders among dirs (relative to root, as
+// stack.SSLDir) that a loaded project's services mount, read-only or not,
+// while they run as a numeric non-root user, sorted by folder: nginx reads
+// its private keys from nginx/data/ssl and certbot's folder, and a key
+// (mode 0600) must belong to the user that reads it. Two users reading one
+// folder is an error, since a key has one owner.
+func Readers(project *types.Project, root string, dirs []string) ([]Owner, error) {
+	mounts, err := nonRootMounts(project, root)
+	if err != nil {
+		return nil, err
+	}
+	var readers []Owner
+	seen := map[string]Owner{}
+	for _, m := range mounts {
+		if !slices.Contains(dirs, m.Dir) {
+			continue
+		}
+		if o, ok := seen[m.Dir]; ok {
+			if o.UID != m.UID {
+				return nil, fmt.Errorf("services %s (user %d) and %s (user %d) both read the private keys in %s: a key has one owner, so run them as one user", o.Service, o.UID, m.Service, m.UID, m.Dir)
+			}
+			continue
+		}
+		seen[m.Dir] = m.Owner
+		readers = append(readers, m.Owner)
+	}
+	return readers, nil
+}
+
+// mount is a bind mount of a project folder into a service that runs as a
+// numeric non-root user.
+type mount struct {
+	Owner
+	readOnly bool
+}
+
+// nonRootMounts lists the bind mounts of folders under root into services
+// that run as a numeric non-root user, sorted by folder, then service.
+func nonRootMounts(project *types.Project, root string) ([]mount, error) {
+	var mounts []mount
 	for _, name := range project.ServiceNames() {
 		svc := project.Services[name]
 		if svc.User == "" {
@@ -38,30 +91,30 @@ func Owners(project *types.Project, root string) ([]Owner, error) {
 			continue
 		}
 		for _, v := range svc.Volumes {
-			if v.Type != types.VolumeTypeBind || v.ReadOnly {
+			if v.Type != types.VolumeTypeBind {
 				continue
 			}
 			rel, err := filepath.Rel(root, v.Source)
 			if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
 				continue // not the project's folder: never touched
 			}
-			owners = append(owners, Owner{Dir: filepath.ToSlash(rel), UID: uid, GID: gid, Service: name, Image: svc.Image})
+			mounts = append(mounts, mount{Owner{Dir: filepath.ToSlash(rel), UID: uid, GID: gid, Service: name, Image: svc.Image}, v.ReadOnly})
 		}
 	}
-	sort.Slice(owners, func(i, j int) bool { return owners[i].Dir < owners[j].Dir })
-	return owners, nil
+	sort.SliceStable(mounts, func(i, j int) bool { return mounts[i].Dir < mounts[j].Dir })
+	return mounts, nil
 }
 
 // numericUser reads "UID[:GID]"; a name cannot be resolved on the host.
 func numericUser(user string) (uid, gid int, err error) {
 	u, g, hasGroup := strings.Cut(user, ":")
 	if uid, err = strconv.Atoi(u); err != nil || uid < 0 {
-		return 0, 0, fmt.Errorf("use a numeric UID[:GID], so that the tool can give it its data folder")
+		return 0, 0, fmt.Errorf("use a numeric UID[:GID], so that the tool can give it its folders and keys")
 	}
 	gid = uid
 	if hasGroup {
 		if gid, err = strconv.Atoi(g); err != nil || gid < 0 {
-			return 0, 0, fmt.Errorf("use a numeric UID[:GID], so that the tool can give it its data folder")
+			return 0, 0, fmt.Errorf("use a numeric UID[:GID], so that the tool can give it its folders and keys")
 		}
 	}
 	return uid, gid, nil

@@ -1,41 +1,8 @@
 package deploy
 
 import (
-	"strings"
 	"testing"
 )
-
-const releaseEnv = `# Release stack: committed defaults.
-# VERSION tags the images.
-VERSION=0.1.0
-DOMAIN=dota.kettle.sh
-# a comment after
-DEBUG=0
-`
-
-func TestSetVersionKeepsEverythingElse(t *testing.T) {
-	for _, c := range []struct{ name, in, want string }{
-		{"plain", releaseEnv, strings.Replace(releaseEnv, "VERSION=0.1.0", "VERSION=1.4.2", 1)},
-		{"double quotes and a comment", "A=1\nVERSION=\"0.1.0\" # the release\nB=2\n", "A=1\nVERSION=\"1.4.2\" # the release\nB=2\n"},
-		{"single quotes", "VERSION='0.1.0'\n", "VERSION='1.4.2'\n"},
-		{"export and blanks", "  export VERSION = 0.1.0 # x\n", "  export VERSION = 1.4.2 # x\n"},
-		{"CRLF", "A=1\r\nVERSION=0.1.0\r\n", "A=1\r\nVERSION=1.4.2\r\n"},
-		{"the last of duplicates wins, so it is the one edited", "VERSION=0.0.1\nVERSION=0.1.0\n", "VERSION=0.0.1\nVERSION=1.4.2\n"},
-		{"a VERSION in a comment is not a setting", "# VERSION=9.9.9\nA=1\n", "# VERSION=9.9.9\nA=1\nVERSION=1.4.2\n"},
-		{"appended without a final newline", "A=1", "A=1\nVERSION=1.4.2\n"},
-		{"other keys ending in VERSION stay", "NODE_VERSION=20\nVERSION=0.1.0\n", "NODE_VERSION=20\nVERSION=1.4.2\n"},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			got := string(SetVersion([]byte(c.in), "1.4.2"))
-			if got != c.want {
-				t.Fatalf("got\n%q\nwant\n%q", got, c.want)
-			}
-			if v, ok := FileVersion([]byte(got)); !ok || v != "1.4.2" {
-				t.Errorf("FileVersion reads %q, %v back", v, ok)
-			}
-		})
-	}
-}
 
 func TestBump(t *testing.T) {
 	for _, c := range []struct{ v, part, want string }{
@@ -64,6 +31,35 @@ func TestCheckVersion(t *testing.T) {
 	} {
 		if err := CheckVersion(v); (err == nil) != ok {
 			t.Errorf("CheckVersion(%q) = %v, want ok=%v", v, err, ok)
+		}
+	}
+}
+
+// A rollback with data undoes the last deploy of what runs: after 1, 2, 3
+// and a rollback to 2, the data to put back when leaving 2 is what the
+// first deploy of 2 backed up (while 1 ran), not what the rollback to 2
+// backed up (3's data).
+func TestUndoneDeploy(t *testing.T) {
+	records := []Record{
+		{Version: "1.0.0", Outcome: Deployed},
+		{Version: "2.0.0", Outcome: InProgress, Backup: "20261207-010000-before-2.0.0"},
+		{Version: "2.0.0", Outcome: Deployed, Backup: "20261207-010000-before-2.0.0"},
+		{Version: "3.0.0", Outcome: Failed, Backup: "20261207-020000-before-3.0.0"},
+		{Version: "3.0.0", Outcome: Deployed, Backup: "20261207-030000-before-3.0.0"},
+		{Version: "2.0.0", Outcome: RolledBack, Backup: "20261207-040000-before-2.0.0"},
+	}
+	for _, c := range []struct {
+		current, backup string
+		ok              bool
+	}{
+		{"2.0.0", "20261207-010000-before-2.0.0", true},
+		{"3.0.0", "20261207-030000-before-3.0.0", true},
+		{"1.0.0", "", true}, // the first deploy takes none: an empty server has no data
+		{"4.0.0", "", false},
+	} {
+		r, ok := UndoneDeploy(records, c.current)
+		if ok != c.ok || r.Backup != c.backup {
+			t.Errorf("UndoneDeploy(%s) = %q, %v; want %q, %v", c.current, r.Backup, ok, c.backup, c.ok)
 		}
 	}
 }

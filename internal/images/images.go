@@ -1,4 +1,5 @@
-// Package images plans the builds, pushes and pulls of the project's images.
+// Package images plans and runs the builds, pushes and pulls of the
+// project's images (run.go), and checks their Dockerfiles.
 // A build is one `docker compose build` over a definition generated from
 // stack.Images, so the five images build in parallel in one BuildKit session
 // and the images stay data in one place.
@@ -10,13 +11,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/compose-spec/compose-go/v2/types"
+
 	"github.com/kettleofketchup/dtx_website/internal/runner"
-	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
 // BuildProject is the compose project name of builds; it owns no container.
@@ -24,11 +27,9 @@ const BuildProject = "dtx-build"
 
 // Plan is what a build, push or pull acts on.
 type Plan struct {
-	Images   []stack.Image
+	Images   []Image
 	Registry string
 	Version  string
-	// BuildArgs are the values of the images' BuildArgs that are set.
-	BuildArgs map[string]string
 	// Bake says the buildx plugin is installed, so compose builds through
 	// Bake. Without it compose builds with its own BuildKit client, which
 	// is the builder the tool can use then, but warns "configured to build
@@ -92,7 +93,7 @@ func (p Plan) Tags() []string {
 }
 
 // Refs are the references of img, one per tag.
-func (p Plan) Refs(img stack.Image) []string {
+func (p Plan) Refs(img Image) []string {
 	var refs []string
 	for _, tag := range p.Tags() {
 		refs = append(refs, img.Ref(p.Registry, tag))
@@ -100,54 +101,105 @@ func (p Plan) Refs(img stack.Image) []string {
 	return refs
 }
 
-type service struct {
-	Image string `json:"image"`
-	Build build  `json:"build"`
-}
-
-type build struct {
-	Context    string            `json:"context"`
-	Dockerfile string            `json:"dockerfile"`
-	Target     string            `json:"target,omitempty"`
-	Tags       []string          `json:"tags,omitempty"`
-	Args       map[string]string `json:"args,omitempty"`
-	CacheFrom  []string          `json:"cache_from,omitempty"`
-	CacheTo    []string          `json:"cache_to,omitempty"`
-}
-
 // Definition is the compose file (JSON, which compose reads as YAML) that
-// builds the plan's images. Each image carries its cache (InlineCache);
-// with CacheFrom, each build also looks for cache in REGISTRY/<image>:latest,
-// and goes on without it when the registry has none.
-func (p Plan) Definition() []byte {
-	services := map[string]service{}
+// builds the plan's images from root: each image's build section as
+// compose-go resolved it (every key kept: context, dockerfile, target, args,
+// additional_contexts, secrets…), with paths under root made relative to
+// it, tagged with the plan's tags besides its own. Each image carries its
+// cache (InlineCache); with CacheFrom, each build also looks for cache in
+// REGISTRY/<image>:latest, and goes on without it when the registry has
+// none. mask is applied to every value before it is encoded (a build
+// argument may be a secret), nil applies none.
+func (p Plan) Definition(root string, mask func(string) string) []byte {
+	if mask == nil {
+		mask = func(s string) string { return s }
+	}
+	services := map[string]any{}
 	for _, img := range p.Images {
 		refs := p.Refs(img)
-		args := map[string]string{}
-		for _, name := range img.BuildArgs {
-			if v, ok := p.BuildArgs[name]; ok {
-				args[name] = escape(v)
+		b := buildSection(root, img.Build)
+		tags := refs[1:]
+		for _, t := range img.Build.Tags {
+			if !slices.Contains(refs, t) {
+				tags = append(tags, t)
 			}
 		}
-		b := build{Context: img.Context, Dockerfile: img.Dockerfile, Target: img.Target, Tags: escapeAll(refs[1:]), Args: args, CacheTo: []string{InlineCache}}
+		b["tags"] = anyStrings(tags)
+		b["cache_to"] = anyStrings([]string{InlineCache})
 		if p.CacheFrom {
-			b.CacheFrom = []string{escape(img.Ref(p.Registry, "latest"))}
+			b["cache_from"] = anyStrings(append([]string{img.Ref(p.Registry, "latest")}, img.Build.CacheFrom...))
 		}
-		services[img.Name] = service{Image: escape(refs[0]), Build: b}
+		services[img.Name] = map[string]any{"image": refs[0], "build": b}
 	}
-	data, _ := json.MarshalIndent(map[string]any{"name": BuildProject, "services": services}, "", "  ")
+	data, _ := json.MarshalIndent(encodeValues(map[string]any{"name": BuildProject, "services": services}, mask), "", "  ")
 	return append(data, '\n')
 }
 
-// compose interpolates $ in every value; a literal $ is written $$.
-func escape(s string) string { return strings.ReplaceAll(s, "$", "$$") }
+// buildSection is a build section as a generic value: compose-go's own
+// encoding, with unset arguments dropped (compose would take them from its
+// own environment) and the context and additional contexts under root
+// relative to it, as a compose file in root would write them.
+func buildSection(root string, b types.BuildConfig) map[string]any {
+	data, _ := json.Marshal(b)
+	var m map[string]any
+	_ = json.Unmarshal(data, &m)
+	m["context"] = relative(root, b.Context)
+	if args, ok := m["args"].(map[string]any); ok {
+		for k, v := range args {
+			if v == nil {
+				delete(args, k)
+			}
+		}
+		if len(args) == 0 {
+			delete(m, "args")
+		}
+	}
+	if extra, ok := m["additional_contexts"].(map[string]any); ok {
+		for k, v := range extra {
+			if path, ok := v.(string); ok && filepath.IsAbs(path) {
+				extra[k] = relative(root, path)
+			}
+		}
+	}
+	if df, ok := m["dockerfile"].(string); ok && filepath.IsAbs(df) {
+		if rel, err := filepath.Rel(b.Context, df); err == nil && !strings.HasPrefix(rel, "..") {
+			m["dockerfile"] = filepath.ToSlash(rel)
+		} else {
+			m["dockerfile"] = relative(root, df)
+		}
+	}
+	return m
+}
 
-func escapeAll(list []string) []string {
-	out := make([]string, len(list))
+func anyStrings(list []string) []any {
+	out := make([]any, len(list))
 	for i, s := range list {
-		out[i] = escape(s)
+		out[i] = s
 	}
 	return out
+}
+
+// encodeValues masks every string of a generic value and escapes its $ for
+// compose, which interpolates $ in every value (a literal $ is written $$):
+// masked first, so that no escaping splits a secret the mask would miss.
+func encodeValues(v any, mask func(string) string) any {
+	switch t := v.(type) {
+	case string:
+		return strings.ReplaceAll(mask(t), "$", "$$")
+	case []any:
+		out := make([]any, len(t))
+		for i, e := range t {
+			out[i] = encodeValues(e, mask)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(t))
+		for k, e := range t {
+			out[k] = encodeValues(e, mask)
+		}
+		return out
+	}
+	return v
 }
 
 // BuildCommand builds every image of the plan from root, reading the
@@ -157,7 +209,7 @@ func (p Plan) BuildCommand(root string) runner.Command {
 		Name:      "docker",
 		Args:      append(p.logLevel(), "compose", "--project-name", BuildProject, "--project-directory", ".", "-f", "-", "build"),
 		Dir:       root,
-		Stdin:     strings.NewReader(string(p.Definition())),
+		Stdin:     strings.NewReader(string(p.Definition(root, nil))),
 		StdinNote: fmt.Sprintf("(build definition of %d images)", len(p.Images)),
 	}
 }
@@ -193,7 +245,7 @@ func InspectCommand(refs ...string) runner.Command {
 
 // Built is one row of a build summary.
 type Built struct {
-	Image   stack.Image
+	Image   Image
 	Tags    []string
 	Size    int64
 	Created time.Time

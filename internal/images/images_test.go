@@ -2,6 +2,7 @@ package images
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"os"
@@ -10,23 +11,60 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kettleofketchup/dtx_website/internal/stack"
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/kettleofketchup/dtx_website/internal/session"
 )
 
-func plan(t *testing.T, only string) Plan {
-	imgs, err := stack.SelectImages(only)
+// repoRoot is the project: its compose files declare the images.
+var repoRoot, _ = filepath.Abs("../..")
+
+// catalogue is the images the project's compose files build, read as the
+// tool reads them, with environ as the process environment.
+func catalogue(t *testing.T, environ ...string) []Image {
+	t.Helper()
+	imgs, err := Catalogue(context.Background(), session.New(session.Config{Root: repoRoot, Environ: environ}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Plan{Images: imgs, Registry: "127.0.0.1:5000/dtx", Version: "1.2.3", BuildArgs: map[string]string{"NGINX_BASE_IMAGE": "base:$x"}}
+	return imgs
 }
 
+func plan(t *testing.T, only string) Plan {
+	t.Helper()
+	imgs, err := Select(catalogue(t, "REGISTRY=127.0.0.1:5000/dtx", "NGINX_BASE_IMAGE=base:x"), only)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Plan{Images: imgs, Registry: "127.0.0.1:5000/dtx", Version: "1.2.3"}
+}
+
+// service and build are the parts of a definition the tests read.
+type service struct {
+	Image string `json:"image"`
+	Build build  `json:"build"`
+}
+
+type build struct {
+	Context            string            `json:"context"`
+	Dockerfile         string            `json:"dockerfile"`
+	Target             string            `json:"target,omitempty"`
+	Tags               []string          `json:"tags,omitempty"`
+	Args               map[string]string `json:"args,omitempty"`
+	AdditionalContexts map[string]string `json:"additional_contexts,omitempty"`
+	CacheFrom          []string          `json:"cache_from,omitempty"`
+	CacheTo            []string          `json:"cache_to,omitempty"`
+}
+
+// The images are those the compose files declare, each with its build
+// section as compose resolved it, under both tags.
 func TestDefinitionBuildsEveryImageWithBothTags(t *testing.T) {
 	var def struct {
 		Name     string
 		Services map[string]service
 	}
-	if err := json.Unmarshal(plan(t, "").Definition(), &def); err != nil {
+	if err := json.Unmarshal(plan(t, "").Definition(repoRoot, nil), &def); err != nil {
 		t.Fatal(err)
 	}
 	inline := []string{"type=inline"}
@@ -35,7 +73,7 @@ func TestDefinitionBuildsEveryImageWithBothTags(t *testing.T) {
 		"frontend-dev": {Image: "127.0.0.1:5000/dtx/frontend-dev:1.2.3", Build: build{Context: "frontend", Dockerfile: "Dockerfile", Target: "runtime-dev", Tags: []string{"127.0.0.1:5000/dtx/frontend-dev:latest"}, CacheTo: inline}},
 		"backend":      {Image: "127.0.0.1:5000/dtx/backend:1.2.3", Build: build{Context: "backend", Dockerfile: "Dockerfile", Target: "runtime", Tags: []string{"127.0.0.1:5000/dtx/backend:latest"}, CacheTo: inline}},
 		"backend-dev":  {Image: "127.0.0.1:5000/dtx/backend-dev:1.2.3", Build: build{Context: "backend", Dockerfile: "Dockerfile", Target: "runtime-dev", Tags: []string{"127.0.0.1:5000/dtx/backend-dev:latest"}, CacheTo: inline}},
-		"nginx":        {Image: "127.0.0.1:5000/dtx/nginx:1.2.3", Build: build{Context: "nginx", Dockerfile: "Dockerfile", Tags: []string{"127.0.0.1:5000/dtx/nginx:latest"}, Args: map[string]string{"NGINX_BASE_IMAGE": "base:$$x"}, CacheTo: inline}},
+		"nginx":        {Image: "127.0.0.1:5000/dtx/nginx:1.2.3", Build: build{Context: "nginx", Dockerfile: "Dockerfile", Tags: []string{"127.0.0.1:5000/dtx/nginx:latest"}, Args: map[string]string{"NGINX_BASE_IMAGE": "base:x"}, CacheTo: inline}},
 	}
 	if def.Name != BuildProject || len(def.Services) != len(want) {
 		t.Fatalf("definition %+v", def)
@@ -46,6 +84,63 @@ func TestDefinitionBuildsEveryImageWithBothTags(t *testing.T) {
 		if string(got) != string(exp) {
 			t.Errorf("%s:\n got %s\nwant %s", name, got, exp)
 		}
+	}
+}
+
+// The website's build shapes: a context that is the repository root, a
+// second build context, build arguments, a Dockerfile of another name;
+// declared in a compose file, carried whole into the definition, paths
+// relative to the root.
+func TestDefinitionCarriesTheWebsitesBuildShapes(t *testing.T) {
+	root := t.TempDir()
+	compose := `services:
+  backend:
+    image: ${REGISTRY}/backend:latest
+    build:
+      context: .
+      dockerfile: backend/Dockerfile
+      target: runtime
+      args: {APP_VERSION: "2.0", UNSET_ARG: null}
+  frontend:
+    image: ${REGISTRY}/frontend:latest
+    build:
+      context: frontend
+      dockerfile: Dockerfile.prod
+      additional_contexts:
+        docs: ./docs
+        base: docker-image://node:22
+`
+	for rel, content := range map[string]string{"docker-compose.prod.yaml": compose, "docker/.env.prod": "DOMAIN=example.com\n"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(root, rel)), 0o755)
+		os.WriteFile(filepath.Join(root, rel), []byte(content), 0o644)
+	}
+	s := session.New(session.Config{Root: root, Environ: []string{"REGISTRY=r.example/site"}})
+	st, err := s.Open("prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, err := st.Load(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	imgs, err := Declared([]Loaded{{File: "docker-compose.prod.yaml", Model: model, Registry: "r.example/site"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Plan{Images: imgs, Registry: "r.example/site", Version: "2.0.0"}
+	var def struct{ Services map[string]service }
+	if err := json.Unmarshal(p.Definition(root, nil), &def); err != nil {
+		t.Fatal(err)
+	}
+	be, fe := def.Services["backend"].Build, def.Services["frontend"].Build
+	if be.Context != "." || be.Dockerfile != "backend/Dockerfile" || be.Target != "runtime" || be.Args["APP_VERSION"] != "2.0" || len(be.Args) != 1 {
+		t.Errorf("backend build %+v", be)
+	}
+	if fe.Context != "frontend" || fe.Dockerfile != "Dockerfile.prod" || fe.AdditionalContexts["docs"] != "docs" || fe.AdditionalContexts["base"] != "docker-image://node:22" {
+		t.Errorf("frontend build %+v", fe)
+	}
+	if got := imgs[0].Dockerfile(root); got != "backend/Dockerfile" {
+		t.Errorf("backend's Dockerfile %s", got)
 	}
 }
 
@@ -68,7 +163,7 @@ func TestBuildCommandIsOneComposeBuildFromStdin(t *testing.T) {
 				t.Fatalf("command %s\nwant    %s", got, c.want)
 			}
 			stdin, _ := io.ReadAll(cmd.Stdin)
-			if !bytes.Equal(stdin, p.Definition()) || cmd.Dir != "/srv/site" {
+			if !bytes.Equal(stdin, p.Definition("/srv/site", nil)) || cmd.Dir != "/srv/site" {
 				t.Fatal("the definition must be fed on stdin from the project root")
 			}
 		})
@@ -122,8 +217,8 @@ func TestSummary(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := []Built{
-		{Image: stack.Images[0], Tags: []string{"1.2.3", "latest"}, Size: size, Created: created},
-		{Image: stack.Images[4], Tags: []string{"1.2.3", "latest"}, Size: 999, Created: start.Add(-time.Hour)},
+		{Image: Image{Name: "frontend"}, Tags: []string{"1.2.3", "latest"}, Size: size, Created: created},
+		{Image: Image{Name: "nginx"}, Tags: []string{"1.2.3", "latest"}, Size: 999, Created: start.Add(-time.Hour)},
 	}
 	var out bytes.Buffer
 	WriteSummary(&out, rows, start, 1500*time.Millisecond)
@@ -138,7 +233,7 @@ func TestDevelopmentBuildTagsLatestOnly(t *testing.T) {
 	p := plan(t, "frontend-dev")
 	p.Version = ""
 	var def struct{ Services map[string]service }
-	if err := json.Unmarshal(p.Definition(), &def); err != nil {
+	if err := json.Unmarshal(p.Definition(repoRoot, nil), &def); err != nil {
 		t.Fatal(err)
 	}
 	got := def.Services["frontend-dev"]
@@ -170,7 +265,7 @@ func TestDefinitionCache(t *testing.T) {
 			p := plan(t, "frontend,nginx")
 			p.Registry, p.CacheFrom = c.registry, c.cacheFrom
 			var def struct{ Services map[string]service }
-			if err := json.Unmarshal(p.Definition(), &def); err != nil {
+			if err := json.Unmarshal(p.Definition(repoRoot, nil), &def); err != nil {
 				t.Fatal(err)
 			}
 			for name, from := range c.wantFrom {
@@ -183,5 +278,58 @@ func TestDefinitionCache(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSelectAndInRefs(t *testing.T) {
+	all := catalogue(t, "REGISTRY=r.example/p")
+	imgs, err := Select(all, " nginx, frontend ")
+	if err != nil || len(imgs) != 2 || imgs[0].Name != "frontend" || imgs[1].Name != "nginx" {
+		t.Fatalf("%v %v", Names(imgs), err)
+	}
+	if _, err := Select(all, "frontend,web"); err == nil || !strings.Contains(err.Error(), `unknown image "web": use one or more of backend,backend-dev,frontend,frontend-dev,nginx`) {
+		t.Fatal(err)
+	}
+	if _, err := Select(all, "nginx,"+strings.Repeat("x", 100_000)); err == nil || len(err.Error()) > 300 {
+		t.Fatalf("a long name is not clipped: %.200v", err)
+	}
+	if _, err := Select(all, " , "); err == nil || !strings.Contains(err.Error(), "names no image") {
+		t.Fatal(err)
+	}
+	used := InRefs(all, "r.example/p", []string{"r.example/p/nginx:1.0.0", "redis:8.2.1-alpine", "r.example/p/backend-dev:latest", "other/p/frontend:latest"})
+	if got := strings.Join(Names(used), ","); got != "backend-dev,nginx" {
+		t.Fatalf("used %s", got)
+	}
+	if got := all[0].Ref("r.example/p/", "1.0.0"); got != "r.example/p/backend:1.0.0" {
+		t.Fatal(got)
+	}
+}
+
+// An image built two ways, or outside REGISTRY, is refused with one line
+// naming where it is declared.
+func TestDeclaredRefusals(t *testing.T) {
+	load := func(compose string) *types.Project {
+		root := t.TempDir()
+		os.WriteFile(filepath.Join(root, "compose.yaml"), []byte(compose), 0o644)
+		opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "compose.yaml")}, cli.WithName("t"), cli.WithWorkingDirectory(root), cli.WithInterpolation(true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := opts.LoadProject(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	a := load("services:\n  web:\n    image: r.example/p/web:latest\n    build: {context: ., target: one}\n")
+	b := load("services:\n  web2:\n    image: r.example/p/web:1\n    build: {context: ., target: two}\n")
+	_, err := Declared([]Loaded{{File: "a.yaml", Model: a, Registry: "r.example/p"}, {File: "b.yaml", Model: b, Registry: "r.example/p"}})
+	if err == nil || !strings.Contains(err.Error(), "image web is built two ways: by service web of a.yaml and by service web2 of b.yaml") {
+		t.Errorf("err = %v", err)
+	}
+	c := load("services:\n  web:\n    image: docker.io/me/web:latest\n    build: .\n")
+	_, err = Declared([]Loaded{{File: "c.yaml", Model: c, Registry: "r.example/p"}})
+	if err == nil || !strings.Contains(err.Error(), "c.yaml: service web builds docker.io/me/web:latest, which is not under REGISTRY (r.example/p)") {
+		t.Errorf("err = %v", err)
 	}
 }

@@ -1,10 +1,13 @@
 package runner
 
 import (
+	"encoding/json"
 	"errors"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -31,7 +34,11 @@ const MinSubstringSecret = 8
 // value (after "KEY=") or a word of a message that equals a short secret is
 // masked whole, and a short secret inside a longer word is left alone.
 // Overlapping secrets are masked together.
+//
+// A Masker is safe for concurrent use: a target's probes run in parallel
+// while it learns more secrets.
 type Masker struct {
+	mu      sync.RWMutex
 	secrets []string // non-empty, distinct, longest first
 }
 
@@ -42,17 +49,16 @@ func NewMasker(secrets ...string) *Masker {
 	return m
 }
 
-// Add adds secrets to hide; empty values are ignored. A secret's Go-quoted
-// form (a message built with %q escapes its quotes, backslashes and control
-// characters) is hidden too.
+// Add adds secrets to hide; empty values are ignored. Every form a value
+// takes on its way out is hidden too (Forms): split into words (a .local
+// PRE_DEPLOY becomes several arguments), quoted for Go, JSON, YAML or a
+// shell, and cut short by Clip.
 func (m *Masker) Add(secrets ...string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	for _, s := range secrets {
-		if s == "" {
-			continue
-		}
-		quoted := strconv.Quote(s)
-		for _, v := range []string{s, quoted[1 : len(quoted)-1]} {
-			if !m.IsSecret(v) {
+		for _, v := range Forms(s) {
+			if v != "" && !m.isSecret(v) {
 				m.secrets = append(m.secrets, v)
 			}
 		}
@@ -60,11 +66,71 @@ func (m *Masker) Add(secrets ...string) {
 	sort.SliceStable(m.secrets, func(i, j int) bool { return len(m.secrets[i]) > len(m.secrets[j]) })
 }
 
+// ClipAt is where messages cut a long value (stack.MaxShown, in runes):
+// the part of a secret before that cut is a form of it.
+const ClipAt = 80
+
+// Forms are the strings a secret value s can show up as in what the tool
+// prints or writes, s first: its words (as a shell splits them, and as
+// blanks do) when it has several, its escaped forms (Go and JSON strings,
+// YAML double- and single-quoted scalars, a POSIX shell's single quotes),
+// and its first ClipAt runes when it is longer. A value is a secret
+// whatever form it takes.
+func Forms(s string) []string {
+	if s == "" {
+		return nil
+	}
+	forms := []string{s}
+	add := func(v string) {
+		if v != "" && !slices.Contains(forms, v) {
+			forms = append(forms, v)
+		}
+	}
+	// Words of one or two bytes ("-p", "1") are left out: they say
+	// nothing of the secret and would mask half of every line.
+	word := func(w string) {
+		if len(w) > 2 {
+			add(w)
+		}
+	}
+	words, err := SplitWords(s)
+	if err == nil && len(words) > 1 {
+		for _, w := range words {
+			word(w)
+		}
+	}
+	if fields := strings.Fields(s); len(fields) > 1 {
+		for _, f := range fields {
+			word(f)
+		}
+	}
+	for _, v := range append([]string{}, forms...) {
+		quoted := strconv.Quote(v)
+		add(quoted[1 : len(quoted)-1])
+		if j, err := json.Marshal(v); err == nil {
+			add(string(j[1 : len(j)-1]))
+		}
+		add(strings.ReplaceAll(v, "'", "''"))   // YAML single-quoted
+		add(strings.ReplaceAll(v, "'", `'\''`)) // a shell's single quotes
+		add(strings.ReplaceAll(v, `"`, `\"`))   // a double-quoted word
+	}
+	if r := []rune(s); len(r) > ClipAt {
+		add(string(r[:ClipAt]))
+	}
+	return forms
+}
+
 // IsSecret tells whether v is exactly one of the secrets.
 func (m *Masker) IsSecret(v string) bool {
 	if m == nil {
 		return false
 	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.isSecret(v)
+}
+
+func (m *Masker) isSecret(v string) bool {
 	for _, s := range m.secrets {
 		if s == v {
 			return true
@@ -78,7 +144,12 @@ func (m *Masker) Hides(v string) bool { return len(m.spans(v)) > 0 }
 
 // spans returns the sorted, disjoint byte ranges of s to mask.
 func (m *Masker) spans(s string) [][2]int {
-	if m == nil || len(m.secrets) == 0 || s == "" {
+	if m == nil || s == "" {
+		return nil
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if len(m.secrets) == 0 {
 		return nil
 	}
 	var covered []bool
@@ -197,6 +268,9 @@ func (m *Masker) Command(c Command) string {
 	s := strings.Join(parts, " ")
 	if c.StdinNote != "" {
 		s += " < " + m.Text(c.StdinNote)
+	}
+	if c.StdoutNote != "" {
+		s += " > " + m.Text(c.StdoutNote)
 	}
 	return s
 }

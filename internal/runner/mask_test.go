@@ -3,9 +3,12 @@ package runner
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"gopkg.in/yaml.v3"
 	"math/rand"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -111,7 +114,7 @@ func TestMaskProperty(t *testing.T) {
 			Args: []string{w() + long + w(), short, "--x=" + short, w(), "a " + short + " b", w() + long},
 		}
 		var log, out bytes.Buffer
-		r := &Runner{DryRun: true, Log: &log, Stdout: &out, Stderr: &out, Secrets: []string{long, short}}
+		r := &Runner{DryRun: true, Log: &log, Stdout: &out, Stderr: &out, Secrets: NewMasker(long, short)}
 		r.Print(cmd)
 		printed := log.String() +
 			m.Error(fmt.Errorf("value=%q from x.local is wrong", short+" "+long)).Error() + "\n" +
@@ -126,4 +129,65 @@ func TestMaskProperty(t *testing.T) {
 			t.Fatalf("round %d: short secret %q (or part of one) printed in:\n%s", round, short, printed)
 		}
 	}
+}
+
+// A secret is a secret whatever form it takes on its way out: a .local
+// value split into arguments (PRE_DEPLOY, E2E_RUNNER_COMMAND), quoted for a
+// shell, JSON-escaped in a record, YAML-quoted in a stack file, or cut
+// short in a message. Random secrets of several words, each embedded in
+// random ways, never print.
+func TestMaskFormsProperty(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	alphabet := []rune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123456789'\"$\\`;&|(){}<>*?#=:@/.-_~!%é€")
+	word := func() string {
+		var b strings.Builder
+		for i, n := 0, MinSubstringSecret+rng.Intn(10); i < n; i++ {
+			b.WriteRune(alphabet[rng.Intn(len(alphabet))])
+		}
+		return b.String()
+	}
+	for round := 0; round < 1000; round++ {
+		var parts []string
+		for i, n := 0, 1+rng.Intn(4); i < n; i++ {
+			parts = append(parts, word())
+		}
+		secret := strings.Join(parts, " ")
+		if rng.Intn(3) == 0 {
+			secret = strings.Repeat(secret+" ", 1+ClipAt/len(secret)) // longer than a message shows
+		}
+		m := NewMasker(secret)
+		// As arguments: the value split into words the way a shell would,
+		// after it was quoted for one.
+		args, err := SplitWords(Quote(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(parts) > 1 && rng.Intn(2) == 0 {
+			args = strings.Fields(secret) // a command built from the words
+		}
+		record, _ := json.Marshal(map[string]string{"reason": "the command failed: " + secret})
+		stackFile, _ := yaml.Marshal(map[string]string{"DATABASE_URL": "x" + secret})
+		clipped := string([]rune(secret)[:min(len([]rune(secret)), ClipAt)]) + "…"
+		printed := m.Command(Command{Name: "docker", Args: append([]string{"compose", "run"}, args...)}) + "\n" +
+			m.Text(string(record)) + "\n" +
+			m.Text(string(stackFile)) + "\n" +
+			m.Text(fmt.Sprintf("value %q is wrong", secret)) + "\n" +
+			m.Text("cut: "+clipped) + "\n" +
+			m.Quote(secret)
+		for _, p := range parts {
+			if strings.Contains(printed, p) {
+				t.Fatalf("round %d: part %q of the secret printed in:\n%s", round, p, printed)
+			}
+			for _, form := range []string{strconv.Quote(p), string(mustJSON(p))} {
+				if inner := form[1 : len(form)-1]; strings.Contains(printed, inner) {
+					t.Fatalf("round %d: part %q of the secret printed as %s in:\n%s", round, p, inner, printed)
+				}
+			}
+		}
+	}
+}
+
+func mustJSON(s string) []byte {
+	b, _ := json.Marshal(s)
+	return b
 }

@@ -29,9 +29,22 @@ type Command struct {
 	Stdin     io.Reader
 	StdinNote string
 
+	// Stdout, when set, receives the child's standard output instead of
+	// the runner's: a stream the tool keeps (a backup), never printed.
+	// StdoutNote says where it goes when the command is printed.
+	Stdout     io.Writer
+	StdoutNote string
+
 	// Interactive commands share the terminal: they stay in our process
 	// group, read our stdin, and get Ctrl-C from the terminal directly.
 	Interactive bool
+
+	// Interrupts, when set, passes each Ctrl-C on to a command that is not
+	// Interactive: every value received sends SIGINT to its process group,
+	// as the terminal would (docker compose stops its containers on the
+	// first and kills them on the second). The context still ends the
+	// command as usual.
+	Interrupts <-chan struct{}
 }
 
 // String renders the command as a shell would need it typed, unmasked.
@@ -47,6 +60,9 @@ func (c Command) String() string {
 	s := strings.Join(parts, " ")
 	if c.StdinNote != "" {
 		s += " < " + c.StdinNote
+	}
+	if c.StdoutNote != "" {
+		s += " > " + c.StdoutNote
 	}
 	return s
 }
@@ -87,8 +103,9 @@ type Runner struct {
 	// Log receives the printed commands; Stdout and Stderr the child's output.
 	Log, Stdout, Stderr io.Writer
 	// Secrets are masked in every printed command and relayed message, by
-	// the rule of Masker.
-	Secrets []string
+	// the rule of Masker; nil masks nothing. The session shares its one
+	// Masker with its runner, so a secret learnt later is masked too.
+	Secrets *Masker
 	// Environ is the environment children start from (KEY=value); nil is
 	// this process's. The tool sets it to the one it validated against.
 	Environ []string
@@ -102,12 +119,17 @@ type Runner struct {
 const DefaultGrace = 4 * time.Second
 
 // New returns a Runner writing to the process's stdout and stderr.
-func New(dryRun bool, secrets []string) *Runner {
+func New(dryRun bool, secrets *Masker) *Runner {
 	return &Runner{DryRun: dryRun, Log: os.Stderr, Stdout: os.Stdout, Stderr: os.Stderr, Secrets: secrets}
 }
 
-// Masker is the Masker of the runner's Secrets (see Masker for the rule).
-func (r *Runner) Masker() *Masker { return NewMasker(r.Secrets...) }
+// Masker is the runner's Masker (see Masker for the rule); never nil.
+func (r *Runner) Masker() *Masker {
+	if r.Secrets == nil {
+		return &Masker{}
+	}
+	return r.Secrets
+}
 
 // Mask returns s with the runner's secrets masked, for free text (a
 // message, a child's error line).
@@ -184,6 +206,9 @@ func (r *Runner) run(ctx context.Context, c Command, stdout, stderr io.Writer) e
 		}
 		cmd.Env = append(append([]string(nil), base...), c.Env...)
 	}
+	if c.Stdout != nil {
+		stdout = c.Stdout
+	}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.Stdin = c.Stdin
 	if c.Interactive {
@@ -203,10 +228,17 @@ func (r *Runner) run(ctx context.Context, c Command, stdout, stderr io.Writer) e
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		select {
-		case <-done:
-			return
-		case <-ctx.Done():
+		for waiting := true; waiting; {
+			select {
+			case <-done:
+				return
+			case <-c.Interrupts:
+				if !c.Interactive {
+					_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
+				}
+			case <-ctx.Done():
+				waiting = false
+			}
 		}
 		if !c.Interactive {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)

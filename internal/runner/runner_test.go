@@ -15,7 +15,7 @@ import (
 
 func newTest(dry bool, secrets ...string) (*Runner, *bytes.Buffer, *bytes.Buffer) {
 	var log, out bytes.Buffer
-	return &Runner{DryRun: dry, Log: &log, Stdout: &out, Stderr: &out, Secrets: secrets, Grace: time.Second}, &log, &out
+	return &Runner{DryRun: dry, Log: &log, Stdout: &out, Stderr: &out, Secrets: NewMasker(secrets...), Grace: time.Second}, &log, &out
 }
 
 func TestArgumentsPassVerbatim(t *testing.T) {
@@ -160,5 +160,22 @@ func TestChildGetsRunnerEnviron(t *testing.T) {
 	}
 	if out.String() != "from-runner||x\n" {
 		t.Fatalf("child saw %q", out.String())
+	}
+}
+
+// A command's own Stdout keeps its output (bytes as written, none of it on
+// the runner's), and the printed command says where it went.
+func TestCommandStdoutKeepsTheStream(t *testing.T) {
+	r, log, out := newTest(false)
+	var kept bytes.Buffer
+	c := Command{Name: "printf", Args: []string{`\000\377REDIS`}, Stdout: &kept, StdoutNote: "backup/redis.rdb"}
+	if err := r.Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if kept.String() != "\x00\xffREDIS" || out.Len() != 0 {
+		t.Fatalf("kept %q, runner's stdout %q", kept.String(), out.String())
+	}
+	if !strings.HasSuffix(strings.TrimSpace(log.String()), " > backup/redis.rdb") {
+		t.Fatalf("printed %q", log.String())
 	}
 }

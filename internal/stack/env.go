@@ -192,23 +192,60 @@ func (e *Env) Registry() string {
 	return DefaultRegistry
 }
 
-// Version returns VERSION, checked to be a semantic version usable as an
-// image tag: MAJOR.MINOR.PATCH, optionally with a leading v and a
-// pre-release (1.2.3-rc.1), without build metadata (+build.5: a tag cannot
-// hold a +).
+// Version returns VERSION, checked by the one rule every target and
+// version:* use (CheckVersion).
 func (e *Env) Version() (string, error) {
 	v, ok := e.Get("VERSION")
 	if !ok || v == "" {
 		return "", fmt.Errorf("VERSION is not set: set it in %s (for example VERSION=1.2.3)", e.Environment.EnvFile)
 	}
-	if _, build, found := strings.Cut(v, "+"); found && build != "" && semver.IsValid("v"+strings.TrimPrefix(v, "v")) {
-		return "", fmt.Errorf("%s from %s has build metadata (+%s): + is not valid in an image tag; drop it, or make it a pre-release (-%s)", e.shown("VERSION"), e.Source("VERSION"), e.clipUnlessSecret("VERSION", build), e.clipUnlessSecret("VERSION", build))
-	}
-	core, _, _ := strings.Cut(v, "-")
-	if strings.Contains(v, "+") || !semver.IsValid("v"+strings.TrimPrefix(v, "v")) || strings.Count(core, ".") != 2 {
-		return "", fmt.Errorf("%s from %s is not a semantic version: use MAJOR.MINOR.PATCH, for example 1.2.3", e.shown("VERSION"), e.Source("VERSION"))
+	if err := checkVersion(v); err != nil {
+		return "", fmt.Errorf("%s (from %s) %s", e.shown("VERSION"), e.Source("VERSION"), e.hideIfSecret("VERSION", v, err.Error()))
 	}
 	return v, nil
+}
+
+// CheckVersion is the rule for VERSION, the images' tag: MAJOR.MINOR.PATCH
+// with an optional pre-release (1.2.3, 1.2.3-rc.1). No leading v: VERSION
+// is the image tag, and the git tag adds the v (v1.2.3). No build metadata:
+// + is not valid in an image tag.
+func CheckVersion(v string) error {
+	if err := checkVersion(v); err != nil {
+		return fmt.Errorf("%q %w", Clip(v), err)
+	}
+	return nil
+}
+
+// VersionRule is CheckVersion's reason alone ("is not a semantic version:
+// …"), for a message that names the variable and its source itself.
+func VersionRule(v string) error { return checkVersion(v) }
+
+func checkVersion(v string) error {
+	core, _, _ := strings.Cut(v, "-")
+	core, _, _ = strings.Cut(core, "+")
+	valid := semver.IsValid("v"+strings.TrimPrefix(v, "v")) && strings.Count(core, ".") == 2
+	switch {
+	case valid && strings.HasPrefix(v, "v"):
+		return fmt.Errorf("is not a version: drop the leading v (%s); VERSION is the images' tag, the git tag adds the v", Clip(strings.TrimPrefix(v, "v")))
+	case valid && strings.Contains(v, "+"):
+		_, build, _ := strings.Cut(v, "+")
+		return fmt.Errorf("has build metadata (+%s): + is not valid in an image tag; drop it, or make it a pre-release (-%s)", Clip(build), Clip(build))
+	case !valid || strings.Contains(v, "+"):
+		return fmt.Errorf("is not a semantic version: use MAJOR.MINOR.PATCH, for example 1.2.3 (a pre-release like 1.2.3-rc.1 is fine; no v, no +build)")
+	}
+	return nil
+}
+
+// hideIfSecret is msg with value's parts replaced by … when key's value
+// must not be printed.
+func (e *Env) hideIfSecret(key, value, msg string) string {
+	if !e.IsLocalOrSecret(key) {
+		return msg
+	}
+	if _, build, ok := strings.Cut(value, "+"); ok && build != "" {
+		msg = strings.ReplaceAll(msg, Clip(build), "…")
+	}
+	return strings.ReplaceAll(msg, Clip(strings.TrimPrefix(value, "v")), "…")
 }
 
 // shown is KEY="value" for a message, the value clipped; only KEY when the
@@ -218,13 +255,6 @@ func (e *Env) shown(key string) string {
 		return Clip(key)
 	}
 	return fmt.Sprintf("%s=%q", Clip(key), Clip(e.Value(key)))
-}
-
-func (e *Env) clipUnlessSecret(key, s string) string {
-	if e.IsLocalOrSecret(key) {
-		return "…"
-	}
-	return Clip(s)
 }
 
 // MaxShown is how many characters of a value or a name a message shows.

@@ -178,13 +178,14 @@ func TestVersion(t *testing.T) {
 	cases := []struct {
 		version, err string // err "" accepts
 	}{
-		{"1.2.3", ""}, {"v1.2.3", ""}, {"1.2.3-rc.1", ""},
-		{"1.2.3+build.5", `VERSION="1.2.3+build.5" from docker/.env.prod has build metadata (+build.5): + is not valid in an image tag`},
+		{"1.2.3", ""}, {"1.2.3-rc.1", ""},
+		{"v1.2.3", `VERSION="v1.2.3" (from docker/.env.prod) is not a version: drop the leading v (1.2.3); VERSION is the images' tag, the git tag adds the v`},
+		{"1.2.3+build.5", `VERSION="1.2.3+build.5" (from docker/.env.prod) has build metadata (+build.5): + is not valid in an image tag`},
 		{"1.2.3-rc.1+b", "has build metadata (+b)"},
 		{"1.2", "is not a semantic version"}, {"latest", "is not a semantic version"},
 		{"1.2.3.4", "is not a semantic version"}, {"1.2.3+", "is not a semantic version"},
 		{"", "VERSION is not set"},
-		{strings.Repeat("9", 200), `VERSION="` + strings.Repeat("9", MaxShown) + `…" from`},
+		{strings.Repeat("9", 200), `VERSION="` + strings.Repeat("9", MaxShown) + `…" (from`},
 	}
 	for _, c := range cases {
 		t.Run(c.version, func(t *testing.T) {
@@ -200,7 +201,7 @@ func TestVersion(t *testing.T) {
 	}
 	t.Run("from .local the value is not shown", func(t *testing.T) {
 		env, _ := load(t, map[string]string{"docker/.env.prod": "", "docker/.env.prod.local": "VERSION=sekret123\n"}, nil)
-		if _, err := env.Version(); err == nil || strings.Contains(err.Error(), "sekret123") || !strings.Contains(err.Error(), "VERSION from docker/.env.prod.local is not a semantic version") {
+		if _, err := env.Version(); err == nil || strings.Contains(err.Error(), "sekret123") || !strings.Contains(err.Error(), "VERSION (from docker/.env.prod.local) is not a semantic version") {
 			t.Fatalf("err %v", err)
 		}
 	})

@@ -17,15 +17,22 @@ const (
 	CertbotLogs    = "nginx/data/certbot/logs"
 	CertbotWebroot = "nginx/data/certbot/www" // the ACME challenge nginx serves
 	RedisData      = "backend/.redis_data"
+	BackendData    = "backend/.data" // the backend's SQLite database
 )
 
 // DataFolders are made before a stack starts, so that docker does not
 // create them owned by root.
-var DataFolders = []string{SSLDir, CertbotWebroot, CertbotConfig, RedisData}
+var DataFolders = []string{SSLDir, CertbotWebroot, CertbotConfig, RedisData, BackendData}
 
 // DeployLog is where the server keeps its deploys of the release stack
 // (JSON, one a line), relative to the project root; git ignores .dtx/.
 const DeployLog = ".dtx/deploys.jsonl"
+
+// DefaultPrefix starts every compose project and Swarm stack name unless
+// COMPOSE_PROJECT_PREFIX says otherwise (dtx-debug, dtx-release; the Swarm
+// stack dtx). The compose files default to the same:
+// name: ${COMPOSE_PROJECT_PREFIX:-dtx}-<env> (a test keeps them equal).
+const DefaultPrefix = "dtx"
 
 // DefaultRegistry is where the images live unless REGISTRY says otherwise.
 const DefaultRegistry = "ghcr.io/kettleofketchup/dtx_website"
@@ -73,100 +80,4 @@ func EnvironmentNames() []string {
 		names[i] = e.Name
 	}
 	return names
-}
-
-// Image is one image the project builds: a Dockerfile stage in a context folder.
-type Image struct {
-	Name       string // the last part of the repository: REGISTRY/<Name>:<tag>
-	Context    string // build context, relative to the project root
-	Dockerfile string // relative to Context
-	Target     string // stage to build; empty builds the last stage
-	// BuildArgs names variables of the environment passed as build arguments
-	// when they are set: each Dockerfile's base image, so that an engine
-	// that cannot pull the official images builds on local stand-ins.
-	BuildArgs []string
-}
-
-// Images are the five images, in build and summary order.
-var Images = []Image{
-	{Name: "frontend", Context: "frontend", Dockerfile: "Dockerfile", Target: "runtime", BuildArgs: []string{"FRONTEND_BASE_IMAGE"}},
-	{Name: "frontend-dev", Context: "frontend", Dockerfile: "Dockerfile", Target: "runtime-dev", BuildArgs: []string{"FRONTEND_BASE_IMAGE"}},
-	{Name: "backend", Context: "backend", Dockerfile: "Dockerfile", Target: "runtime", BuildArgs: []string{"BACKEND_BASE_IMAGE"}},
-	{Name: "backend-dev", Context: "backend", Dockerfile: "Dockerfile", Target: "runtime-dev", BuildArgs: []string{"BACKEND_BASE_IMAGE"}},
-	{Name: "nginx", Context: "nginx", Dockerfile: "Dockerfile", BuildArgs: []string{"NGINX_BASE_IMAGE"}},
-}
-
-// DockerfilePath is the Dockerfile's path relative to the project root.
-func (i Image) DockerfilePath() string { return i.Context + "/" + i.Dockerfile }
-
-// Ref is the image's full reference in registry with tag.
-func (i Image) Ref(registry, tag string) string {
-	return strings.TrimSuffix(registry, "/") + "/" + i.Name + ":" + tag
-}
-
-// ImageNames lists the names of Images.
-func ImageNames() []string {
-	names := make([]string, len(Images))
-	for i, img := range Images {
-		names[i] = img.Name
-	}
-	return names
-}
-
-// SelectImages returns the images named in a comma-separated list, in the
-// order of Images; an empty list selects them all.
-func SelectImages(only string) ([]Image, error) {
-	if strings.TrimSpace(only) == "" {
-		return Images, nil
-	}
-	wanted := map[string]bool{}
-	for _, name := range strings.Split(only, ",") {
-		name = strings.TrimSpace(name)
-		if name == "" {
-			continue
-		}
-		if !isImage(name) {
-			return nil, fmt.Errorf("unknown image %q: use one or more of %s, separated by commas", Clip(name), strings.Join(ImageNames(), ","))
-		}
-		wanted[name] = true
-	}
-	var selected []Image
-	for _, img := range Images {
-		if wanted[img.Name] {
-			selected = append(selected, img)
-		}
-	}
-	return selected, nil
-}
-
-func isImage(name string) bool {
-	for _, img := range Images {
-		if img.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// ImagesInRefs returns the project's images that the given references name
-// under registry (any tag), in the order of Images. References to other images
-// (redis, say) are left out.
-func ImagesInRefs(registry string, refs []string) []Image {
-	prefix := strings.TrimSuffix(registry, "/") + "/"
-	used := map[string]bool{}
-	for _, ref := range refs {
-		rest, ok := strings.CutPrefix(ref, prefix)
-		if !ok {
-			continue
-		}
-		name, _, _ := strings.Cut(rest, ":")
-		used[name] = true
-	}
-	var images []Image
-	for _, img := range Images {
-		if used[img.Name] {
-			images = append(images, img)
-		}
-	}
-	return images
 }

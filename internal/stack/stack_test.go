@@ -90,23 +90,6 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
-func TestSelectImagesAndRefs(t *testing.T) {
-	imgs, err := SelectImages(" nginx, frontend ")
-	if err != nil || len(imgs) != 2 || imgs[0].Name != "frontend" || imgs[1].Name != "nginx" {
-		t.Fatalf("%v %v", imgs, err)
-	}
-	if _, err := SelectImages("frontend,web"); err == nil || !strings.Contains(err.Error(), `unknown image "web"`) {
-		t.Fatal(err)
-	}
-	used := ImagesInRefs("r.example/p", []string{"r.example/p/nginx:1.0.0", "redis:8.2.1-alpine", "r.example/p/backend-dev:latest", "other/p/frontend:latest"})
-	if len(used) != 2 || used[0].Name != "backend-dev" || used[1].Name != "nginx" {
-		t.Fatalf("%v", used)
-	}
-	if got := Images[1].Ref("r.example/p/", "1.0.0"); got != "r.example/p/frontend-dev:1.0.0" {
-		t.Fatal(got)
-	}
-}
-
 func TestLookupEnvironment(t *testing.T) {
 	if e, err := LookupEnvironment("release"); err != nil || e.ComposeFile != "docker-compose.release.yaml" || e.LocalEnvFile() != "docker/.env.release.local" {
 		t.Fatalf("%+v %v", e, err)
@@ -120,7 +103,6 @@ func TestLongNamesAreClipped(t *testing.T) {
 		err  func() error
 	}{
 		{"environment", func() error { _, err := LookupEnvironment(long); return err }},
-		{"image", func() error { _, err := SelectImages("nginx," + long); return err }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -2,23 +2,16 @@ package targets
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/certbot"
-	"github.com/kettleofketchup/dtx_website/internal/certs"
-	"github.com/kettleofketchup/dtx_website/internal/runner"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 )
 
 // openServing opens the stack whose nginx serves the site: STACK, prod by
 // default.
-func (o Options) openServing() (*session, error) {
+func openServing(o *session.Session) (*session.Stack, error) {
 	name, _ := o.Lookup("STACK")
 	switch name {
 	case "":
@@ -27,234 +20,32 @@ func (o Options) openServing() (*session, error) {
 	default:
 		return nil, fmt.Errorf("STACK=%q: certificates are for the prod or release stack, or the swarm; use STACK=prod, STACK=release or STACK=swarm", name)
 	}
-	return o.open(name)
+	return o.Open(name)
 }
 
 // Certbot gets or keeps the Let's Encrypt certificate of DOMAIN and
-// www.DOMAIN through the webroot the running nginx serves, then reloads nginx.
-func Certbot(ctx context.Context, o Options) error {
+// www.DOMAIN through the webroot the running nginx serves, then reloads
+// nginx; STACK=swarm does it for the swarm stack.
+func Certbot(ctx context.Context, o *session.Session) error {
 	if stack, _ := o.Lookup("STACK"); stack == "swarm" {
 		return SwarmCertbot(ctx, o)
 	}
-	s, err := o.openServing()
+	s, err := openServing(o)
 	if err != nil {
 		return err
 	}
-	req, issue, err := s.certbotDecision()
-	if err != nil || !issue {
-		return err
-	}
-	if err := s.certbotPreflight(ctx); err != nil {
-		return err
-	}
-	if err := s.makeCertbotFolders(); err != nil {
-		return err
-	}
-	if err := s.certbot(ctx, req.CertonlyCommand(s.Root), req.ServerURL()); err != nil {
-		return err
-	}
-	if err := s.reloadNginx(ctx); err != nil {
-		return err
-	}
-	return s.confirmServed(ctx, req.Domain, filepath.Join(s.Root, req.LiveCert()))
+	return certbot.Certbot(ctx, s)
 }
 
 // Renew renews every certificate that is due and reloads nginx only when
 // one was renewed.
-func Renew(ctx context.Context, o Options) error {
+func Renew(ctx context.Context, o *session.Session) error {
 	if stack, _ := o.Lookup("STACK"); stack == "swarm" {
 		return errors.New("STACK=swarm: run ./dtx prod:certbot STACK=swarm instead (twice a day: it renews when 30 days or fewer are left)")
 	}
-	s, err := o.openServing()
+	s, err := openServing(o)
 	if err != nil {
 		return err
 	}
-	if err := s.certbotPreflight(ctx); err != nil {
-		return err
-	}
-	before := s.liveSerials()
-	if err := s.certbot(ctx, certbot.RenewCommand(s.Root), ""); err != nil {
-		return err
-	}
-	if s.DryRun {
-		s.Say("[dry-run] then, only if a certificate changed:")
-		return s.reloadNginx(ctx)
-	}
-	var renewed []string
-	for path, serial := range s.liveSerials() {
-		if before[path] != serial {
-			s.Say("renewed %s", filepath.Dir(path))
-			renewed = append(renewed, path)
-		}
-	}
-	if len(renewed) == 0 {
-		s.Say("no certificate was due for renewal: nginx not reloaded")
-		return nil
-	}
-	if err := s.reloadNginx(ctx); err != nil {
-		return err
-	}
-	domain := s.env.Value("DOMAIN")
-	for _, path := range renewed {
-		if filepath.Base(filepath.Dir(path)) == domain {
-			return s.confirmServed(ctx, domain, path)
-		}
-	}
-	return nil
-}
-
-// certbotPreflight: certbot installed, the compose file valid and nginx
-// running in the stack (it serves the ACME challenge); asking compose which
-// services run also tells whether the engine answers.
-func (s *session) certbotPreflight(ctx context.Context) error {
-	if _, err := s.validate(ctx); err != nil {
-		return err
-	}
-	if s.DryRun {
-		return nil
-	}
-	if err := s.needCertbot(); err != nil {
-		return err
-	}
-	ps := s.project.Command("ps", "--status", "running", "--services")
-	out, err := s.run.Query(ctx, ps)
-	if err != nil {
-		return s.explain(ctx, ps, err)
-	}
-	for _, svc := range splitLines(out) {
-		if svc == "nginx" {
-			return nil
-		}
-	}
-	return fmt.Errorf("nginx is not running in the %s stack (project %s): start it first with './dtx stack:up %s'; it serves the ACME challenge", s.env.Environment.Name, s.project.Name, s.env.Environment.Name)
-}
-
-func (s *session) makeCertbotFolders() error {
-	dirs := []string{certbot.ConfigDir, certbot.WorkDir, certbot.LogsDir, certbot.WebrootDir}
-	if s.DryRun {
-		s.Say("[dry-run] mkdir -p %s %s %s %s", dirs[0], dirs[1], dirs[2], dirs[3])
-		return nil
-	}
-	for _, d := range dirs {
-		if err := os.MkdirAll(filepath.Join(s.Root, d), 0o755); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// certbot runs a certbot command and turns a failure into its reason.
-func (s *session) certbot(ctx context.Context, c runner.Command, server string) error {
-	out, err := s.run.Tee(ctx, c)
-	if err == nil || ctx.Err() != nil {
-		return err
-	}
-	reason := "certbot failed: "
-	var exit *runner.ExitError
-	if errors.As(err, &exit) {
-		reason = fmt.Sprintf("certbot failed (exit %d): ", exit.ExitStatus())
-	}
-	return &explained{reason: reason + certbot.Explain(out, s.Root, server), errs: []error{err}}
-}
-
-// reloadNginx has nginx render its configuration again (it picks certbot's
-// certificate once there is one), check it with nginx -t and reload; when
-// the check fails, dtx-nginx puts the previous configuration back.
-func (s *session) reloadNginx(ctx context.Context) error {
-	if err := s.compose(ctx, "exec", "-T", "nginx", "dtx-nginx", "reload"); err != nil {
-		return fmt.Errorf("nginx was not reloaded: %w", err)
-	}
-	return nil
-}
-
-// certbotDecision reads the certificate request of the environment and
-// decides, as on one host so in the swarm, whether certbot has work to do
-// (none while the certificate covers both names with 30+ days left); it
-// says the reason.
-func (s *session) certbotDecision() (certbot.Request, bool, error) {
-	req, err := certbot.RequestFromEnv(s.env)
-	if err != nil {
-		return req, false, err
-	}
-	decision := req.Decide(s.Root, s.now())
-	s.Say("%s", decision.Reason)
-	return req, decision.Issue, nil
-}
-
-// needCertbot says how to install certbot when it is not on PATH.
-func (s *session) needCertbot() error {
-	if _, ok := s.lookPath("certbot"); !ok {
-		return errors.New("certbot is not installed: install it (apt-get install certbot) so that 'certbot --version' works")
-	}
-	return nil
-}
-
-// confirmServed waits until nginx, on this machine's HTTPS port, serves the
-// certificate in certFile to a client asking for domain: a reload takes
-// effect asynchronously, and the operator wants to know it did.
-func (s *session) confirmServed(ctx context.Context, domain, certFile string) error {
-	if s.DryRun {
-		return nil
-	}
-	return s.awaitServed(ctx, "127.0.0.1", domain, certFile, confirmTimeout, "reloaded", fmt.Sprintf("check './dtx stack:logs %s'", s.env.Environment.Name))
-}
-
-// awaitServed waits, timeout at most, until host's HTTPS port (HTTPS_PORT)
-// serves exactly the certificate in certFile to a client asking for domain,
-// and says so; else it says what nginx serves instead (it was "reloaded",
-// or "updated"), and what to read (hint).
-func (s *session) awaitServed(ctx context.Context, host, domain, certFile string, timeout time.Duration, verb, hint string) error {
-	want, err := certs.Read(certFile)
-	if err != nil {
-		return err
-	}
-	port := s.env.Value("HTTPS_PORT")
-	if port == "" {
-		port = "443"
-	}
-	addr := net.JoinHostPort(host, port)
-	var got *x509.Certificate
-	deadline := time.Now().Add(timeout)
-	for {
-		// No chain verification here: the check is stronger, the served
-		// leaf must be byte for byte the one certbot wrote.
-		got, err = servedLeaf(ctx, addr, domain)
-		if err == nil && got.Equal(want) {
-			s.Say("nginx serves the certificate for %s on %s: serial %s, valid until %s", domain, addr, want.SerialNumber.Text(16), want.NotAfter.UTC().Format("2006-01-02"))
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if err != nil {
-		return fmt.Errorf("nginx was %s but %s does not answer TLS for %s (%v): %s", verb, addr, domain, err, hint)
-	}
-	return fmt.Errorf("nginx was %s but still serves serial %s on %s, not certbot's %s: %s", verb, got.SerialNumber.Text(16), addr, want.SerialNumber.Text(16), hint)
-}
-
-// confirmTimeout bounds confirmServed.
-var confirmTimeout = 10 * time.Second
-
-func servedLeaf(ctx context.Context, addr, serverName string) (*x509.Certificate, error) {
-	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: 2 * time.Second}, Config: &tls.Config{ServerName: serverName, InsecureSkipVerify: true}}
-	conn, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	return conn.(*tls.Conn).ConnectionState().PeerCertificates[0], nil
-}
-
-// liveSerials maps each live certificate to its serial number.
-func (s *session) liveSerials() map[string]string {
-	serials := map[string]string{}
-	paths, _ := filepath.Glob(filepath.Join(s.Root, certbot.ConfigDir, "live", "*", certs.CertFile))
-	for _, p := range paths {
-		if c, err := certs.Read(p); err == nil {
-			serials[p] = c.SerialNumber.String()
-		}
-	}
-	return serials
+	return certbot.Renew(ctx, s)
 }

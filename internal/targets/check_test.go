@@ -3,6 +3,7 @@ package targets
 import (
 	"context"
 	"fmt"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,8 +24,9 @@ func TestCheckPassesOnAHealthyProject(t *testing.T) {
 		"ok    debug: docker-compose.debug.yaml loads with them",
 		"ok    release: docker-compose.release.yaml loads with them",
 		"ok    VERSION 0.1.0",
-		"ok    image frontend-dev: frontend/Dockerfile stage runtime-dev",
-		"ok    image nginx: nginx/Dockerfile stage (last stage)",
+		"ok    image frontend-dev: frontend/Dockerfile stage runtime-dev (service frontend of docker-compose.debug.yaml)",
+		"ok    image nginx: nginx/Dockerfile stage (last stage) (service nginx of docker-compose.prod.yaml)",
+		"ok    release: roles: proxy nginx; routed backend, frontend; stateful redis",
 		"ok    certbot 2.1.0",
 	} {
 		if !strings.Contains(out.String(), want+"\n") {
@@ -62,12 +64,12 @@ func TestCheckReportsEachProblem(t *testing.T) {
 		{name: "Dockerfile without a needed stage", prepare: func(t *testing.T, root string) {
 			writeFile(t, root, "frontend/Dockerfile", "ARG NODE=node:22\n# a build stage\nFROM ${NODE} AS build\nFROM build AS Runtime-Dev\n")
 		}, want: []string{
-			`FAIL  frontend/Dockerfile has no stage named "runtime" for image frontend (its stages: build, runtime-dev): add one, FROM … AS runtime`,
-			"ok    image frontend-dev: frontend/Dockerfile stage runtime-dev",
+			`FAIL  frontend/Dockerfile has no stage named "runtime" for image frontend (target of service frontend of docker-compose.prod.yaml; its stages: build, runtime-dev): add one, FROM … AS runtime`,
+			"ok    image frontend-dev: frontend/Dockerfile stage runtime-dev (service frontend of docker-compose.debug.yaml)",
 		}, problems: 1},
 		{name: "Dockerfile missing", prepare: func(t *testing.T, root string) { os.Remove(filepath.Join(root, "backend/Dockerfile")) }, want: []string{
-			`FAIL  backend/Dockerfile: Dockerfile of image backend is missing: add it with a stage named "runtime"`,
-			`FAIL  backend/Dockerfile: Dockerfile of image backend-dev is missing: add it with a stage named "runtime-dev"`,
+			`FAIL  backend/Dockerfile: Dockerfile of image backend is missing (declared by service backend of docker-compose.prod.yaml): add it with a stage named "runtime"`,
+			`FAIL  backend/Dockerfile: Dockerfile of image backend-dev is missing (declared by service backend of docker-compose.debug.yaml): add it with a stage named "runtime-dev"`,
 		}, problems: 2},
 		{name: "Dockerfile without FROM", prepare: func(t *testing.T, root string) { writeFile(t, root, "nginx/Dockerfile", "RUN true\n") }, want: []string{
 			"FAIL  nginx/Dockerfile: no FROM instruction",
@@ -86,7 +88,7 @@ func TestCheckReportsEachProblem(t *testing.T) {
 		{name: "VERSION not semver", prepare: func(t *testing.T, root string) {
 			writeFile(t, root, "docker/.env.release", "VERSION=one\nDOMAIN=x.example\n")
 		}, want: []string{
-			`FAIL  VERSION="one" from docker/.env.release is not a semantic version`,
+			`FAIL  VERSION="one" (from docker/.env.release) is not a semantic version`,
 		}, problems: 1},
 	}
 	for _, c := range cases {
@@ -129,12 +131,12 @@ func TestCheckReportsEachProblem(t *testing.T) {
 func TestNoProbeBeforeACommand(t *testing.T) {
 	cases := []struct {
 		name string
-		run  func(context.Context, Options) error
+		run  func(context.Context, *session.Session) error
 		want []string
 	}{
-		{"stack:ps", func(c context.Context, o Options) error { return Ps(c, o, "debug") }, []string{"docker " + debug[len("docker "):] + " ps"}},
-		{"stack:down", func(c context.Context, o Options) error { return Down(c, o, "test") }, []string{"docker " + test[len("docker "):] + " down --remove-orphans"}},
-		{"docker:push", func(c context.Context, o Options) error { return Push(c, o, "nginx") }, []string{
+		{"stack:ps", func(c context.Context, o *session.Session) error { return Ps(c, o, "debug") }, []string{"docker " + debug[len("docker "):] + " ps"}},
+		{"stack:down", func(c context.Context, o *session.Session) error { return Down(c, o, "test") }, []string{"docker " + test[len("docker "):] + " down --remove-orphans"}},
+		{"docker:push", func(c context.Context, o *session.Session) error { return Push(c, o, "nginx") }, []string{
 			"docker push " + reg + "/nginx:0.1.0", "docker push " + reg + "/nginx:latest"}},
 	}
 	for _, c := range cases {
@@ -159,16 +161,16 @@ func TestFailureIsExplained(t *testing.T) {
 	cases := []struct {
 		mode    string
 		environ []string
-		run     func(context.Context, Options) error
+		run     func(context.Context, *session.Session) error
 		want    string
 		status  int
 	}{
-		{"noengine", []string{"DOCKER_HOST=unix:///run/stopped.sock"}, func(c context.Context, o Options) error { return Ps(c, o, "debug") },
+		{"noengine", []string{"DOCKER_HOST=unix:///run/stopped.sock"}, func(c context.Context, o *session.Session) error { return Ps(c, o, "debug") },
 			"the Docker engine is unreachable at unix:///run/stopped.sock: start it", 1},
-		{"noengine", nil, func(c context.Context, o Options) error { return Pull(c, o, "nginx") }, "the Docker engine is unreachable at unix:///var/run/docker.sock", 1},
-		{"nocompose", nil, func(c context.Context, o Options) error { return Logs(c, o, "test") }, "the docker compose plugin is missing", 1},
-		{"fails", nil, func(c context.Context, o Options) error { return Ps(c, o, "debug") }, debug + " ps: exit status 3", 3},
-		{"fails", nil, func(c context.Context, o Options) error { return Exec(c, o, "debug", "backend", "false") }, "exit status 3", 3},
+		{"noengine", nil, func(c context.Context, o *session.Session) error { return Pull(c, o, "nginx") }, "the Docker engine is unreachable at unix:///var/run/docker.sock", 1},
+		{"nocompose", nil, func(c context.Context, o *session.Session) error { return Logs(c, o, "test") }, "the docker compose plugin is missing", 1},
+		{"fails", nil, func(c context.Context, o *session.Session) error { return Ps(c, o, "debug") }, debug + " ps: exit status 3", 3},
+		{"fails", nil, func(c context.Context, o *session.Session) error { return Exec(c, o, "debug", "backend", "false") }, "exit status 3", 3},
 	}
 	for _, c := range cases {
 		t.Run(c.mode+" "+c.want, func(t *testing.T) {

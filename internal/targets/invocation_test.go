@@ -23,6 +23,8 @@ func TestCheckInvocation(t *testing.T) {
 		{"one target", "stack:ps prod", ""},
 		{"several targets", "docker:build -only=nginx docker:push -only=nginx stack:up release", ""},
 		{"options are optional", "docker:build", ""},
+		{"a switch alone, as mage takes it", "version:tag -push", ""},
+		{"a switch with a value", "version:tag -push=false", ""},
 		{"case-insensitive like mage", "Stack:Exec debug backend ls", ""},
 		{"quoted exec command", "stack:exec debug backend|python manage.py migrate", ""},
 		{"no target", "", ""},
@@ -32,7 +34,7 @@ func TestCheckInvocation(t *testing.T) {
 			`"now" is not a target, and "stack:down prod" takes 1 argument(s) (usage stack:down ENV): remove it; nothing was run`},
 		{"stray word after a later target", "docker:build stack:up prod now", `"now" is not a target`},
 		{"missing argument", "docker:build stack:up", "stack:up takes 1 argument(s): stack:up ENV; nothing was run"},
-		{"unknown first target", "stack:restart prod", `unknown target "stack:restart": nothing was run`},
+		{"unknown first target", "stack:reboot prod", `unknown target "stack:reboot": nothing was run`},
 		{"unknown option", "docker:push -bogus=1", `docker:push does not take the option "-bogus=1": usage docker:push [-only=…]`},
 		{"option without a value", "docker:push -only", `does not take the option "-only"`},
 		{"option on a target without options", "stack:ps prod -only=x", `stack:ps does not take the option "-only=x"`},
@@ -109,7 +111,11 @@ func TestUsagesMatchMagefiles(t *testing.T) {
 						u.Args = append(u.Args, "_")
 					}
 				case *ast.StarExpr:
-					u.Options = append(u.Options, strings.ToLower(n.Name))
+					if id, ok := ty.X.(*ast.Ident); ok && id.Name == "bool" {
+						u.Switches = append(u.Switches, strings.ToLower(n.Name))
+					} else {
+						u.Options = append(u.Options, strings.ToLower(n.Name))
+					}
 				}
 			}
 		}
@@ -127,7 +133,7 @@ func TestUsagesMatchMagefiles(t *testing.T) {
 }
 
 func signature(u Usage) string {
-	return u.Target + " args=" + strings.Repeat("_", len(u.Args)) + " options=" + strings.Join(u.Options, ",")
+	return u.Target + " args=" + strings.Repeat("_", len(u.Args)) + " options=" + strings.Join(u.Options, ",") + " switches=" + strings.Join(u.Switches, ",")
 }
 
 // Through the real mage: the refusal comes before any target prints or runs
@@ -158,5 +164,25 @@ func TestMageRefusesStrayWordsBeforeRunning(t *testing.T) {
 				t.Fatalf("output:\n%s", out)
 			}
 		})
+	}
+}
+
+func TestInForce(t *testing.T) {
+	for _, c := range []struct {
+		target  string
+		environ []string
+		want    string
+	}{
+		{"dev:debug", nil, "In force here (COMPOSE_PROJECT_PREFIX unset): the project dtx-debug."},
+		{"dev:debug", []string{"COMPOSE_PROJECT_PREFIX=site2"}, "In force here (COMPOSE_PROJECT_PREFIX=site2): the project site2-debug."},
+		{"stack:ps", []string{"COMPOSE_PROJECT_PREFIX=x"}, "In force here (COMPOSE_PROJECT_PREFIX=x): the project x-ENV (debug, test, prod, release)."},
+		{"swarm:deploy", nil, "In force here (COMPOSE_PROJECT_PREFIX unset): the Swarm stack dtx."},
+		{"prod:deploy", []string{"COMPOSE_PROJECT_PREFIX="}, "In force here (COMPOSE_PROJECT_PREFIX unset): the project dtx-release."},
+		{"version:show", nil, ""},
+		{"nonsense", nil, ""},
+	} {
+		if got := InForce(c.target, c.environ); got != c.want {
+			t.Errorf("InForce(%s, %v) = %q, want %q", c.target, c.environ, got, c.want)
+		}
 	}
 }

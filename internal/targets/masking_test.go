@@ -7,9 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kettleofketchup/dtx_website/internal/images"
-	"github.com/kettleofketchup/dtx_website/internal/runner"
-	"github.com/kettleofketchup/dtx_website/internal/stack"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 )
 
 // Issue 8, findings 3 and 4: every printed line of a dry run masks the
@@ -19,20 +17,20 @@ func TestDryRunMasking(t *testing.T) {
 	cases := []struct {
 		name   string
 		local  map[string]string // env file -> .local content
-		run    func(context.Context, Options) error
+		run    func(context.Context, *session.Session) error
 		hidden []string // never printed
 		want   []string // printed lines (or parts) that prove the plan is exact
 	}{
 		{name: "quote and space in a password used in stack:exec",
 			local: map[string]string{"docker/.env.dev.local": "DB_PASSWORD=\"pa'ss w0rd\"\n"},
-			run: func(c context.Context, o Options) error {
+			run: func(c context.Context, o *session.Session) error {
 				return Exec(c, o, "debug", "backend", `psql "postgres://app:pa'ss w0rd@db/app"`)
 			},
 			hidden: []string{"pa'ss", `pa'\''ss`, "ss w0rd"},
 			want:   []string{` exec -T backend psql postgres://app:****@db/app`}},
 		{name: "dollars in a password",
 			local: map[string]string{"docker/.env.dev.local": "DB_PASSWORD='pa$$w0rd$HOME'\n"},
-			run: func(c context.Context, o Options) error {
+			run: func(c context.Context, o *session.Session) error {
 				return Exec(c, o, "debug", "backend", `psql 'postgres://app:pa$$w0rd$HOME@db/app' -c 'select 1'`)
 			},
 			hidden: []string{"w0rd"},
@@ -49,21 +47,21 @@ func TestDryRunMasking(t *testing.T) {
 			want:   []string{"no certificate yet for ****", "-d **** -d www.****"}},
 		{name: "DOMAIN in .local: the self-signed line",
 			local:  map[string]string{"docker/.env.prod.local": "DOMAIN=private-site.example\n"},
-			run:    func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) },
+			run:    func(c context.Context, o *session.Session) error { return Up(c, o, "prod", Existing, false) },
 			hidden: []string{"private-site"},
 			want:   []string{"generate a self-signed certificate for ****, www.****, localhost"}},
 		{name: "build argument in the printed definition",
 			local:  map[string]string{"docker/.env.release.local": "NGINX_BASE_IMAGE=reg.example/private-base:1\n"},
-			run:    func(c context.Context, o Options) error { return Build(c, o, "nginx") },
+			run:    func(c context.Context, o *session.Session) error { return Build(c, o, "nginx") },
 			hidden: []string{"private"},
 			want:   []string{`"NGINX_BASE_IMAGE": "****"`}},
 		{name: "DEBUG=1 in .local does not touch versions and numbers",
 			local: map[string]string{"docker/.env.release.local": "DEBUG=1\n"},
-			run:   func(c context.Context, o Options) error { return Up(c, o, "release", Pulled, false) },
+			run:   func(c context.Context, o *session.Session) error { return Up(c, o, "release", Pulled, false) },
 			want:  []string{"/frontend:0.1.0\n", "--wait-timeout 120 "}},
 		{name: "one-letter secret does not mask every a",
 			local: map[string]string{"docker/.env.release.local": "DJANGO_SECRET=a\n"},
-			run:   func(c context.Context, o Options) error { return Up(c, o, "release", Pulled, false) },
+			run:   func(c context.Context, o *session.Session) error { return Up(c, o, "release", Pulled, false) },
 			want:  []string{"ghcr.io/kettleofketchup/dtx_website/frontend:0.1.0", "--project-name dtx-release"}},
 	}
 	for _, c := range cases {
@@ -74,7 +72,7 @@ func TestDryRunMasking(t *testing.T) {
 			}
 			o, _, log := options(root, true)
 			o.Environ = []string{"PATH=/nonexistent"}
-			if err := o.Do(func(o Options) error { return c.run(context.Background(), o) }); err != nil {
+			if err := o.Do(func(o *session.Session) error { return c.run(context.Background(), o) }); err != nil {
 				t.Fatalf("%v\n%s", err, log)
 			}
 			for _, h := range c.hidden {
@@ -117,7 +115,7 @@ exit 1
 	root := project(t)
 	writeFile(t, root, "docker/.env.prod.local", "DOMAIN=private-site.example\n")
 	o, out, log := options(root, false)
-	err := o.Do(func(o Options) error { return Certbot(context.Background(), o) })
+	err := o.Do(func(o *session.Session) error { return Certbot(context.Background(), o) })
 	if err == nil || !strings.Contains(err.Error(), "certbot failed (exit 1): An unexpected error occurred for ****: it said no") {
 		t.Fatalf("err = %v", err)
 	}
@@ -125,25 +123,4 @@ exit 1
 		t.Fatalf("printed the domain:\n%v\n%s", err, log)
 	}
 	_ = out // certbot's own output goes through unchanged: it is the child's
-}
-
-// Finding 3: a $ in a value is written $$ in the build definition, which
-// the old mask (run over the encoded text) missed; the definition is now
-// encoded from masked values. (Validation refuses $ in today's build
-// arguments, so this is checked on the plan directly.)
-func TestBuildDefinitionIsEncodedFromMaskedValues(t *testing.T) {
-	secret := `pa$$"w0rd`
-	s := &session{run: &runner.Runner{Secrets: []string{secret}}}
-	nginx, err := stack.SelectImages("nginx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := images.Plan{Images: nginx, Registry: "reg.example/x", Version: "1.0.0", BuildArgs: map[string]string{"NGINX_BASE_IMAGE": secret}}
-	if !strings.Contains(string(p.Definition()), "w0rd") {
-		t.Fatal("the test's plan does not hold the secret")
-	}
-	def := string(s.maskedPlan(p).Definition())
-	if strings.Contains(def, "w0rd") || !strings.Contains(def, `"NGINX_BASE_IMAGE": "****"`) {
-		t.Fatalf("definition:\n%s", def)
-	}
 }

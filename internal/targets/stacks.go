@@ -6,13 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"golang.org/x/term"
 
+	"github.com/kettleofketchup/dtx_website/internal/images"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
-	"github.com/kettleofketchup/dtx_website/internal/stack"
-	"github.com/kettleofketchup/dtx_website/internal/validate"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 )
 
 // How long `up --wait` waits for the services to be healthy.
@@ -32,52 +33,111 @@ const (
 
 // Up starts environment name: attached (logs in the terminal until Ctrl-C,
 // which stops the stack) or detached, waiting until every service is healthy.
-func Up(ctx context.Context, o Options, name string, source Source, attached bool) error {
-	s, refs, err := o.ready(ctx, name)
+func Up(ctx context.Context, ses *session.Session, name string, source Source, attached bool) error {
+	s, err := ses.Open(name)
 	if err != nil {
 		return err
 	}
-	used := stack.ImagesInRefs(s.env.Registry(), refs)
+	return up(ctx, s, source, attached)
+}
+
+func up(ctx context.Context, s *session.Stack, source Source, attached bool) error {
+	site, err := s.Site(ctx)
+	if err != nil {
+		return err
+	}
 	switch source {
 	case Built:
-		p, err := s.planFor(used, false)
-		if err != nil {
-			return err
-		}
-		if err := s.build(ctx, p); err != nil {
+		if err := buildUsed(ctx, s); err != nil {
 			return err
 		}
 	case Pulled:
-		version, err := s.env.Version()
-		if err != nil {
+		if _, err := s.Env.Version(); err != nil {
 			return err
 		}
-		for _, img := range used {
-			if err := s.docker(ctx, runner.Command{Name: "docker", Args: []string{"pull", img.Ref(s.env.Registry(), version)}}); err != nil {
-				return err
+		// The project's images, as the compose file names them at VERSION.
+		var pulled []string
+		for _, svc := range site.Services {
+			if svc.Built && !slices.Contains(pulled, svc.Image) {
+				pulled = append(pulled, svc.Image)
+				if err := s.Run(ctx, session.Docker("pull", svc.Image)); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	if err := s.prepareFolders(ctx); err != nil {
-		return err
-	}
-	if err := s.useEnvOverride(ctx); err != nil {
+	if err := s.Prepare(ctx); err != nil {
 		return err
 	}
 	if attached {
-		// Said before the logs start, where the user still sees it.
-		s.Say("the site will be at %s (a self-signed certificate: the browser warns once); Ctrl-C stops the stack", s.siteURL())
-		// No interactive menu: the child is not in the terminal's foreground
-		// group, and Ctrl-C reaches it through us.
-		return s.compose(ctx, "up", "--remove-orphans", "--menu=false")
+		return upAttached(ctx, s)
 	}
-	err = s.compose(ctx, "up", "--detach", "--wait", "--wait-timeout", waitTimeoutSeconds, "--remove-orphans")
+	err = s.Compose(ctx, "up", "--detach", "--wait", "--wait-timeout", waitTimeoutSeconds, "--remove-orphans")
 	var exit *runner.ExitError
-	var why *explained
-	if err == nil || ctx.Err() != nil || errors.As(err, &why) || !errors.As(err, &exit) {
+	if err == nil {
+		if !s.DryRun {
+			s.Say("the %s stack is up: the site is at %s (%s)", s.Name(), s.SiteURL(), certificateNote(s))
+		}
+		return nil
+	}
+	if ctx.Err() != nil || session.IsExplained(err) || !errors.As(err, &exit) {
 		return err
 	}
-	return s.notHealthy(ctx, err)
+	return notHealthy(ctx, s, err)
+}
+
+// upAttached runs the stack with its logs in the terminal until Ctrl-C,
+// its documented end: then compose stops the containers, the tool says so
+// in one line and exits 0; a second Ctrl-C forces, as with compose. While
+// it runs, a change to a dependency file of an image it built is told.
+func upAttached(ctx context.Context, s *session.Stack) error {
+	// Said before the logs start, where the user still sees it.
+	s.Say("the site will be at %s (%s); Ctrl-C stops the stack", s.SiteURL(), certificateNote(s))
+	stopWatch := watchDependencies(ctx, s)
+	defer stopWatch()
+	// No interactive menu: the child is not in the terminal's foreground
+	// group, and Ctrl-C reaches it through us.
+	interrupted, err := s.RunAttached(ctx, s.ComposeCommand("up", "--remove-orphans", "--menu=false"))
+	if interrupted {
+		s.Say("stopped the %s stack; ./dtx stack:down %s removes it", s.Name(), s.Name())
+		return nil
+	}
+	return err
+}
+
+// certificateNote says which certificate the site serves at first.
+func certificateNote(s *session.Stack) string {
+	if s.Name() == "debug" || s.Name() == "test" {
+		return "a self-signed certificate: the browser warns once"
+	}
+	return "the self-signed certificate until prod:certbot gets one"
+}
+
+// StackBuild builds the images environment name's stack uses (tagged
+// latest), as dev:debug, dev:test and dev:prod do before they start it.
+func StackBuild(ctx context.Context, o *session.Session, name string) error {
+	s, err := o.Open(name)
+	if err != nil {
+		return err
+	}
+	return buildUsed(ctx, s)
+}
+
+// buildUsed builds the project images the stack's services use.
+func buildUsed(ctx context.Context, s *session.Stack) error {
+	used, err := images.ForStack(ctx, s)
+	if err != nil {
+		return err
+	}
+	if len(used) == 0 {
+		s.Say("the %s stack uses no image the project builds: nothing to build", s.Name())
+		return nil
+	}
+	p, err := images.PlanFor(s, used, false)
+	if err != nil {
+		return err
+	}
+	return images.Build(ctx, s, p)
 }
 
 // serviceState is one container of `docker compose ps --format json`.
@@ -126,11 +186,11 @@ func parseServiceStates(out string) ([]serviceState, error) {
 
 // lastHealthCheck is the last line the container's health check printed,
 // which its log does not show; empty when there is none.
-func (s *session) lastHealthCheck(ctx context.Context, st serviceState) string {
+func lastHealthCheck(ctx context.Context, s *session.Stack, st serviceState) string {
 	if st.ID == "" || st.Health == "" {
 		return ""
 	}
-	out, err := s.run.Query(ctx, runner.Command{Name: "docker", Args: []string{"inspect", "--format", "{{range .State.Health.Log}}{{println .Output}}{{end}}", st.ID}})
+	out, err := s.Query(ctx, session.Docker("inspect", "--format", "{{range .State.Health.Log}}{{println .Output}}{{end}}", st.ID))
 	if err != nil {
 		return ""
 	}
@@ -144,16 +204,16 @@ func (s *session) lastHealthCheck(ctx context.Context, st serviceState) string {
 // notHealthy explains a failed `up --wait`: it names the services that are
 // not healthy, shows the last lines of their logs, and says what to run
 // next. The returned error wraps upErr, so the exit status stays compose's.
-func (s *session) notHealthy(ctx context.Context, upErr error) error {
-	name := s.env.Environment.Name
+func notHealthy(ctx context.Context, s *session.Stack, upErr error) error {
+	name := s.Name()
 	next := fmt.Sprintf("./dtx stack:logs %s follows its logs, ./dtx stack:down %s stops it", name, name)
-	out, err := s.run.Query(ctx, s.project.Command("ps", "--all", "--format", "json"))
+	out, err := s.Query(ctx, s.ComposeCommand("ps", "--all", "--format", "json"))
 	if err != nil {
-		return &explained{reason: fmt.Sprintf("%s; %s", upErr, next), errs: []error{upErr}}
+		return session.Explain(fmt.Sprintf("%s; %s", upErr, next), upErr)
 	}
 	states, err := parseServiceStates(out)
 	if err != nil {
-		return &explained{reason: fmt.Sprintf("%s; %s", upErr, next), errs: []error{upErr}}
+		return session.Explain(fmt.Sprintf("%s; %s", upErr, next), upErr)
 	}
 	var bad []string
 	for _, st := range states {
@@ -163,125 +223,15 @@ func (s *session) notHealthy(ctx context.Context, upErr error) error {
 		bad = append(bad, st.String())
 		s.Say("not healthy: %s; the last lines of its log:", st)
 		// Its log is the container's output, passed on as it is.
-		_ = s.run.Run(ctx, s.project.Command("logs", "--no-color", "--tail", "20", st.Service))
-		if said := s.lastHealthCheck(ctx, st); said != "" {
+		_ = s.RunQuiet(ctx, s.ComposeCommand("logs", "--no-color", "--tail", "20", st.Service))
+		if said := lastHealthCheck(ctx, s, st); said != "" {
 			s.Say("%s: its last health check said: %s", st.Service, said)
 		}
 	}
 	if len(bad) == 0 {
-		return &explained{reason: fmt.Sprintf("%s; %s", upErr, next), errs: []error{upErr}}
+		return session.Explain(fmt.Sprintf("%s; %s", upErr, next), upErr)
 	}
-	return &explained{
-		reason: fmt.Sprintf("the %s stack did not become healthy: %s; %s", name, strings.Join(bad, ", "), next),
-		errs:   []error{upErr},
-	}
-}
-
-// Down stops and removes environment name's containers and networks. Data in
-// bind mounts (redis, certificates) stays.
-func Down(ctx context.Context, o Options, name string) error {
-	return composeVerb(ctx, o, name, "down", "--remove-orphans")
-}
-
-// Logs follows the logs of environment name until Ctrl-C, its documented
-// end: an interrupt is success, not an error (a timeout given with -t
-// still is one).
-func Logs(ctx context.Context, o Options, name string) error {
-	err := composeVerb(ctx, o, name, "logs", "--follow", "--tail", "200")
-	if errors.Is(err, context.Canceled) && errors.Is(ctx.Err(), context.Canceled) {
-		return nil
-	}
-	return err
-}
-
-// Ps lists environment name's containers.
-func Ps(ctx context.Context, o Options, name string) error {
-	return composeVerb(ctx, o, name, "ps")
-}
-
-// Exec runs command, split into words as a shell would, in service of
-// environment name, on the terminal when there is one.
-func Exec(ctx context.Context, o Options, name, service, command string) error {
-	words, err := splitWords(command)
-	if err != nil {
-		return err
-	}
-	s, err := o.open(name)
-	if err != nil {
-		return err
-	}
-	if _, err := s.validate(ctx); err != nil {
-		return err
-	}
-	if err := validate.Service(service, s.services); err != nil {
-		return fmt.Errorf("stack:exec: service %s %w", shown(service), err)
-	}
-	args := []string{"exec"}
-	if !isTerminal(os.Stdin) {
-		args = append(args, "-T")
-	}
-	args = append(append(args, service), words...)
-	cmd := s.project.Command(args...)
-	cmd.Interactive = true
-	return s.docker(ctx, cmd)
-}
-
-// useEnvOverride writes the env override (names only) that makes the process
-// environment win inside the containers too, and passes it to compose; a
-// dry run prints what it would write.
-func (s *session) useEnvOverride(ctx context.Context) error {
-	o, err := s.project.EnvOverride(ctx, s.Environ)
-	if err != nil {
-		return err
-	}
-	if len(o.Services) == 0 {
-		return nil
-	}
-	if s.DryRun {
-		s.Say("[dry-run] write %s: %s", o.Path, o.Summary())
-	} else if err := o.Write(s.Root); err != nil {
-		return err
-	}
-	s.project.Override = o.Path
-	return nil
-}
-
-// composeVerb runs a compose command that needs nothing from the compose
-// file but compose itself (ps, logs, down). Compose loads and checks the
-// file anyway, so the tool's own load through compose-go (about a fifth of
-// a cheap target's time) only explains a failure, as the engine probes do:
-// a bad file or a missing variable still ends in one line naming it. A dry
-// run runs nothing, so it checks first.
-func composeVerb(ctx context.Context, o Options, name string, args ...string) error {
-	s, err := o.open(name)
-	if err != nil {
-		return err
-	}
-	if s.DryRun {
-		if _, err := s.validate(ctx); err != nil {
-			return err
-		}
-	}
-	c := s.project.Command(args...)
-	err = s.run.Run(ctx, c)
-	if err == nil || ctx.Err() != nil {
-		return err
-	}
-	if _, verr := s.validate(ctx); verr != nil {
-		return verr
-	}
-	return s.explain(ctx, c, err)
+	return session.Explain(fmt.Sprintf("the %s stack did not become healthy: %s; %s", name, strings.Join(bad, ", "), next), upErr)
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
-
-// siteURL is where a browser on this machine reaches the stack's nginx:
-// localhost (the self-signed certificate covers it whatever DOMAIN is) on
-// the published HTTPS port.
-func (s *session) siteURL() string {
-	port := s.env.Value("HTTPS_PORT")
-	if port == "" || port == "443" {
-		return "https://localhost/"
-	}
-	return "https://localhost:" + port + "/"
-}

@@ -10,12 +10,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/kettleofketchup/dtx_website/internal/compose"
 	"github.com/kettleofketchup/dtx_website/internal/images"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
 )
 
@@ -30,7 +28,8 @@ func TestMain(m *testing.M) {
 }
 
 // project copies the project's compose, env and nginx files into a temp
-// root, with minimal Dockerfiles for frontend and backend.
+// root, with minimal Dockerfiles for frontend and backend and a spec in the
+// default browser specs folder.
 func project(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
@@ -49,6 +48,7 @@ func project(t *testing.T) string {
 	for _, d := range []string{"frontend", "backend"} {
 		writeFile(t, root, d+"/Dockerfile", "FROM scratch AS runtime\nFROM runtime AS runtime-dev\n")
 	}
+	writeFile(t, root, "frontend/tests/cypress/e2e/starter.cy.js", "// a spec\n")
 	return root
 }
 
@@ -75,10 +75,10 @@ func tree(t *testing.T, root string) []string {
 	return paths
 }
 
-func options(root string, dry bool, environ ...string) (Options, *bytes.Buffer, *bytes.Buffer) {
+func options(root string, dry bool, environ ...string) (*session.Session, *bytes.Buffer, *bytes.Buffer) {
 	var out, log bytes.Buffer
 	env := append([]string{"PATH=" + os.Getenv("PATH")}, environ...)
-	return Options{Root: root, Environ: env, DryRun: dry, Stdout: &out, Stderr: &log, Now: time.Now}, &out, &log
+	return session.New(session.Config{Root: root, Environ: env, DryRun: dry, Stdout: &out, Stderr: &log}), &out, &log
 }
 
 const (
@@ -88,8 +88,8 @@ const (
 	release     = "docker compose --project-name dtx-release -f docker-compose.release.yaml --env-file docker/.env.release"
 	reg         = "ghcr.io/kettleofketchup/dtx_website"
 	build       = "[dry-run] docker --log-level error compose --project-name dtx-build --project-directory . -f - build < (build definition of "
-	folders     = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf backend/.redis_data"
-	redisOwner  = "[dry-run] chown -R 999:999 backend/.redis_data (the user redis runs as) where it is not theirs"
+	folders     = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf backend/.redis_data backend/.data"
+	dataOwners  = "[dry-run] chown -R 10001:10001 backend/.data (the user backend runs as) where it is not theirs\n[dry-run] chown -R 999:999 backend/.redis_data (the user redis runs as) where it is not theirs"
 	certbotDirs = "--config-dir nginx/data/certbot/conf --work-dir nginx/data/certbot/work --logs-dir nginx/data/certbot/logs"
 	// up passes the env override (names only) after the compose file.
 	override = "[dry-run] write docker/.env.%s.compose.yaml: backend, frontend take %s from the project environment (the process over the env files), names only"
@@ -120,50 +120,75 @@ func commandLines(log string) []string {
 func TestDryRunPlans(t *testing.T) {
 	cases := []struct {
 		name string
-		run  func(context.Context, Options) error
+		run  func(context.Context, *session.Session) error
 		want []string
 	}{
-		{"docker:build", func(c context.Context, o Options) error { return Build(c, o, "") }, []string{build + "5 images)"}},
-		{"docker:build -only", func(c context.Context, o Options) error { return Build(c, o, "nginx,frontend") }, []string{build + "2 images)"}},
-		{"docker:push", func(c context.Context, o Options) error { return Push(c, o, "frontend") }, []string{
+		{"docker:build", func(c context.Context, o *session.Session) error { return Build(c, o, "") }, []string{build + "5 images)"}},
+		{"docker:build -only", func(c context.Context, o *session.Session) error { return Build(c, o, "nginx,frontend") }, []string{build + "2 images)"}},
+		{"docker:push", func(c context.Context, o *session.Session) error { return Push(c, o, "frontend") }, []string{
 			"[dry-run] docker push " + reg + "/frontend:0.1.0", "[dry-run] docker push " + reg + "/frontend:latest"}},
-		{"docker:pull", func(c context.Context, o Options) error { return Pull(c, o, "backend-dev") }, []string{
+		{"docker:pull", func(c context.Context, o *session.Session) error { return Pull(c, o, "backend-dev") }, []string{
 			"[dry-run] docker pull " + reg + "/backend-dev:0.1.0", "[dry-run] docker pull " + reg + "/backend-dev:latest"}},
-		{"dev:debug", func(c context.Context, o Options) error { return Up(c, o, "debug", Built, true) }, []string{
+		{"dev:debug", func(c context.Context, o *session.Session) error { return Up(c, o, "debug", Built, true) }, []string{
 			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			fmt.Sprintf(override, "dev", devKeys),
 			"[dry-run] " + withOverride(debug, "dev") + " up --remove-orphans --menu=false"}},
-		{"dev:test", func(c context.Context, o Options) error { return Up(c, o, "test", Built, false) }, []string{
+		{"dev:test", func(c context.Context, o *session.Session) error { return Up(c, o, "test", Built, false) }, []string{
 			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			fmt.Sprintf(override, "test", devKeys),
 			"[dry-run] " + withOverride(test, "test") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
-		{"dev:prod", func(c context.Context, o Options) error { return Up(c, o, "prod", Built, false) }, []string{
+		{"dev:prod", func(c context.Context, o *session.Session) error { return Up(c, o, "prod", Built, false) }, []string{
 			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
-			redisOwner,
+			dataOwners,
 			fmt.Sprintf(override, "prod", prodKeys),
 			"[dry-run] " + withOverride(prod, "prod") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
-		{"dev:release", func(c context.Context, o Options) error { return Up(c, o, "release", Pulled, false) }, []string{
-			"[dry-run] docker pull " + reg + "/frontend:0.1.0", "[dry-run] docker pull " + reg + "/backend:0.1.0", "[dry-run] docker pull " + reg + "/nginx:0.1.0",
+		{"dev:release", func(c context.Context, o *session.Session) error { return Up(c, o, "release", Pulled, false) }, []string{
+			"[dry-run] docker pull " + reg + "/backend:0.1.0", "[dry-run] docker pull " + reg + "/frontend:0.1.0", "[dry-run] docker pull " + reg + "/nginx:0.1.0",
 			folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
-			redisOwner,
+			dataOwners,
 			fmt.Sprintf(override, "release", prodKeys+", VERSION"),
 			"[dry-run] " + withOverride(release, "release") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
-		{"stack:up", func(c context.Context, o Options) error { return Up(c, o, "prod", Existing, false) }, []string{
+		{"stack:up", func(c context.Context, o *session.Session) error { return Up(c, o, "prod", Existing, false) }, []string{
 			folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
-			redisOwner,
+			dataOwners,
 			fmt.Sprintf(override, "prod", prodKeys),
 			"[dry-run] " + withOverride(prod, "prod") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
-		{"stack:down", func(c context.Context, o Options) error { return Down(c, o, "test") }, []string{"[dry-run] " + test + " down --remove-orphans"}},
-		{"stack:logs", func(c context.Context, o Options) error { return Logs(c, o, "debug") }, []string{"[dry-run] " + debug + " logs --follow --tail 200"}},
-		{"stack:ps", func(c context.Context, o Options) error { return Ps(c, o, "release") }, []string{"[dry-run] " + release + " ps"}},
-		{"stack:exec", func(c context.Context, o Options) error {
+		// The browser tests' own plan is tested in internal/browsertest: here,
+		// that the entry point starts the stack with the dev images built.
+		{"test:e2e", E2E, []string{
+			"[dry-run] unless the engine has cypress/included:15.3.0:", "[dry-run] docker pull cypress/included:15.3.0",
+			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
+			fmt.Sprintf(override, "test", devKeys),
+			"[dry-run] " + withOverride(test, "test") + " up --detach --wait --wait-timeout 120 --remove-orphans",
+			"[dry-run] docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx --env E2E_RESULTS=results cypress/included:15.3.0",
+			"[dry-run] docker cp frontend/tests/cypress/. dtx-test-e2e-runner:/e2e",
+			"[dry-run] docker start --attach dtx-test-e2e-runner",
+			"[dry-run] remove test-results/e2e/ (the previous run's results)",
+			"[dry-run] docker cp dtx-test-e2e-runner:/e2e/results test-results/e2e",
+			"[dry-run] docker rm --force dtx-test-e2e-runner",
+			"[dry-run] " + withOverride(test, "test") + " down --remove-orphans"}},
+		{"stack:down", func(c context.Context, o *session.Session) error { return Down(c, o, "test") }, []string{"[dry-run] " + test + " down --remove-orphans"}},
+		{"stack:logs", func(c context.Context, o *session.Session) error { return Logs(c, o, "debug") }, []string{"[dry-run] " + debug + " logs --follow --tail 200"}},
+		{"stack:ps", func(c context.Context, o *session.Session) error { return Ps(c, o, "release") }, []string{"[dry-run] " + release + " ps"}},
+		{"stack:exec", func(c context.Context, o *session.Session) error {
 			return Exec(c, o, "debug", "backend", "python manage.py migrate")
 		}, []string{
 			"[dry-run] " + debug + " exec -T backend python manage.py migrate"}},
-		{"stack:exec with quotes", func(c context.Context, o Options) error {
+		{"stack:exec with quotes", func(c context.Context, o *session.Session) error {
 			return Exec(c, o, "debug", "backend", `python manage.py shell -c "print('a b')"`)
 		}, []string{
 			"[dry-run] " + debug + ` exec -T backend python manage.py shell -c 'print('\''a b'\'')'`}},
+		{"stack:run", func(c context.Context, o *session.Session) error {
+			return Run(c, o, "prod", "backend", "python manage.py migrate")
+		}, []string{
+			fmt.Sprintf(override, "prod", prodKeys),
+			"[dry-run] " + withOverride(prod, "prod") + " run --rm -T backend python manage.py migrate"}},
+		{"stack:restart", func(c context.Context, o *session.Session) error { return Restart(c, o, "prod", "") }, []string{"[dry-run] " + prod + " restart"}},
+		{"stack:restart -service", func(c context.Context, o *session.Session) error { return Restart(c, o, "prod", "backend") }, []string{"[dry-run] " + prod + " restart backend"}},
+		{"stack:stop -service", func(c context.Context, o *session.Session) error { return Stop(c, o, "debug", "redis") }, []string{"[dry-run] " + debug + " stop redis"}},
+		{"stack:pull", func(c context.Context, o *session.Session) error { return StackPull(c, o, "release") }, []string{"[dry-run] " + release + " pull"}},
+		{"stack:top", func(c context.Context, o *session.Session) error { return Top(c, o, "test") }, []string{"[dry-run] " + test + " top"}},
+		{"stack:build", func(c context.Context, o *session.Session) error { return StackBuild(c, o, "debug") }, []string{build + "3 images)"}},
 		{"prod:certbot", Certbot, []string{
 			"[dry-run] mkdir -p nginx/data/certbot/conf nginx/data/certbot/work nginx/data/certbot/logs nginx/data/certbot/www",
 			"[dry-run] certbot certonly --webroot --webroot-path nginx/data/certbot/www --cert-name dota.kettle.sh -d dota.kettle.sh -d www.dota.kettle.sh " + certbotDirs + " --non-interactive --agree-tos --register-unsafely-without-email --keep-until-expiring",
@@ -281,41 +306,16 @@ func TestDevDebugSaysWhereTheSiteIs(t *testing.T) {
 	}
 }
 
-// The data folder, and what an earlier root-run redis wrote in it, become the
-// user's that redis runs as in the hardened stacks (as root: directly).
-func TestGiveFolderMakesTheDataTheServicesUsers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to chown (CI runs as root)")
-	}
-	root := t.TempDir()
-	writeFile(t, root, "backend/.redis_data/appendonlydir/appendonly.aof.1.base.rdb", "REDIS")
-	o, _, log := options(root, false)
-	s := &session{Options: o}
-	if err := s.giveFolder(context.Background(), compose.Owner{Dir: "backend/.redis_data", UID: 999, GID: 998, Service: "redis"}); err != nil {
-		t.Fatal(err)
-	}
-	filepath.WalkDir(filepath.Join(root, "backend/.redis_data"), func(path string, d fs.DirEntry, err error) error {
-		info, _ := d.Info()
-		if st := info.Sys().(*syscall.Stat_t); st.Uid != 999 || st.Gid != 998 {
-			t.Errorf("%s is %d:%d, want 999:998", path, st.Uid, st.Gid)
-		}
-		return nil
-	})
-	if !strings.Contains(log.String(), "made backend/.redis_data 999:998's, the user redis runs as") {
-		t.Errorf("not said: %q", log)
-	}
-}
-
 // A dry run of ps, logs or down runs nothing, so it checks the compose
 // file itself: a missing variable is said, not printed past.
 func TestDryRunReadOnlyVerbsCheckTheComposeFile(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		run  func(context.Context, Options) error
+		run  func(context.Context, *session.Session) error
 	}{
-		{"stack:ps", func(c context.Context, o Options) error { return Ps(c, o, "release") }},
-		{"stack:down", func(c context.Context, o Options) error { return Down(c, o, "release") }},
-		{"stack:logs", func(c context.Context, o Options) error { return Logs(c, o, "release") }},
+		{"stack:ps", func(c context.Context, o *session.Session) error { return Ps(c, o, "release") }},
+		{"stack:down", func(c context.Context, o *session.Session) error { return Down(c, o, "release") }},
+		{"stack:logs", func(c context.Context, o *session.Session) error { return Logs(c, o, "release") }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root := project(t)

@@ -3,6 +3,7 @@ package targets
 import (
 	"context"
 	"errors"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,7 +79,7 @@ func TestUpWaitFailureNamesTheServices(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			calls := unhealthyDocker(t, c.ps)
 			o, out, log := options(project(t), false)
-			err := o.Do(func(o Options) error { return Up(context.Background(), o, "prod", Existing, false) })
+			err := o.Do(func(o *session.Session) error { return Up(context.Background(), o, "prod", Existing, false) })
 			if err == nil {
 				t.Fatal("up succeeded")
 			}

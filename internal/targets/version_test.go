@@ -2,6 +2,7 @@ package targets
 
 import (
 	"context"
+	"github.com/kettleofketchup/dtx_website/internal/session"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -65,13 +66,13 @@ func TestVersionSetAndBumpEditTheReleaseFile(t *testing.T) {
 func TestVersionBadInputChangesNothing(t *testing.T) {
 	for _, c := range []struct {
 		name string
-		run  func(context.Context, Options) error
+		run  func(context.Context, *session.Session) error
 		want string
 	}{
-		{"set a non-version", func(c context.Context, o Options) error { return VersionSet(c, o, "1.2") }, `"1.2" is not a version`},
-		{"set with a v", func(c context.Context, o Options) error { return VersionSet(c, o, "v1.2.3") }, "no v"},
-		{"set build metadata", func(c context.Context, o Options) error { return VersionSet(c, o, "1.2.3+5") }, "no +build"},
-		{"bump an unknown part", func(c context.Context, o Options) error { return VersionBump(c, o, "micro") }, `"micro" is not a part of a version`},
+		{"set a non-version", func(c context.Context, o *session.Session) error { return VersionSet(c, o, "1.2") }, `"1.2" is not a semantic version`},
+		{"set with a v", func(c context.Context, o *session.Session) error { return VersionSet(c, o, "v1.2.3") }, "drop the leading v (1.2.3)"},
+		{"set build metadata", func(c context.Context, o *session.Session) error { return VersionSet(c, o, "1.2.3+5") }, "has build metadata (+5)"},
+		{"bump an unknown part", func(c context.Context, o *session.Session) error { return VersionBump(c, o, "micro") }, `"micro" is not a part of a version`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root := project(t)
@@ -122,5 +123,65 @@ func TestVersionTag(t *testing.T) {
 	o, out, _ := options(root, false)
 	if err := VersionShow(context.Background(), o); err != nil || !strings.Contains(out.String(), "VERSION 0.1.0 (docker/.env.release); tagged v0.1.0") {
 		t.Fatalf("version:show: %v %q", err, out)
+	}
+}
+
+// VERSION has one rule: version:show, version:set, dev:release, docker:build
+// and prod:deploy judge the same value the same way, a leading v included.
+func TestOneVersionRule(t *testing.T) {
+	for _, c := range []struct{ version, want string }{
+		{"1.2", "is not a semantic version"},
+		{"v1.2.3", "drop the leading v (1.2.3)"},
+		{"1.2.3+7", "has build metadata (+7)"},
+	} {
+		t.Run(c.version, func(t *testing.T) {
+			targets := map[string]func(context.Context, *session.Session) error{
+				"version:show": VersionShow,
+				"version:set":  func(ctx context.Context, o *session.Session) error { return VersionSet(ctx, o, c.version) },
+				"dev:release":  func(ctx context.Context, o *session.Session) error { return Up(ctx, o, "release", Pulled, false) },
+				"docker:build": func(ctx context.Context, o *session.Session) error { return Build(ctx, o, "") },
+				"prod:deploy":  func(ctx context.Context, o *session.Session) error { return Deploy(ctx, o, "", 0) },
+			}
+			for name, run := range targets {
+				root := project(t)
+				environ := []string{"VERSION=" + c.version}
+				if name == "version:set" {
+					environ = nil
+				}
+				o, _, _ := options(root, true, environ...)
+				err := run(context.Background(), o)
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("%s with VERSION=%s: %v, want %q", name, c.version, err, c.want)
+				}
+			}
+		})
+	}
+}
+
+// version:set edits the file a symlinked docker/.env.release leads to and
+// leaves the link a link.
+func TestVersionSetKeepsASymlink(t *testing.T) {
+	root := project(t)
+	real := filepath.Join(t.TempDir(), "env.release")
+	data, _ := os.ReadFile(filepath.Join(root, "docker/.env.release"))
+	os.WriteFile(real, data, 0o640)
+	link := filepath.Join(root, "docker/.env.release")
+	os.Remove(link)
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	o, _, _ := options(root, false)
+	if err := VersionSet(context.Background(), o, "3.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("docker/.env.release is no longer a link: %v %v", fi.Mode(), err)
+	}
+	got, _ := os.ReadFile(real)
+	if !strings.Contains(string(got), "VERSION=3.2.1\n") {
+		t.Fatalf("the linked file was not edited:\n%s", got)
+	}
+	if fi, _ := os.Stat(real); fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, want 0640 kept", fi.Mode().Perm())
 	}
 }

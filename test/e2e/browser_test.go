@@ -22,10 +22,7 @@ const browserSpecs = "frontend/tests/browser"
 // and Ctrl-C in the middle of a run. Each leaves no container or network of
 // the test stack; the first two leave the screenshots in test-results/e2e/.
 func TestBrowser(t *testing.T) {
-	requireEngine(t)
-	sweepStale(t)
 	s := newSite(t)
-	t.Cleanup(s.cleanup)
 	image := buildBrowserRunner(t, s)
 	vars := func() []string {
 		return []string{"E2E_RUNNER_IMAGE=" + image, "E2E_SPECS=" + browserSpecs,

@@ -16,11 +16,8 @@ import (
 // TestCertbot runs prod:certbot and prod:renew with Debian's certbot against
 // Pebble, through the nginx the project ships, in the prod stack.
 func TestCertbot(t *testing.T) {
-	requireEngine(t)
-	pebbleDir(t)
-	sweepStale(t)
 	s := newSite(t)
-	t.Cleanup(s.cleanup)
+	pebbleDir(t)
 	httpPort, httpsPort := freePort(t), freePort(t)
 	ports := []string{"HTTP_PORT=" + httpPort, "HTTPS_PORT=" + httpsPort}
 	a := startACME(t, httpPort)

@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,8 +19,8 @@ func (s *site) build(t *testing.T, name, version string, healthy bool) {
 	t.Helper()
 	page := filepath.Join(s.root, "frontend/public/index.html")
 	server := filepath.Join(s.root, "backend/server.py")
-	pageText, _ := os.ReadFile(filepath.Join(repoRoot, "frontend/public/index.html"))
-	serverText, _ := os.ReadFile(filepath.Join(repoRoot, "backend/server.py"))
+	pageText, _ := os.ReadFile(filepath.Join(s.ts.Repo, "frontend/public/index.html"))
+	serverText, _ := os.ReadFile(filepath.Join(s.ts.Repo, "backend/server.py"))
 	p := strings.Replace(string(pageText), "<h1>", "<p>build "+name+";</p><h1>", 1)
 	b := strings.Replace(string(serverText), `body = {"service": "backend", "path": path, "dev": DEV}`,
 		`body = {"service": "backend", "path": path, "dev": DEV, "build": "build `+name+`;"}`, 1)
@@ -40,10 +43,7 @@ func (s *site) build(t *testing.T, name, version string, healthy bool) {
 // deploy, a new version, a broken version, a failing pre-deploy command and
 // a rollback, with no failed request in any of them.
 func TestDeploy(t *testing.T) {
-	requireEngine(t)
-	sweepStale(t)
 	s := newSite(t)
-	t.Cleanup(s.cleanup)
 	httpPort, httpsPort := freePort(t), freePort(t)
 	base := []string{"HTTP_PORT=" + httpPort, "HTTPS_PORT=" + httpsPort,
 		// The load comes from one address: keep nginx's limits out of the way.
@@ -66,15 +66,18 @@ func TestDeploy(t *testing.T) {
 	l := loadtest.Start(c, "https://dtx.test", builds)
 	defer l.Close()
 
-	check := func(name string, extra []string, wantErr bool, wantLast string, args ...string) string {
+	// check runs a deploy target under the load: it must exit with
+	// wantStatus (0: success), lose no request, and leave build wantLast
+	// answering.
+	check := func(name string, extra []string, wantStatus int, wantLast string, args ...string) string {
 		t.Helper()
 		var out string
 		var err error
 		n, failures, last := l.Phase(func() { out, err = s.mage(append(append([]string{}, base...), extra...), args...) })
 		sent := n.Sent
 		t.Logf("%s: %d requests, %d failed (%d connection errors, %d 5xx, %d wrong bodies)", name, sent, n.Failed(), n.ConnErrors, n.ServerErrors, n.WrongBodies)
-		if (err != nil) != wantErr {
-			t.Errorf("%s: error %v, want an error: %v\n%s", name, err, wantErr, out)
+		if status := exitStatus(err); status != wantStatus {
+			t.Errorf("%s: exit status %d (%v), want %d\n%s", name, status, err, wantStatus, out)
 		}
 		if n.Failed() > 0 {
 			t.Errorf("%s: %d of %d requests failed, the first of each kind:\n%s\nits output:\n%s", name, n.Failed(), sent, strings.Join(failures, "\n"), out)
@@ -87,27 +90,49 @@ func TestDeploy(t *testing.T) {
 		}
 		return out
 	}
+	// What docker says of the running containers, not what the tool says:
+	// nginx's image is the same in every version, so no deploy here may
+	// recreate or restart it; a deploy that fails or has nothing to do
+	// switches no container at all.
+	project := s.prefix + "-release"
+	nginx := running(t, project)["nginx"]
+	unchanged := func(step string, before map[string]container, services ...string) {
+		t.Helper()
+		after := running(t, project)
+		for _, svc := range services {
+			if after[svc] != before[svc] {
+				t.Errorf("%s: %s was %+v, is %+v: replaced or restarted", step, svc, before[svc], after[svc])
+			}
+		}
+	}
 
-	out = check("deploy v2", nil, false, "two", "prod:deploy", "-version="+v2)
+	out = check("deploy v2", nil, 0, "two", "prod:deploy", "-version="+v2)
 	if !strings.Contains(out, "1.1.0 deployed in ") || strings.Contains(out, "nginx recreated") {
 		t.Errorf("deploy v2 (nginx's image is the same: not recreated):\n%s", out)
 	}
-	out = check("the version that runs", nil, false, "two", "prod:deploy", "-version="+v2)
+	unchanged("deploy v2", map[string]container{"nginx": nginx}, "nginx")
+	before := running(t, project)
+	out = check("the version that runs", nil, 0, "two", "prod:deploy", "-version="+v2)
 	if !strings.Contains(out, "nothing to do") {
 		t.Errorf("deploying what runs:\n%s", out)
 	}
-	out = check("broken v3", nil, true, "two", "prod:deploy", "-version="+v3, "-wait=15s")
+	unchanged("the version that runs", before, "frontend", "backend", "redis", "nginx")
+	out = check("broken v3", nil, 1, "two", "prod:deploy", "-version="+v3, "-wait=15s")
 	if !strings.Contains(out, "backend 1.2.0 was not healthy within 15s") || !strings.Contains(out, "1.1.0 keeps serving") {
 		t.Errorf("broken v3: no clear reason:\n%s", out)
 	}
-	out = check("failing pre-deploy", []string{`PRE_DEPLOY=python3 -c "import sys; sys.exit(3)"`}, true, "two", "prod:deploy", "-version="+v1)
+	unchanged("broken v3", before, "frontend", "backend", "redis", "nginx")
+	// The command exits 3: the deploy exits with its status, not mage's 1.
+	out = check("failing pre-deploy", []string{`PRE_DEPLOY=python3 -c "import sys; sys.exit(3)"`}, 3, "two", "prod:deploy", "-version="+v1)
 	if !strings.Contains(out, "the pre-deploy command (PRE_DEPLOY) failed in the 1.0.0 backend, so nothing was switched") {
 		t.Errorf("failing pre-deploy: no clear reason:\n%s", out)
 	}
-	out = check("rollback to v1", nil, false, "one", "prod:rollback")
+	unchanged("failing pre-deploy", before, "frontend", "backend", "redis", "nginx")
+	out = check("rollback to v1", nil, 0, "one", "prod:rollback")
 	if !strings.Contains(out, "rolling back from 1.1.0 to 1.0.0") {
 		t.Errorf("rollback:\n%s", out)
 	}
+	unchanged("rollback to v1", map[string]container{"nginx": nginx}, "nginx")
 
 	// The server knows what runs and what happened.
 	status := s.mustMage(base, "prod:status")
@@ -130,4 +155,52 @@ func TestDeploy(t *testing.T) {
 	if n := len(containers(t, s.prefix+"-release", false)); n != 4 {
 		t.Errorf("%d containers run after the deploys, want 4 (no new or old one left)", n)
 	}
+}
+
+// container is what docker inspect says of a running container: which
+// one, since when, how often restarted.
+type container struct {
+	ID, StartedAt string
+	RestartCount  int
+}
+
+// running maps each service of a compose project to its one running
+// container (several fail the test).
+func running(t *testing.T, project string) map[string]container {
+	t.Helper()
+	ids := containers(t, project, false)
+	if len(ids) == 0 {
+		t.Fatalf("no container of %s runs", project)
+	}
+	var inspected []struct {
+		ID           string
+		RestartCount int
+		State        struct{ StartedAt string }
+		Config       struct{ Labels map[string]string }
+	}
+	if err := json.Unmarshal([]byte(docker(t, append([]string{"inspect"}, ids...)...)), &inspected); err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]container{}
+	for _, c := range inspected {
+		svc := c.Config.Labels["com.docker.compose.service"]
+		if _, dup := m[svc]; dup {
+			t.Fatalf("%s runs two %s containers", project, svc)
+		}
+		m[svc] = container{c.ID, c.State.StartedAt, c.RestartCount}
+	}
+	return m
+}
+
+// exitStatus is the exit status of a finished command: 0 for no error, -1
+// for an error that is no exit status (it did not start, say).
+func exitStatus(err error) int {
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exit):
+		return exit.ExitCode()
+	}
+	return -1
 }

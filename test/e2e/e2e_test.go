@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/stack"
+	"github.com/kettleofketchup/dtx_website/internal/testsite"
 )
 
 // starterTitle is what the starter frontend's page says (frontend/public).
@@ -23,10 +25,7 @@ const starterTitle = "dtx website starter"
 // TestEndToEnd runs the targets in the order a team meets them; each step
 // builds on the previous one (the images built, pushed, pulled…).
 func TestEndToEnd(t *testing.T) {
-	requireEngine(t)
-	sweepStale(t)
 	s := newSite(t)
-	t.Cleanup(s.cleanup)
 	steps := []struct {
 		name string
 		fn   func(*testing.T, *site)
@@ -51,11 +50,15 @@ func (s *site) with(t *testing.T) *site {
 	return &c
 }
 
-func (s *site) ref(image, tag string) string { return s.vars["REGISTRY"] + "/" + image + ":" + tag }
+// starterImages are the images the starter's compose files declare (build
+// sections in docker-compose.debug.yaml and docker-compose.prod.yaml).
+var starterImages = []string{"backend", "backend-dev", "frontend", "frontend-dev", "nginx"}
+
+func (s *site) ref(image, tag string) string { return s.ts.Ref(image, tag) }
 
 func testBuild(t *testing.T, s *site) {
 	out := s.mustMage(nil, "docker:build")
-	for _, img := range stack.ImageNames() {
+	for _, img := range starterImages {
 		for _, tag := range []string{s.vars["VERSION"], "latest"} {
 			docker(t, "image", "inspect", "--format", "{{.Id}}", s.ref(img, tag))
 		}
@@ -80,8 +83,8 @@ func repoDigest(t *testing.T, ref string) string {
 func testPushPull(t *testing.T, s *site) {
 	s.mustMage(nil, "docker:push")
 	digests := map[string]string{}
-	for _, img := range stack.ImageNames() {
-		resp, err := http.Get("http://" + registryAddr() + "/v2/" + s.prefix + "/" + img + "/tags/list")
+	for _, img := range starterImages {
+		resp, err := http.Get("http://" + testsite.RegistryHost() + "/v2/" + s.prefix + "/" + img + "/tags/list")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -117,12 +120,23 @@ func testRelease(t *testing.T, s *site) {
 	httpPort, httpsPort := freePort(t), freePort(t)
 	ports := []string{"HTTP_PORT=" + httpPort, "HTTPS_PORT=" + httpsPort}
 	project := s.prefix + "-release"
-	volumesBefore := docker(t, "volume", "ls", "-q")
+	volumesBefore := projectVolumes(t, project)
 
 	// Precedence inside the containers: committed file < .local < process,
 	// for what every service sees, and no secret printed on the way.
+	// PRECEDENCE is set by both files and not by the process: the .local
+	// file's value must be the one inside.
+	committed := filepath.Join(s.root, "docker/.env.release")
+	committedText, err := os.ReadFile(committed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(committed, append(committedText, "PRECEDENCE=from-committed\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.WriteFile(committed, committedText, 0o644)
 	local := filepath.Join(s.root, "docker/.env.release.local")
-	if err := os.WriteFile(local, []byte("DB_PASSWORD=from-local\nLOCAL_ONLY=from-local-only\nDOMAIN=local.example\n"), 0o600); err != nil {
+	if err := os.WriteFile(local, []byte("DB_PASSWORD=from-local\nLOCAL_ONLY=from-local-only\nDOMAIN=local.example\nPRECEDENCE=from-local-precedence\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	defer os.Remove(local)
@@ -132,10 +146,11 @@ func testRelease(t *testing.T, s *site) {
 		t.Errorf("dev:release printed a secret:\n%s", out)
 	}
 	checkContainerEnv(t, project, map[string]map[string]string{
-		"backend":  {"DOMAIN": "dtx.test", "DB_PASSWORD": secret, "LOCAL_ONLY": "from-local-only", "DEBUG": "0"},
-		"frontend": {"DOMAIN": "dtx.test", "DB_PASSWORD": secret, "LOCAL_ONLY": "from-local-only", "DEBUG": "0"},
+		"backend":  {"DOMAIN": "dtx.test", "DB_PASSWORD": secret, "LOCAL_ONLY": "from-local-only", "PRECEDENCE": "from-local-precedence", "DEBUG": "0"},
+		"frontend": {"DOMAIN": "dtx.test", "DB_PASSWORD": secret, "LOCAL_ONLY": "from-local-only", "PRECEDENCE": "from-local-precedence", "DEBUG": "0"},
 		"nginx":    {"DOMAIN": "dtx.test"},
 	})
+	volumesMounted := mountedVolumes(t, project)
 	if data, err := os.ReadFile(filepath.Join(s.root, "docker/.env.release.compose.yaml")); err != nil || strings.Contains(string(data), "pa'ss") || strings.Contains(string(data), "from-local") {
 		t.Errorf("the env override is missing or holds a value (%v):\n%s", err, data)
 	}
@@ -207,9 +222,35 @@ func testRelease(t *testing.T, s *site) {
 		t.Errorf("redis lost its data across down and up:\n%s", out)
 	}
 	s.mustMage(ports, "stack:down", "release")
-	if after := docker(t, "volume", "ls", "-q"); after != volumesBefore {
-		t.Errorf("volumes before:\n%s\nafter:\n%s", volumesBefore, after)
+	// The project's volumes only: anything else on a shared engine may make
+	// or remove volumes meanwhile.
+	if after := projectVolumes(t, project); !slices.Equal(after, volumesBefore) {
+		t.Errorf("volumes of %s before: %q, after down: %q", project, volumesBefore, after)
 	}
+	for _, v := range volumesMounted {
+		if exec.Command("docker", "volume", "inspect", v).Run() == nil {
+			t.Errorf("volume %s, which the stack's containers mounted, is still there after down", v)
+		}
+	}
+}
+
+// projectVolumes lists the volumes labelled as a compose project's, sorted.
+func projectVolumes(t *testing.T, project string) []string {
+	t.Helper()
+	vols := strings.Fields(docker(t, "volume", "ls", "-q", "--filter", "label=com.docker.compose.project="+project))
+	slices.Sort(vols)
+	return vols
+}
+
+// mountedVolumes lists the volumes (named or anonymous, labelled or not)
+// that a compose project's containers mount.
+func mountedVolumes(t *testing.T, project string) []string {
+	t.Helper()
+	var vols []string
+	for _, id := range containers(t, project, true) {
+		vols = append(vols, strings.Fields(docker(t, "inspect", "--format", `{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}`, id))...)
+	}
+	return vols
 }
 
 // checkSite checks nginx's routing over HTTPS, verified against the
@@ -313,12 +354,26 @@ func testDebugAndTest(t *testing.T, s *site) {
 		t.Errorf("GET /api/status: %d %q", code, body)
 	}
 
-	// Hot reload: a file changed in the mounted ./frontend is served as is.
+	// Hot reload: an edit of the mounted ./frontend's page and of the
+	// mounted ./backend's code is served within 2 s each, with no rebuild
+	// and no restart by hand (the backend restarts itself on the change).
 	marker := fmt.Sprintf("hot reload %d", time.Now().UnixNano())
-	os.WriteFile(filepath.Join(s.root, "frontend/public/index.html"), []byte("<h1>"+marker+"</h1>\n"), 0o644)
-	if _, _, body := get(t, c, "https://dtx.test/"); !strings.Contains(body, marker) {
-		t.Errorf("changed file not served without a rebuild: %q", body)
-	}
+	servedWithin(t, c, "https://dtx.test/", marker, "frontend/public/index.html", func() error {
+		return os.WriteFile(filepath.Join(s.root, "frontend/public/index.html"), []byte("<h1>"+marker+"</h1>\n"), 0o644)
+	})
+	apiMarker := fmt.Sprintf("edited-%d", time.Now().UnixNano())
+	servedWithin(t, c, "https://dtx.test/api/status", apiMarker, "backend/server.py", func() error {
+		path := filepath.Join(s.root, "backend/server.py")
+		code, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		edited := strings.Replace(string(code), `body = {"service": "backend",`, `body = {"edit": "`+apiMarker+`", "service": "backend",`, 1)
+		if edited == string(code) {
+			return fmt.Errorf("backend/server.py has no line to edit")
+		}
+		return os.WriteFile(path, []byte(edited), 0o644)
+	})
 
 	// The test stack alongside, on its own network and ports.
 	s.mustMage(testPorts, "dev:test")
@@ -357,8 +412,15 @@ func testDebugAndTest(t *testing.T, s *site) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("dev:debug still running 30 s after Ctrl-C:\n%s", out.String())
 	}
-	if err == nil {
-		t.Errorf("dev:debug exited 0 after Ctrl-C, want non-zero")
+	// Ctrl-C is dev:debug's documented end: one line, exit 0.
+	if err != nil {
+		t.Errorf("dev:debug exited with %v after Ctrl-C, want 0:\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "stopped the debug stack; ./dtx stack:down debug removes it\n") {
+		t.Errorf("dev:debug did not say how it stopped:\n%s", out.String())
+	}
+	if strings.Contains(out.String(), "context canceled") || strings.Contains(out.String(), "Error:") {
+		t.Errorf("Ctrl-C reported as a failure:\n%s", out.String())
 	}
 	if ids := containers(t, debugProject, false); len(ids) > 0 {
 		t.Errorf("containers still running after Ctrl-C: %v\n%s", ids, out.String())
@@ -419,24 +481,57 @@ func testEngineUnreachable(t *testing.T, s *site) {
 }
 
 // checkContainerEnv asserts variables in the environment of each service's
-// running container, as docker inspect shows it.
+// running container, as docker inspect shows it and as a process started in
+// it (docker exec env) sees it.
 func checkContainerEnv(t *testing.T, project string, want map[string]map[string]string) {
 	t.Helper()
 	for service, vars := range want {
 		id := docker(t, "ps", "-q", "--filter", "label=com.docker.compose.project="+project, "--filter", "label=com.docker.compose.service="+service)
-		var env []string
-		if err := json.Unmarshal([]byte(docker(t, "inspect", "--format", "{{json .Config.Env}}", id)), &env); err != nil {
+		var inspected []string
+		if err := json.Unmarshal([]byte(docker(t, "inspect", "--format", "{{json .Config.Env}}", id)), &inspected); err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]string{}
-		for _, kv := range env {
-			k, v, _ := strings.Cut(kv, "=")
-			got[k] = v
-		}
-		for k, v := range vars {
-			if got[k] != v {
-				t.Errorf("%s sees %s=%q, want %q", service, k, got[k], v)
+		for how, env := range map[string][]string{
+			"docker inspect":  inspected,
+			"docker exec env": strings.Split(docker(t, "exec", id, "env"), "\n"),
+		} {
+			got := map[string]string{}
+			for _, kv := range env {
+				k, v, _ := strings.Cut(kv, "=")
+				got[k] = v
+			}
+			for k, v := range vars {
+				if got[k] != v {
+					t.Errorf("%s: %s sees %s=%q, want %q", how, service, k, got[k], v)
+				}
 			}
 		}
 	}
+}
+
+// servedWithin makes a change (edit) and asks url until its body holds
+// marker: within 2 s, measured from the edit and printed.
+func servedWithin(t *testing.T, c *http.Client, url, marker, what string, edit func() error) {
+	t.Helper()
+	start := time.Now()
+	if err := edit(); err != nil {
+		t.Fatal(err)
+	}
+	var last string
+	for time.Since(start) < 10*time.Second {
+		if resp, err := c.Get(url); err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if last = string(body); strings.Contains(last, marker) {
+				took := time.Since(start)
+				t.Logf("hot reload: an edit of %s served after %s", what, took.Round(10*time.Millisecond))
+				if took > 2*time.Second {
+					t.Errorf("an edit of %s took %s to be served, want at most 2 s", what, took.Round(10*time.Millisecond))
+				}
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Errorf("an edit of %s was not served within 10 s without a rebuild; the last answer: %.300q", what, last)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,10 +20,39 @@ import (
 	"github.com/kettleofketchup/dtx_website/internal/certs"
 )
 
-// TestSwarm deploys the release stack to a single-node swarm of the engine
+// swarmWorkers are what the test adds to the copy's release compose file: a
+// worker and a scheduler on the backend image, with entrypoints of their
+// own and no ports, the scheduler stop-first (x-dtx), as the website's
+// celery worker and beat are. No code of the tool names them.
+const swarmWorkers = `
+  worker:
+    image: "${REGISTRY}/backend:${VERSION}"
+    <<: [*app, *hardened]
+    entrypoint: ["python3", "-c", "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); time.sleep(1e9)"]
+    command: ["worker"]
+    healthcheck: {disable: true}
+  beat:
+    image: "${REGISTRY}/backend:${VERSION}"
+    <<: [*app, *hardened]
+    entrypoint: ["python3", "-c", "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *_: sys.exit(0)); time.sleep(1e9)"]
+    command: ["beat"]
+    healthcheck: {disable: true}
+    x-dtx: {update: stop-first}
+`
+
+// stackServices are the services of the test's stack.
+var stackServices = []string{"backend", "beat", "frontend", "nginx", "redis", "worker"}
+
+// TestSwarm deploys the release stack, with a worker and a stop-first
+// scheduler added to its compose file, to a single-node swarm of the engine
 // under a steady stream of HTTPS requests: v1, a rolling update to v2, a
-// broken v3 that Swarm rolls back, then v1 again through DOCKER_HOST=ssh://.
-// Not one request may fail.
+// broken v3 that Swarm rolls back (and the tool with it every other
+// service), then v1 again through DOCKER_HOST=ssh://. Not one request may
+// fail; every service converges at each version; no secret value is in
+// docker service inspect, in the stack files or in the output.
+//
+// Run it on an engine of its own (docs/swarm.md: it makes the engine a
+// swarm, which breaks the DNS of compose stacks running beside it).
 func TestSwarm(t *testing.T) {
 	requireEngine(t)
 	s := newSite(t)
@@ -58,10 +88,30 @@ func TestSwarm(t *testing.T) {
 		s.vars["REDIS_IMAGE"] = img
 		t.Cleanup(func() { exec.Command("docker", "rmi", img).Run() })
 	}
-	secret := "swarm-secret-" + randomHex(t)
-	if err := os.WriteFile(filepath.Join(s.root, "docker/.env.release.local"), []byte("DJANGO_SECRET_KEY="+secret+"\n"), 0o600); err != nil {
+	// The secrets: a key backend declares, a password only the URL built
+	// from it in backend's environment: holds (quotes, # and $ in it), and
+	// a setting of nginx's, which reaches it as a file.
+	compose := filepath.Join(s.root, "docker-compose.release.yaml")
+	text, _ := os.ReadFile(compose)
+	edited := strings.Replace(string(text), "\n  backend:\n", "\n  backend:\n    x-dtx: {secrets: [DJANGO_SECRET_KEY]}\n    environment:\n      DATABASE_URL: \"postgres://app:${DB_PASSWORD}@db/app\"\n", 1) + swarmWorkers
+	if err := os.WriteFile(compose, []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	secrets := []string{"swarm-secret-" + randomHex(t), `pw"#$` + randomHex(t), "swarm-secret-" + randomHex(t), "swarm-secret-" + randomHex(t)}
+	secret, password := secrets[0], secrets[1]
+	var current string // the key the .local file holds now
+	setLocal := func(key string) {
+		current = key
+		local := "DJANGO_SECRET_KEY=" + key + "\nDB_PASSWORD='" + password + "'\nHSTS_HEADER=max-age=600\n"
+		if err := os.WriteFile(filepath.Join(s.root, "docker/.env.release.local"), []byte(local), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setLocal(secret)
+	// Every stack file given to docker stack deploy, kept by a docker of
+	// the test's own first on PATH.
+	stackFiles := filepath.Join(t.TempDir(), "stack-files")
+	keeper := keepStackFiles(t, stackFiles)
 	t.Cleanup(func() {
 		if out, err := s.mage(nil, "swarm:rm"); err != nil {
 			t.Logf("cleanup: swarm:rm: %v\n%s", err, out)
@@ -82,10 +132,15 @@ func TestSwarm(t *testing.T) {
 	release(t, v1, "v1")
 	release(t, v2, "v2")
 
-	out := s.mustMage([]string{"VERSION=" + v1}, "swarm:deploy")
+	out := s.mustMage([]string{"VERSION=" + v1, keeper}, "swarm:deploy")
 	outputs = append(outputs, out)
+	convergedAt(t, s.prefix, v1)
 	c := client(t, httpPort, httpsPort, filepath.Join(s.root, "nginx/data/ssl/fullchain.pem"))
 	eventually(t, 60*time.Second, "v1 answers", func() error { return expect(c, "v1") })
+	if hsts := header(t, c, "Strict-Transport-Security"); hsts != "max-age=600" {
+		t.Errorf("nginx sends HSTS %q, want the .local file's max-age=600 (read from HSTS_HEADER_FILE)", hsts)
+	}
+	v1Secrets := secretNames(t, s.prefix+"_backend")
 
 	load := startLoad(c, "https://dtx.test/")
 	t.Cleanup(load.stop)
@@ -93,13 +148,26 @@ func TestSwarm(t *testing.T) {
 	t.Run("update to v2 without a failed request", func(t *testing.T) {
 		before := load.snapshot()
 		start := time.Now()
-		out := mustMageT(t, s, []string{"VERSION=" + v2}, "swarm:deploy")
+		setLocal(secrets[2]) // a new key: a new secret; the password keeps its own
+		out := mustMageT(t, s, []string{"VERSION=" + v2, keeper}, "swarm:deploy")
 		outputs = append(outputs, out)
 		t.Logf("v1 -> v2 took %s", time.Since(start).Round(time.Second))
-		for _, want := range []string{s.prefix + "_frontend: updated to version " + v2, s.prefix + "_nginx: running"} {
+		for _, want := range []string{s.prefix + "_frontend: updated to version " + v2, s.prefix + "_nginx: running",
+			s.prefix + "_worker: updated to version " + v2, s.prefix + "_beat: updated to version " + v2} {
 			if !strings.Contains(out, want) {
 				t.Errorf("swarm:deploy did not say %q:\n%s", want, out)
 			}
+		}
+		convergedAt(t, s.prefix, v2)
+		if order := docker(t, "service", "inspect", "--format", "{{.Spec.UpdateConfig.Order}} {{.Spec.RollbackConfig.Order}}", s.prefix+"_beat"); order != "stop-first stop-first" {
+			t.Errorf("beat updates and rolls back %s, want stop-first (x-dtx.update)", order)
+		}
+		v2Secrets := secretNames(t, s.prefix+"_backend")
+		if v1Secrets["DATABASE_URL"] == "" || v2Secrets["DATABASE_URL"] != v1Secrets["DATABASE_URL"] {
+			t.Errorf("an unchanged value got a new secret: %v -> %v", v1Secrets, v2Secrets)
+		}
+		if v2Secrets["DJANGO_SECRET_KEY"] == v1Secrets["DJANGO_SECRET_KEY"] {
+			t.Errorf("a new value kept its secret's name: %v", v2Secrets)
 		}
 		if err := expect(c, "v2"); err != nil {
 			t.Errorf("after the update: %v", err)
@@ -119,7 +187,7 @@ func TestSwarm(t *testing.T) {
 		_ = os.WriteFile(dockerfile, good, 0o644)
 		before := load.snapshot()
 		start := time.Now()
-		out, err := s.mage([]string{"VERSION=" + v3}, "swarm:deploy")
+		out, err := s.mage([]string{"VERSION=" + v3, keeper}, "swarm:deploy")
 		outputs = append(outputs, out)
 		t.Logf("v3 and its rollback took %s", time.Since(start).Round(time.Second))
 		if err == nil {
@@ -130,11 +198,8 @@ func TestSwarm(t *testing.T) {
 			t.Errorf("the last line does not say that backend rolled back and why:\n%s", out)
 		}
 		t.Logf("the reason given: %s", last)
-		for _, svc := range []string{"backend", "frontend"} {
-			if got := docker(t, "service", "inspect", "--format", `{{index .Spec.Labels "com.dtx.version"}}`, s.prefix+"_"+svc); got != v2 {
-				t.Errorf("%s's spec after the rollback is version %q, want %s (the release stays whole)", svc, got, v2)
-			}
-		}
+		// The release stays whole: every service is back at v2.
+		convergedAt(t, s.prefix, v2)
 		if err := expect(c, "v2"); err != nil {
 			t.Errorf("after the rollback: %v", err)
 		}
@@ -144,10 +209,21 @@ func TestSwarm(t *testing.T) {
 	t.Run("the whole deploy through DOCKER_HOST=ssh://", func(t *testing.T) {
 		host := startSSHD(t)
 		before := load.snapshot()
+		setLocal(secrets[3])
 		out := mustMageT(t, s, []string{"VERSION=" + v1, "DOCKER_HOST=" + host.url, "PATH=" + host.path}, "swarm:deploy")
 		outputs = append(outputs, out)
 		if !strings.Contains(out, s.prefix+"_frontend: updated to version "+v1) {
 			t.Errorf("swarm:deploy through ssh did not update frontend:\n%s", out)
+		}
+		convergedAt(t, s.prefix, v1)
+		// The prune: v1's key is used by no spec now, v2's is the
+		// rollback target.
+		left := docker(t, "secret", "ls", "--format", "{{.Name}}")
+		if strings.Contains(left, v1Secrets["DJANGO_SECRET_KEY"]) {
+			t.Errorf("the secret of v1's key (%s) is still there:\n%s", v1Secrets["DJANGO_SECRET_KEY"], left)
+		}
+		if prev := docker(t, "service", "inspect", "--format", "{{range .PreviousSpec.TaskTemplate.ContainerSpec.Secrets}}{{.SecretName}} {{end}}", s.prefix+"_backend"); !containsAll(left, strings.Fields(prev)) {
+			t.Errorf("a secret of the rollback target is gone: %s\n%s", prev, left)
 		}
 		if err := expect(c, "v1"); err != nil {
 			t.Errorf("after the deploy through ssh: %v", err)
@@ -162,6 +238,7 @@ func TestSwarm(t *testing.T) {
 		if err := expect(c, "v2"); err != nil {
 			t.Errorf("after swarm:rollback: %v\n%s", err, rb)
 		}
+		convergedAt(t, s.prefix, v2)
 		load.check(t, before)
 	})
 
@@ -198,20 +275,37 @@ func TestSwarm(t *testing.T) {
 		key, _ := os.ReadFile(filepath.Join(s.root, "nginx/data/ssl/privkey.pem"))
 		keyBody := strings.Split(strings.TrimSpace(string(key)), "\n")[1]
 		inspect := docker(t, append([]string{"service", "inspect"}, serviceNames(s.prefix)...)...)
-		for name, text := range map[string]string{"docker service inspect": inspect, "the targets' output": strings.Join(outputs, "\n")} {
-			for what, v := range map[string]string{"DJANGO_SECRET_KEY": secret, "the private key": keyBody} {
+		files, _ := os.ReadFile(stackFiles)
+		if !strings.Contains(string(files), "DATABASE_URL_FILE") {
+			t.Errorf("no stack file was kept (%d bytes)", len(files))
+		}
+		texts := map[string]string{"docker service inspect": inspect, "the targets' output": strings.Join(outputs, "\n"), "the stack files": string(files)}
+		for name, text := range texts {
+			values := map[string]string{"the private key": keyBody, "DB_PASSWORD": password, "DB_PASSWORD, escaped": strings.ReplaceAll(password, "$", "$$")}
+			for i, v := range secrets {
+				values[fmt.Sprintf("secret %d", i)] = v
+			}
+			for what, v := range values {
 				if strings.Contains(text, v) {
 					t.Errorf("%s shows %s", name, what)
 				}
 			}
 		}
-		if !strings.Contains(inspect, "DJANGO_SECRET_KEY_FILE=/run/secrets/DJANGO_SECRET_KEY") {
-			t.Errorf("backend does not get DJANGO_SECRET_KEY_FILE")
+		for _, want := range []string{"DJANGO_SECRET_KEY_FILE=/run/secrets/DJANGO_SECRET_KEY", "DATABASE_URL_FILE=/run/secrets/DATABASE_URL", "HSTS_HEADER_FILE=/run/secrets/HSTS_HEADER"} {
+			if !strings.Contains(inspect, want) {
+				t.Errorf("no service gets %s", want)
+			}
 		}
-		// The secret reaches the app as a file.
+		if got := docker(t, "service", "inspect", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Env}}", s.prefix+"_frontend"); strings.Contains(got, "DJANGO_SECRET_KEY") {
+			t.Errorf("frontend, which declares no secret, gets the key: %s", got)
+		}
+		// The secrets reach the app as files, the URL with the password in it.
 		id := strings.Fields(docker(t, "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+s.prefix+"_backend"))[0]
-		if got := docker(t, "exec", id, "cat", "/run/secrets/DJANGO_SECRET_KEY"); got != secret {
+		if got := docker(t, "exec", id, "cat", "/run/secrets/DJANGO_SECRET_KEY"); got != current {
 			t.Errorf("/run/secrets/DJANGO_SECRET_KEY in backend holds %d bytes, not the .local value", len(got))
+		}
+		if got := docker(t, "exec", id, "cat", "/run/secrets/DATABASE_URL"); got != "postgres://app:"+password+"@db/app" {
+			t.Errorf("/run/secrets/DATABASE_URL in backend holds %d bytes, not the URL with the password", len(got))
 		}
 	})
 
@@ -231,10 +325,85 @@ func mustMageT(t *testing.T, s *site, extra []string, args ...string) string {
 
 func serviceNames(stack string) []string {
 	var names []string
-	for _, s := range []string{"frontend", "backend", "nginx", "redis"} {
+	for _, s := range stackServices {
 		names = append(names, stack+"_"+s)
 	}
 	return names
+}
+
+// convergedAt checks, with docker service inspect and service ls, that
+// every service of the stack is at version with no update paused or under
+// way, and runs all its tasks.
+func convergedAt(t *testing.T, stack, version string) {
+	t.Helper()
+	for _, name := range serviceNames(stack) {
+		got := docker(t, "service", "inspect", "--format", `{{index .Spec.Labels "com.dtx.version"}} {{if .UpdateStatus}}{{.UpdateStatus.State}}{{else}}none{{end}}`, name)
+		v, state, _ := strings.Cut(got, " ")
+		if v != version || !slices.Contains([]string{"none", "completed", "rollback_completed"}, state) {
+			t.Errorf("%s: version %s, update %s; want %s, converged", name, v, state, version)
+		}
+	}
+	eventually(t, 60*time.Second, "every task of "+stack+" runs", func() error {
+		out := docker(t, "service", "ls", "--filter", "label=com.docker.stack.namespace="+stack, "--format", "{{.Name}} {{.Replicas}}")
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) < 2 || !strings.Contains(f[1], "/") || strings.Split(f[1], "/")[0] != strings.Split(f[1], "/")[1] {
+				return fmt.Errorf("%s", out)
+			}
+		}
+		return nil
+	})
+}
+
+// secretNames are the secrets a service mounts: target -> secret name.
+func secretNames(t *testing.T, service string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	out := docker(t, "service", "inspect", "--format", "{{range .Spec.TaskTemplate.ContainerSpec.Secrets}}{{.File.Name}}={{.SecretName}} {{end}}", service)
+	for _, kv := range strings.Fields(out) {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+func containsAll(text string, words []string) bool {
+	for _, w := range words {
+		if !strings.Contains(text, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// header is a response header of the site's page.
+func header(t *testing.T, c *http.Client, name string) string {
+	t.Helper()
+	resp, err := c.Get("https://dtx.test/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.Header.Get(name)
+}
+
+// keepStackFiles puts a docker of the test's own first on PATH that
+// appends the stack file of every docker stack deploy to file before it
+// runs the real one, and returns the PATH entry for a target's run.
+func keepStackFiles(t *testing.T, file string) string {
+	t.Helper()
+	real, err := exec.LookPath("docker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "bin")
+	if err := os.MkdirAll(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := "#!/bin/sh\nif [ \"$1 $2\" = \"stack deploy\" ]; then tee -a '" + file + "' | '" + real + "' \"$@\"; exit $?; fi\nexec '" + real + "' \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "docker"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")
 }
 
 func finalLine(s string) string {
@@ -377,8 +546,8 @@ func (l *load) check(t *testing.T, before loadCount) {
 }
 
 // ensureSwarm makes the engine a single-node swarm manager whose node may
-// hold redis, and leaves things as it found them: it leaves a swarm it
-// created and removes a node label it added.
+// hold the stateful services' data, and leaves things as it found them: it
+// leaves a swarm it created and removes a node label it added.
 func ensureSwarm(t *testing.T) {
 	t.Helper()
 	state := docker(t, "info", "--format", "{{.Swarm.LocalNodeState}}")
@@ -401,9 +570,9 @@ func ensureSwarm(t *testing.T) {
 		t.Fatalf("the engine's swarm state is %q", state)
 	}
 	node := docker(t, "info", "--format", "{{.Swarm.NodeID}}")
-	if docker(t, "node", "inspect", "--format", `{{index .Spec.Labels "dtx.redis"}}`, node) != "true" {
-		docker(t, "node", "update", "--label-add", "dtx.redis=true", node)
-		t.Cleanup(func() { exec.Command("docker", "node", "update", "--label-rm", "dtx.redis", node).Run() })
+	if docker(t, "node", "inspect", "--format", `{{index .Spec.Labels "dtx.data"}}`, node) != "true" {
+		docker(t, "node", "update", "--label-add", "dtx.data=true", node)
+		t.Cleanup(func() { exec.Command("docker", "node", "update", "--label-rm", "dtx.data", node).Run() })
 	}
 }
 

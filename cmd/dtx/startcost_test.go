@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/kettleofketchup/dtx_website/internal/inittrace"
+)
+
+// costlyInits are the packages of the tool allowed a costly initialisation
+// (inittrace.CostlyBytes or more), and why each cannot be made lazy.
+// Both are linked through compose-go's types package, and both compile
+// regexps into exported package variables (reference.TagRegexp,
+// digest.DigestRegexp…): a copy that compiled them on first use would
+// change their API, which a patched copy under third_party/ must not.
+var costlyInits = []string{
+	"github.com/distribution/reference",   // 414 kB, 3,600 allocations
+	"github.com/opencontainers/go-digest", // 92 kB, 840 allocations
+}
+
+// startBudget is what the tool's package initialisation may allocate in
+// all: 800 kB when this was written, 2.5 MB before jsonschema compiled its
+// metaschemas on first use (third_party/README.md).
+const startBudget = 1 << 20
+
+// Every call of the tool pays its package initialisation before the
+// target runs, whether the target loads a compose file or not (one binary
+// has every target). What a package allocates there is the same on every
+// run and machine, unlike its time on a shared one: the set of packages
+// with a costly initialisation is exactly costlyInits, and all of it
+// stays within startBudget. The time is logged, for a look.
+func TestStartCost(t *testing.T) {
+	dir := clone(t)
+	env := environ(t)
+	if _, stderr, code := dtx(t, dir, env, "-l"); code != 0 { // builds the tool
+		t.Fatalf("./dtx -l: exit %d:\n%s", code, stderr)
+	}
+	stdout, stderr, code := dtx(t, dir, append(env, "GODEBUG=inittrace=1"), "-l")
+	if code != 0 {
+		t.Fatalf("./dtx -l: exit %d:\n%s", code, stderr)
+	}
+	tr, err := inittrace.Parse(stderr)
+	if err != nil {
+		t.Fatalf("%v\nstderr:\n%s", err, stderr)
+	}
+	if !slices.ContainsFunc(tr, func(p inittrace.Package) bool {
+		return strings.HasPrefix(p.Path, "github.com/kettleofketchup/dtx_website/")
+	}) || !strings.Contains(stdout, "stack:ps") {
+		t.Fatalf("the last trace is not the tool's:\n%s", stderr)
+	}
+	var costly []string
+	for _, p := range tr.Costly() {
+		costly = append(costly, p.Path)
+		if !slices.Contains(costlyInits, p.Path) {
+			t.Errorf("%s allocates %d kB in %d allocations at start, on every call of the tool: compile what it builds on first use (a sync.OnceValue), or, for a dependency, see third_party/README.md",
+				p.Path, p.Bytes>>10, p.Allocs)
+		}
+	}
+	for _, want := range costlyInits {
+		if !slices.Contains(costly, want) {
+			t.Errorf("%s no longer has a costly initialisation (under %d kB): take it off costlyInits", want, inittrace.CostlyBytes>>10)
+		}
+	}
+	if tr.Bytes() > startBudget {
+		t.Errorf("the tool's package initialisation allocates %d kB, over the budget of %d kB; the largest: %s",
+			tr.Bytes()>>10, startBudget>>10, describe(tr.Costly()))
+	}
+	t.Logf("package initialisation: %d packages, %d kB, %v (costliest in time: %s)", len(tr), tr.Bytes()>>10, tr.Clock(), describe(tr.Slowest(3)))
+}
+
+func describe(ps []inittrace.Package) string {
+	var parts []string
+	for _, p := range ps {
+		parts = append(parts, fmt.Sprintf("%s %d kB %v", p.Path, p.Bytes>>10, p.Clock))
+	}
+	return strings.Join(parts, ", ")
+}

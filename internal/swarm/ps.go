@@ -1,0 +1,24 @@
+package swarm
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// Ps lists the stack's services (version, update state, image) and their tasks.
+func (s *Stack) Ps(ctx context.Context) error {
+	ids, err := s.Query(ctx, s.serviceIDsCommand())
+	if err != nil {
+		return s.Explain(ctx, s.serviceIDsCommand(), err)
+	}
+	if len(strings.Fields(ids)) == 0 {
+		s.Say("%s: no service (./dtx swarm:deploy deploys the stack)", s.Name)
+		return nil
+	}
+	fmt.Fprintln(s.Stdout, "SERVICE VERSION UPDATE IMAGE")
+	if err := s.Run(ctx, psServicesCommand(strings.Fields(ids))); err != nil {
+		return err
+	}
+	return s.Run(ctx, s.psTasksCommand())
+}
