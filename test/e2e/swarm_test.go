@@ -41,10 +41,12 @@ const swarmWorkers = `
 `
 
 // stackServices are the services of the test's stack.
-var stackServices = []string{"backend", "beat", "frontend", "nginx", "redis", "worker"}
+var stackServices = []string{"backend", "beat", "bot", "frontend", "nginx", "redis", "worker"}
 
 // TestSwarm deploys the release stack, with a worker and a stop-first
-// scheduler added to its compose file, to a single-node swarm of the engine
+// scheduler added to its compose file and the bot (an image of its own,
+// built from the repository root with an additional build context; see
+// addBot) added to the compose files, to a single-node swarm of the engine
 // under a steady stream of HTTPS requests: v1, a rolling update to v2, a
 // broken v3 that Swarm rolls back (and the tool with it every other
 // service), then v1 again through DOCKER_HOST=ssh://. Not one request may
@@ -97,6 +99,7 @@ func TestSwarm(t *testing.T) {
 	if err := os.WriteFile(compose, []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	s.addBot(t)
 	secrets := []string{"swarm-secret-" + randomHex(t), `pw"#$` + randomHex(t), "swarm-secret-" + randomHex(t), "swarm-secret-" + randomHex(t)}
 	secret, password := secrets[0], secrets[1]
 	var current string // the key the .local file holds now
@@ -126,8 +129,9 @@ func TestSwarm(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(s.root, "frontend/public/version.txt"), []byte(page+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		outputs = append(outputs, mustMageT(t, s, []string{"VERSION=" + version}, "docker:build", "-only=frontend,backend,nginx"))
-		outputs = append(outputs, mustMageT(t, s, []string{"VERSION=" + version}, "docker:push", "-only=frontend,backend,nginx"))
+		s.setBotRelease(t, page) // a new bot image for each new page
+		outputs = append(outputs, mustMageT(t, s, []string{"VERSION=" + version}, "docker:build", "-only=frontend,backend,nginx,bot"))
+		outputs = append(outputs, mustMageT(t, s, []string{"VERSION=" + version}, "docker:push", "-only=frontend,backend,nginx,bot"))
 	}
 	release(t, v1, "v1")
 	release(t, v2, "v2")
@@ -153,7 +157,7 @@ func TestSwarm(t *testing.T) {
 		outputs = append(outputs, out)
 		t.Logf("v1 -> v2 took %s", time.Since(start).Round(time.Second))
 		for _, want := range []string{s.prefix + "_frontend: updated to version " + v2, s.prefix + "_nginx: running",
-			s.prefix + "_worker: updated to version " + v2, s.prefix + "_beat: updated to version " + v2} {
+			s.prefix + "_worker: updated to version " + v2, s.prefix + "_beat: updated to version " + v2, s.prefix + "_bot: updated to version " + v2} {
 			if !strings.Contains(out, want) {
 				t.Errorf("swarm:deploy did not say %q:\n%s", want, out)
 			}
