@@ -93,9 +93,16 @@ func TestSwarm(t *testing.T) {
 	// The secrets: a key backend declares, a password only the URL built
 	// from it in backend's environment: holds (quotes, # and $ in it), and
 	// a setting of nginx's, which reaches it as a file.
+	// backend already has an x-dtx (its data): the secret joins it, since
+	// a second x-dtx key is a YAML error.
 	compose := filepath.Join(s.root, "docker-compose.release.yaml")
 	text, _ := os.ReadFile(compose)
-	edited := strings.Replace(string(text), "\n  backend:\n", "\n  backend:\n    x-dtx: {secrets: [DJANGO_SECRET_KEY]}\n    environment:\n      DATABASE_URL: \"postgres://app:${DB_PASSWORD}@db/app\"\n", 1) + swarmWorkers
+	const backendData = "    x-dtx:\n      data: [{path: /app/data/db.sqlite3, kind: sqlite}]\n"
+	if !strings.Contains(string(text), backendData) {
+		t.Fatalf("docker-compose.release.yaml has no %q: update the test", backendData)
+	}
+	edited := strings.Replace(string(text), "\n  backend:\n", "\n  backend:\n    environment:\n      DATABASE_URL: \"postgres://app:${DB_PASSWORD}@db/app\"\n", 1)
+	edited = strings.Replace(edited, backendData, backendData+"      secrets: [DJANGO_SECRET_KEY]\n", 1) + swarmWorkers
 	if err := os.WriteFile(compose, []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
 	}
