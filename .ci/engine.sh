@@ -749,6 +749,7 @@ export DTX_BASE_IMAGE='$BASE_IMAGE'
 export FRONTEND_BASE_IMAGE='$BASE_IMAGE'
 export BACKEND_BASE_IMAGE='$BASE_IMAGE'
 export NGINX_BASE_IMAGE='$BASE_IMAGE'
+export BROWSER_BASE_IMAGE='$BASE_IMAGE'
 export REDIS_IMAGE='$BASE_IMAGE'
 EOF
     )
@@ -784,8 +785,24 @@ cleanup() {
   exit "$rc"
 }
 
+# own_folder DIR: DIR (made when missing) must be a real folder of this
+# user that no one else can write: the engine's state folder holds env.sh,
+# which CI sources, and the engine's socket. Under /tmp another user could
+# have made it first and filled it.
+own_folder() {
+  local dir=$1 owner mode
+  mkdir -p -m 0700 "$dir"
+  [[ ! -L $dir ]] || die "$dir is a symbolic link: remove it, or set DTX_ENGINE_DIR to a folder of your own"
+  read -r owner mode < <(stat -c '%u %a' "$dir")
+  [[ $owner == "$(id -u)" ]] || die "$dir belongs to user $owner, not to you: remove it, or set DTX_ENGINE_DIR to a folder of your own"
+  if (( 8#$mode & 8#022 )); then
+    chmod go-w "$dir" || die "$dir is writable by others (mode $mode) and could not be fixed: chmod go-w $dir"
+  fi
+}
+
 take_lock() {
-  mkdir -p "$STATE" "$LOGS" "$CACHE" "$TMPS"
+  own_folder "$STATE"
+  mkdir -p "$LOGS" "$CACHE" "$TMPS"
   exec 9>"$STATE/.lock"
   flock -w 1800 9 || die "could not get $STATE/.lock"
 }

@@ -245,7 +245,7 @@ func TestReport(t *testing.T) {
 			"ps-tool": ms(122, 125, 120), "ps-raw": ms(105, 104, 103), "ps-way-in": ms(16, 17, 15),
 		},
 		beforeWhat: "the run of 2026-11-27 10:04 UTC (repository at 79b5260)",
-		runner:     runnerImage{ref: "example/runner:1", size: 512e6},
+		runner:     runnerImage{ref: "example/playwright-runner:latest", base: "dtx-base:bookworm", build: 1500 * time.Millisecond, size: 788e6, baseSize: 321e6, measuring: true},
 	}
 	out := b.report()
 	for _, want := range []string{
@@ -255,7 +255,10 @@ func TestReport(t *testing.T) {
 		"### Before and after",
 		"| (a) | `./dtx stack:ps debug` / the `docker compose … ps` it runs | 1.17 | 1.18 | 1.06 | 1.06 | ≤ 1.10 |",
 		"| (g) | the way in: `./dtx -l` (script, launcher, the tool's start, no target) | 16.0 ms | 16.5 ms | 8.2 ms | 8.2 ms | ≤ 10 ms |",
-		"`example/runner:1` (browsertest.DefaultImage): 512 MB",
+		"on `BROWSER_BASE_IMAGE=dtx-base:bookworm`",
+		"| before: the earlier Chromium runner (playwright-core, Debian's npm left in the image) on `dtx-base:bookworm`, measured 2026-12-07 | 1373 MB |",
+		"| after: `example/playwright-runner:latest` (Playwright Test, Debian's chromium, no npm or compiler) | 788 MB (0.57× before) |",
+		"| what the runner adds to its base | 467 MB |",
 		"| init | 1.5 1.6 1.4 |",
 	} {
 		if !strings.Contains(out, want) {

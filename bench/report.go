@@ -348,7 +348,9 @@ func (b *bench) report() string {
 	p("")
 	p("## The browser tests' runner image")
 	p("")
-	p("%s", r.runner.text())
+	for _, l := range r.runner.lines() {
+		p("%s", l)
+	}
 	p("")
 	p("## How to read these figures")
 	p("")

@@ -3,7 +3,6 @@ package browsertest
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,38 +24,64 @@ func fields(s string) ([]string, error) {
 	return strings.Fields(s), nil
 }
 
-func specsRoot(t *testing.T) string {
+const registry = "127.0.0.1:5000/dtx"
+
+// projects is a root with a frontend of each kind: Playwright, Cypress,
+// both, and neither.
+func projects(t *testing.T) string {
 	t.Helper()
 	root := t.TempDir()
-	for _, d := range []string{DefaultSpecs, "frontend/tests/browser"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(root, "notes.txt"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	put(t, root, map[string]string{
+		"frontend/playwright.config.ts":     "export default {};\n",
+		"pw/playwright.config.mjs":          "export default {};\n",
+		"cy/cypress.config.js":              "module.exports = {};\n",
+		"both/playwright.config.ts":         "export default {};\n",
+		"both/cypress.config.ts":            "export default {};\n",
+		"neither/vite.config.ts":            "export default {};\n",
+		"notes.txt":                         "",
+		"odd/playwright.config.ts/keep.txt": "a folder, not a config\n",
+	})
 	return root
 }
 
 func TestFromEnv(t *testing.T) {
-	root := specsRoot(t)
+	root := projects(t)
+	runnerImage := registry + "/playwright-runner:latest"
+	pwCommand := []string{"playwright", "test"}
 	cases := []struct {
 		name string
 		env  env
+		opts Options
 		want Config
 	}{
-		{"defaults", env{}, Config{Image: DefaultImage, Specs: DefaultSpecs}},
-		{"empty values are the defaults", env{ImageVar: " ", CommandVar: "", SpecsVar: "", KeepVar: ""}, Config{Image: DefaultImage, Specs: DefaultSpecs}},
-		{"the Chromium runner", env{ImageVar: "127.0.0.1:5000/dtx/browser-runner:1", SpecsVar: "frontend/tests/browser/", KeepVar: "1"},
-			Config{Image: "127.0.0.1:5000/dtx/browser-runner:1", Specs: "frontend/tests/browser", Keep: true}},
-		{"a command", env{CommandVar: "cypress run --browser chrome"}, Config{Image: DefaultImage, Specs: DefaultSpecs, Command: []string{"cypress", "run", "--browser", "chrome"}}},
-		{"an absolute specs folder", env{SpecsVar: filepath.Join(root, DefaultSpecs)}, Config{Image: DefaultImage, Specs: filepath.Join(root, DefaultSpecs)}},
-		{"KEEP=0", env{KeepVar: "0"}, Config{Image: DefaultImage, Specs: DefaultSpecs}},
+		{"defaults: the frontend's Playwright project, the built runner", env{},
+			Options{}, Config{Framework: Playwright, Dir: "frontend", ConfigFile: "playwright.config.ts", Image: runnerImage, Build: true, Registry: registry, Command: pwCommand}},
+		{"empty values are the defaults", env{DirVar: " ", ImageVar: "", CommandVar: " ", ShardVar: "", KeepVar: ""},
+			Options{}, Config{Framework: Playwright, Dir: "frontend", ConfigFile: "playwright.config.ts", Image: runnerImage, Build: true, Registry: registry, Command: pwCommand}},
+		{"a Cypress project: Cypress's image, its own command", env{DirVar: "cy/"},
+			Options{}, Config{Framework: Cypress, Dir: "cy", ConfigFile: "cypress.config.js", Image: CypressImage}},
+		{"both: the variable decides, Cypress by default", env{DirVar: "both"},
+			Options{}, Config{Framework: Cypress, Dir: "both", ConfigFile: "cypress.config.ts", Other: "playwright.config.ts", Image: CypressImage}},
+		{"both: the variable decides", env{DirVar: "both", FrameworkVar: "Cypress"},
+			Options{}, Config{Framework: Cypress, Dir: "both", ConfigFile: "cypress.config.ts", Other: "playwright.config.ts", Image: CypressImage}},
+		{"both, Playwright, on a base image of one's own", env{DirVar: "both", FrameworkVar: "playwright", BaseImageVar: "dtx-base:bookworm"},
+			Options{}, Config{Framework: Playwright, Dir: "both", ConfigFile: "playwright.config.ts", Other: "cypress.config.ts", Image: runnerImage, Build: true, Registry: registry, BaseImage: "dtx-base:bookworm", Command: pwCommand}},
+		{"an image and a command of one's own", env{DirVar: "pw", ImageVar: "mcr.microsoft.com/playwright:v1.61.1-noble", CommandVar: "npx playwright test"},
+			Options{}, Config{Framework: Playwright, Dir: "pw", ConfigFile: "playwright.config.mjs", Image: "mcr.microsoft.com/playwright:v1.61.1-noble", Command: []string{"npx", "playwright", "test"}}},
+		{"shard, grep and specs from the variables; KEEP; CI passed on", env{ShardVar: "2/4", GrepVar: "@smoke", SpecVar: "tests/a.spec.ts, frontend/tests/b.spec.ts", KeepVar: "1", "CI": "true"},
+			Options{}, Config{Framework: Playwright, Dir: "frontend", ConfigFile: "playwright.config.ts", Image: runnerImage, Build: true, Registry: registry, Command: pwCommand,
+				Shard: "2/4", Grep: "@smoke", Specs: []string{"tests/a.spec.ts", "tests/b.spec.ts"}, Keep: true, CI: "true"}},
+		{"options win over the variables", env{ShardVar: "2/4", GrepVar: "@smoke"},
+			Options{Shard: "1/2", Grep: "home page", Spec: "tests/playwright/e2e/home.spec.ts:12"}, Config{Framework: Playwright, Dir: "frontend", ConfigFile: "playwright.config.ts", Image: runnerImage, Build: true, Registry: registry, Command: pwCommand,
+				Shard: "1/2", Grep: "home page", Specs: []string{"tests/playwright/e2e/home.spec.ts:12"}}},
+		{"Cypress takes a spec", env{DirVar: "cy"},
+			Options{Spec: "cypress/e2e/home.cy.js"}, Config{Framework: Cypress, Dir: "cy", ConfigFile: "cypress.config.js", Image: CypressImage, Specs: []string{"cypress/e2e/home.cy.js"}}},
+		{"an absolute project folder", env{DirVar: filepath.Join(root, "cy")},
+			Options{}, Config{Framework: Cypress, Dir: filepath.Join(root, "cy"), ConfigFile: "cypress.config.js", Image: CypressImage}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := FromEnv(c.env, root, fields)
+			got, err := FromEnv(c.env, root, registry, c.opts, fields)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,32 +92,40 @@ func TestFromEnv(t *testing.T) {
 	}
 }
 
-// Bad input is one line naming the variable, its value and the fix.
+// Bad input is one line naming the variable or option, its value and the fix.
 func TestFromEnvRefuses(t *testing.T) {
-	root := specsRoot(t)
+	root := projects(t)
 	cases := []struct {
 		name string
 		env  env
+		opts Options
 		want string
 	}{
-		{"image with upper case", env{ImageVar: "Cypress/Included:15"}, `E2E_RUNNER_IMAGE="Cypress/Included:15" (from the process environment) is not a valid image reference`},
-		{"image with a space", env{ImageVar: "cypress included"}, `E2E_RUNNER_IMAGE="cypress included" (from the process environment) is not a valid image reference`},
-		{"image is a flag", env{ImageVar: "--privileged"}, `E2E_RUNNER_IMAGE="--privileged" (from the process environment) starts with '-'`},
-		{"image with a bad tag", env{ImageVar: "cypress/included:1.2.3+b"}, `unset it for ` + DefaultImage},
-		{"specs folder missing", env{SpecsVar: "frontend/tests/e2e"}, `E2E_SPECS="frontend/tests/e2e" (from the process environment): the specs folder is missing: create it, or set E2E_SPECS`},
-		{"default specs folder missing", nil, `E2E_SPECS="frontend/tests/cypress" (from the process environment): the specs folder is missing`},
-		{"specs is a file", env{SpecsVar: "notes.txt"}, `E2E_SPECS="notes.txt" (from the process environment): is a file, not a folder`},
-		{"command with an open quote", env{CommandVar: `cypress run --spec "a`}, `E2E_RUNNER_COMMAND (from the process environment): the command has an unterminated " quote`},
-		{"command with a newline", env{CommandVar: "cypress\nrun"}, `E2E_RUNNER_COMMAND (from the process environment) contains a control character (U+000A)`},
-		{"KEEP neither 1 nor 0", env{KeepVar: "please"}, `KEEP="please" from the process environment: use 1 or 0`},
+		{"neither config", env{DirVar: "neither"}, Options{},
+			`neither holds no playwright.config.ts nor cypress.config.js: add the config of the website's browser tests there (see docs/browser-tests.md), or set E2E_DIR to the folder that holds it`},
+		{"a folder named like a config is none", env{DirVar: "odd"}, Options{}, `odd holds no playwright.config.ts nor cypress.config.js`},
+		{"an unknown framework", env{FrameworkVar: "selenium"}, Options{}, `E2E_FRAMEWORK="selenium" (from the process environment): use playwright or cypress`},
+		{"a framework without its config", env{DirVar: "cy", FrameworkVar: "playwright"}, Options{},
+			`E2E_FRAMEWORK=playwright (from the process environment), but cy holds no playwright.config.ts (or .js, .mjs…): add it there, or set E2E_DIR to the folder that does`},
+		{"the folder is missing", env{DirVar: "web"}, Options{}, `E2E_DIR="web" (from the process environment): the folder is missing: set E2E_DIR to the folder that holds playwright.config.* or cypress.config.* (default frontend)`},
+		{"the folder is a file", env{DirVar: "notes.txt"}, Options{}, `E2E_DIR="notes.txt" (from the process environment): is a file, not a folder`},
+		{"the old specs variable", env{specsVar: "frontend/tests/browser"}, Options{}, `E2E_SPECS="frontend/tests/browser" (from the process environment): test:e2e no longer copies a specs folder but the project that holds playwright.config.* or cypress.config.*: remove E2E_SPECS`},
+		{"image with upper case", env{ImageVar: "Cypress/Included:15"}, Options{}, `E2E_RUNNER_IMAGE="Cypress/Included:15" (from the process environment) is not a valid image reference`},
+		{"image is a flag", env{ImageVar: "--privileged"}, Options{}, `E2E_RUNNER_IMAGE="--privileged" (from the process environment) starts with '-'`},
+		{"command with an open quote", env{CommandVar: `playwright test "a`}, Options{}, `E2E_RUNNER_COMMAND (from the process environment): the command has an unterminated " quote`},
+		{"command with a newline", env{CommandVar: "playwright\ntest"}, Options{}, `E2E_RUNNER_COMMAND (from the process environment) contains a control character (U+000A)`},
+		{"a shard that is no shard", env{}, Options{Shard: "1 of 4"}, `-shard="1 of 4": write the shard as N/TOTAL, e.g. 1/4`},
+		{"shard zero", env{ShardVar: "0/4"}, Options{}, `E2E_SHARD="0/4" (from the process environment): write the shard as N/TOTAL`},
+		{"a shard past the last", env{}, Options{Shard: "5/4"}, `-shard="5/4": shard 5 of 4 does not exist: N runs from 1 to TOTAL`},
+		{"Cypress has no shards", env{DirVar: "cy"}, Options{Shard: "1/2"}, `-shard="1/2": Cypress has no sharding of its own`},
+		{"Cypress has no grep", env{DirVar: "cy", GrepVar: "home"}, Options{}, `E2E_GREP="home" (from the process environment): Cypress has no grep of its own: name the spec file with -spec instead`},
+		{"a spec that is a flag", env{}, Options{Spec: "--headed"}, `-spec="--headed": "--headed" starts with '-': name a spec file`},
+		{"a grep with a newline", env{}, Options{Grep: "a\nb"}, `-grep="a\nb" contains a control character (U+000A)`},
+		{"KEEP neither 1 nor 0", env{KeepVar: "please"}, Options{}, `KEEP="please" from the process environment: use 1 or 0`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := root
-			if c.env == nil {
-				r = t.TempDir() // no specs folder at all
-			}
-			_, err := FromEnv(c.env, r, fields)
+			_, err := FromEnv(c.env, root, registry, c.opts, fields)
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -104,24 +137,30 @@ func TestFromEnvRefuses(t *testing.T) {
 }
 
 func TestCommands(t *testing.T) {
-	c := Config{Image: "dtx-browser-runner", Specs: "frontend/tests/browser", Project: "dtx-test", Network: "dtx-test_test-network"}
-	withCommand := c
-	withCommand.Image, withCommand.Command = DefaultImage, []string{"cypress", "run", "--browser", "chrome"}
+	pw := Config{Framework: Playwright, Dir: "frontend", ConfigFile: "playwright.config.ts", Image: registry + "/playwright-runner:latest", Build: true, Registry: registry,
+		BaseImage: "dtx-base:bookworm", Command: []string{"playwright", "test"}, Shard: "1/2", Grep: "home page", Specs: []string{"tests/a.spec.ts"}, CI: "true",
+		Project: "dtx-test", Proxy: "nginx", Network: "dtx-test_test-network", BaseURL: "https://nginx:8443"}
+	cy := Config{Framework: Cypress, Dir: "frontend", ConfigFile: "cypress.config.js", Image: CypressImage, Specs: []string{"cypress/e2e/a.cy.js", "cypress/e2e/b.cy.js"},
+		Project: "dtx-test", Proxy: "nginx", Network: "dtx-test_test-network", BaseURL: "https://nginx:8443"}
+	const create = "docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx:8443 --env E2E_RESULTS=/e2e/e2e-results "
 	cases := []struct {
 		name string
 		cmd  runner.Command
 		want string
 		dir  string
 	}{
-		{"has the image", c.HasImage(), "docker image inspect --format '{{.Id}}' dtx-browser-runner", ""},
-		{"pull", c.Pull(), "docker pull dtx-browser-runner", ""},
-		{"leftover", c.Leftover(), "docker ps --all --quiet --filter 'name=^/dtx-test-e2e-runner$'", ""},
-		{"create", c.Create(), "docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx --env E2E_RESULTS=results dtx-browser-runner", ""},
-		{"create with a command", withCommand.Create(), "docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx --env E2E_RESULTS=results cypress/included:15.3.0 cypress run --browser chrome", ""},
-		{"copy the specs", c.CopySpecs("/site"), "docker cp frontend/tests/browser/. dtx-test-e2e-runner:/e2e", "/site"},
-		{"start", c.Start(), "docker start --attach dtx-test-e2e-runner", ""},
-		{"copy the results", c.CopyResults("/site"), "docker cp dtx-test-e2e-runner:/e2e/results test-results/e2e", "/site"},
-		{"remove", c.Remove(), "docker rm --force dtx-test-e2e-runner", ""},
+		{"build the runner", pw.BuildRunner("/site"), "REGISTRY=127.0.0.1:5000/dtx BROWSER_BASE_IMAGE=dtx-base:bookworm docker compose -f test/browser/compose.yaml build", "/site"},
+		{"has the image", cy.HasImage(), "docker image inspect --format '{{.Id}}' cypress/included:15.3.0", ""},
+		{"pull", cy.Pull(), "docker pull cypress/included:15.3.0", ""},
+		{"leftover", pw.Leftover(), "docker ps --all --quiet --filter 'name=^/dtx-test-e2e-runner$'", ""},
+		{"create for Playwright", pw.Create(), create + "--env PLAYWRIGHT_BASE_URL=https://nginx:8443 --env PLAYWRIGHT_HTML_OPEN=never --env E2E_SHARD=1/2 --env CI=true " +
+			"127.0.0.1:5000/dtx/playwright-runner:latest playwright test --config=playwright.dtx.config.ts --shard=1/2 '--grep=home page' tests/a.spec.ts", ""},
+		{"create for Cypress", cy.Create(), create + "--env CYPRESS_BASE_URL=https://nginx:8443 --env CYPRESS_SCREENSHOTS_FOLDER=/e2e/e2e-results/screenshots --env CYPRESS_VIDEOS_FOLDER=/e2e/e2e-results/videos " +
+			"cypress/included:15.3.0 --spec cypress/e2e/a.cy.js,cypress/e2e/b.cy.js", ""},
+		{"copy the project", pw.CopyProject(), "docker cp - dtx-test-e2e-runner:/e2e < (frontend/ as a tar: without node_modules, .git, test-results, playwright-report, blob-report; with playwright.dtx.config.ts)", ""},
+		{"start", pw.Start(), "docker start --attach dtx-test-e2e-runner", ""},
+		{"copy the results", pw.CopyResults(), "docker cp dtx-test-e2e-runner:/e2e/e2e-results - > test-results/e2e/ (files and folders only: links are dropped)", ""},
+		{"remove", pw.Remove(), "docker rm --force dtx-test-e2e-runner", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,6 +171,44 @@ func TestCommands(t *testing.T) {
 				t.Fatalf("runs in %q, want %q", tc.cmd.Dir, tc.dir)
 			}
 		})
+	}
+}
+
+// The site is the proxy by name, with the port only when it is not 443.
+func TestSiteURL(t *testing.T) {
+	for _, c := range []struct {
+		proxy string
+		port  uint32
+		want  string
+	}{{"nginx", 8443, "https://nginx:8443"}, {"edge", 443, "https://edge"}, {"caddy", 9443, "https://caddy:9443"}} {
+		if got := SiteURL(c.proxy, c.port); got != c.want {
+			t.Errorf("SiteURL(%q, %d) = %s, want %s", c.proxy, c.port, got, c.want)
+		}
+	}
+}
+
+// The line that says what runs says how to run the other framework.
+func TestChosen(t *testing.T) {
+	c := Config{Framework: Cypress, Dir: "frontend", ConfigFile: "cypress.config.js", Other: "playwright.config.ts", Image: CypressImage}
+	want := "test:e2e: cypress runs frontend/cypress.config.js with cypress/included:15.3.0 (frontend also holds playwright.config.ts: E2E_FRAMEWORK=playwright runs it)"
+	if got := c.Chosen(); got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	c.Other = ""
+	if got := c.Chosen(); got != "test:e2e: cypress runs frontend/cypress.config.js with cypress/included:15.3.0" {
+		t.Fatalf("got %s", got)
+	}
+}
+
+// The wrapper is the same kind of file as the project's config.
+func TestWrapperFile(t *testing.T) {
+	for config, want := range map[string]string{
+		"playwright.config.ts": "playwright.dtx.config.ts", "playwright.config.mts": "playwright.dtx.config.mts", "playwright.config.cts": "playwright.dtx.config.cts",
+		"playwright.config.js": "playwright.dtx.config.mjs", "playwright.config.mjs": "playwright.dtx.config.mjs", "playwright.config.cjs": "playwright.dtx.config.mjs",
+	} {
+		if got := (Config{ConfigFile: config}).WrapperFile(); got != want {
+			t.Errorf("%s: wrapper %s, want %s", config, got, want)
+		}
 	}
 }
 
@@ -166,7 +243,7 @@ func TestDecisions(t *testing.T) {
 }
 
 // A runner's failure keeps its exit status (mage exits with it) and says
-// where the screenshots are.
+// where the reports are.
 func TestFailedKeepsTheRunnersStatus(t *testing.T) {
 	exit := &runner.ExitError{Command: "docker start --attach dtx-test-e2e-runner", Code: 3}
 	err := Failed(exit, true)
@@ -174,7 +251,7 @@ func TestFailedKeepsTheRunnersStatus(t *testing.T) {
 	if !errors.As(err, &got) || got.ExitStatus() != 3 {
 		t.Fatalf("%v does not carry exit status 3", err)
 	}
-	want := "the browser tests failed (the runner exited 3; screenshots and reports are in test-results/e2e/): docker start --attach dtx-test-e2e-runner: exit status 3"
+	want := "the browser tests failed (the runner exited 3; reports, traces and screenshots are in test-results/e2e/): docker start --attach dtx-test-e2e-runner: exit status 3"
 	if err.Error() != want {
 		t.Fatalf("got  %s\nwant %s", err, want)
 	}
@@ -190,14 +267,14 @@ func TestFailedKeepsTheRunnersStatus(t *testing.T) {
 	}
 }
 
-// The hint of a failed pull fits the image: the default cannot be unset.
+// The hint of a failed pull fits the image: Cypress's default cannot be unset.
 func TestPullFailed(t *testing.T) {
 	pull := &runner.ExitError{Command: "docker pull x", Code: 1}
 	cases := []struct {
 		name, image, want string
 	}{
-		{"the default", DefaultImage, `E2E_RUNNER_IMAGE="cypress/included:15.3.0" (the default): the engine does not have this image and cannot pull it: let the engine reach its registry, or set E2E_RUNNER_IMAGE to a runner it has (test/browser builds one) (docker pull x: exit status 1)`},
-		{"another image", "cypress/includd:15", `E2E_RUNNER_IMAGE="cypress/includd:15": the engine does not have this image and cannot pull it: check the name, build it first, or unset E2E_RUNNER_IMAGE for cypress/included:15.3.0 (docker pull x: exit status 1)`},
+		{"Cypress's default", CypressImage, `E2E_RUNNER_IMAGE="cypress/included:15.3.0" (the default for Cypress): the engine does not have this image and cannot pull it: let the engine reach its registry, or set E2E_RUNNER_IMAGE to a Cypress image it has (docker pull x: exit status 1)`},
+		{"another image", "cypress/includd:15", `E2E_RUNNER_IMAGE="cypress/includd:15": the engine does not have this image and cannot pull it: check the name, build it first, or unset E2E_RUNNER_IMAGE for the default runner (docker pull x: exit status 1)`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/kettleofketchup/dtx_website/internal/roles"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
 )
@@ -22,10 +24,12 @@ const Environment = "test"
 // variable so that tests can shorten it.
 var teardownTimeout = 2 * time.Minute
 
-// Run runs the browser tests against s, the test stack: it pulls the
-// runner image unless the engine has it, starts the stack with start
-// (healthy when it returns), runs the runner image as a one-off container
-// on the stack's network against https://nginx, copies its results to
+// Run runs the browser tests against s, the test stack: it decides the
+// framework by the config the project folder holds, builds the Playwright
+// runner (or pulls the runner image unless the engine has it), starts the
+// stack with start (healthy when it returns), runs the runner as a one-off
+// container on the stack's network against the stack's proxy
+// (https://PROXY:PORT, see findSite), copies its results to
 // test-results/e2e/, removes the runner and (unless KEEP=1) the stack, and
 // returns the runner's failure with its exit status.
 //
@@ -34,18 +38,21 @@ var teardownTimeout = 2 * time.Minute
 // the explanation of a service that is not healthy) is the stack targets'
 // run in internal/targets, which imports this package for test:e2e's entry
 // point: calling it from here would be an import cycle.
-func Run(ctx context.Context, s *session.Stack, start func(context.Context) error) (err error) {
+func Run(ctx context.Context, s *session.Stack, opts Options, start func(context.Context) error) (err error) {
+	ctx, release := interruptible(ctx, s)
+	defer release()
 	if _, err := s.Load(ctx); err != nil {
 		return err
 	}
-	cfg, err := FromEnv(s.Env, s.Root, runner.SplitWords)
+	cfg, err := FromEnv(s.Env, s.Root, s.Env.Registry(), opts, runner.SplitWords)
 	if err != nil {
 		return err
 	}
 	cfg.Project = s.Project.Name
-	if cfg.Network, err = networkOf(ctx, s, Service); err != nil {
+	if err := cfg.findSite(ctx, s); err != nil {
 		return err
 	}
+	s.Say("%s", cfg.Chosen())
 
 	if err := ensureRunnerImage(ctx, s, cfg); err != nil {
 		return err
@@ -93,7 +100,7 @@ func Run(ctx context.Context, s *session.Stack, start func(context.Context) erro
 			err = rerr
 		}
 	}()
-	if err := s.Run(ctx, cfg.CopySpecs(s.Root)); err != nil {
+	if err := copyProject(ctx, s, cfg); err != nil {
 		return err
 	}
 	runErr := s.Run(ctx, cfg.Start())
@@ -101,10 +108,32 @@ func Run(ctx context.Context, s *session.Stack, start func(context.Context) erro
 	if CopyAfter(runErr, ctx.Err() != nil) {
 		artifacts = copyResults(stop(), s, cfg)
 	}
+	if artifacts && !s.DryRun {
+		sayReport(s)
+	}
 	if runErr == nil && !s.DryRun {
-		s.Say("the browser tests passed; screenshots and reports are in %s/", ArtifactsDir)
+		s.Say("the browser tests passed; reports are in %s/", ArtifactsDir)
 	}
 	return Failed(runErr, artifacts)
+}
+
+// findSite sets where the runner opens the site: the stack's proxy (by its
+// role, never by name), on the network the proxy is on and the port it
+// serves HTTPS on inside its container, which the compose file maps
+// HTTPS_PORT to.
+func (c *Config) findSite(ctx context.Context, s *session.Stack) error {
+	proxy, err := s.Proxy(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := s.Load(ctx)
+	if err != nil {
+		return err
+	}
+	c.Proxy = proxy.Name
+	c.BaseURL = SiteURL(proxy.Name, roles.TLSPort(p.Services[proxy.Name].Ports, s.Env.Value("HTTPS_PORT")))
+	c.Network, err = networkOf(ctx, s, proxy.Name)
+	return err
 }
 
 // networkOf is the network the runner joins to reach service by name: the
@@ -132,9 +161,16 @@ func networkOf(ctx context.Context, s *session.Stack, service string) (string, e
 	return s.Project.Name + "_" + keys[0], nil
 }
 
-// ensureRunnerImage pulls the runner image unless the engine has it, before
-// anything starts. A dry run (which needs no engine) prints the pull.
+// ensureRunnerImage builds the Playwright runner, or pulls the runner image
+// unless the engine has it, before anything starts. A dry run (which needs
+// no engine) prints the build or the pull.
 func ensureRunnerImage(ctx context.Context, s *session.Stack, cfg Config) error {
+	if cfg.Build {
+		if _, err := os.Stat(filepath.Join(s.Root, RunnerCompose)); err != nil {
+			return fmt.Errorf("%s is missing: it builds the Playwright runner; restore it, or set %s to a Playwright runner image", RunnerCompose, ImageVar)
+		}
+		return s.Run(ctx, cfg.BuildRunner(s.Root))
+	}
 	if s.DryRun {
 		s.Say("[dry-run] unless the engine has %s:", cfg.Image)
 		s.Print(cfg.Pull())
@@ -169,14 +205,45 @@ func removeLeftover(ctx context.Context, s *session.Stack, cfg Config) error {
 	return s.Run(ctx, cfg.Remove())
 }
 
-// copyResults replaces test-results/e2e/ with the runner's results and
-// says whether there are any; a runner that wrote none is not an error of
-// its own (its exit status tells).
+// copyProject copies the project folder into the runner, with the wrapper
+// config beside a Playwright project's own.
+func copyProject(ctx context.Context, s *session.Stack, cfg Config) error {
+	cmd := cfg.CopyProject()
+	if s.DryRun {
+		return s.Run(ctx, cmd)
+	}
+	extra := map[string][]byte{}
+	if cfg.Framework == Playwright {
+		extra[cfg.WrapperFile()] = cfg.WrapperConfig()
+	}
+	dir := cfg.Dir
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(s.Root, dir)
+	}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := WriteProject(pw, dir, extra)
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	cmd.Stdin = pr
+	err := s.Run(ctx, cmd)
+	pr.CloseWithError(io.ErrClosedPipe) // the writer stops if docker stopped reading
+	if werr := <-done; werr != nil && !errors.Is(werr, io.ErrClosedPipe) {
+		return fmt.Errorf("copying %s/ into the runner: %w", cfg.Dir, werr)
+	}
+	return err
+}
+
+// copyResults replaces test-results/e2e/ with the runner's results, files
+// and folders only, and says whether there are any; a runner that wrote
+// none is not an error of its own (its exit status tells).
 func copyResults(ctx context.Context, s *session.Stack, cfg Config) bool {
 	dir := filepath.Join(s.Root, ArtifactsDir)
 	if s.DryRun {
 		s.Say("[dry-run] remove %s/ (the previous run's results)", ArtifactsDir)
-		s.Print(cfg.CopyResults(s.Root))
+		s.Print(cfg.CopyResults())
 		return true
 	}
 	if err := os.RemoveAll(dir); err != nil {
@@ -187,11 +254,41 @@ func copyResults(ctx context.Context, s *session.Stack, cfg Config) bool {
 		s.Say("no results copied: %v", err)
 		return false
 	}
-	if err := s.Run(ctx, cfg.CopyResults(s.Root)); err != nil {
-		if !errors.Is(err, context.Canceled) {
-			s.Say("the runner left no %s/%s folder: no screenshots or reports to keep", Workdir, ResultsDir)
-		}
-		return false
+	pr, pw := io.Pipe()
+	type result struct {
+		u   Unpacked
+		err error
 	}
-	return true
+	done := make(chan result, 1)
+	go func() {
+		u, err := UnpackResults(pr, dir)
+		pr.CloseWithError(err) // docker's output then fails, and it stops
+		done <- result{u, err}
+	}()
+	cmd := cfg.CopyResults()
+	cmd.Stdout = pw
+	err := s.RunQuiet(ctx, cmd)
+	pw.Close()
+	r := <-done
+	if len(r.u.Dropped) > 0 {
+		s.Say("dropped %d link(s) or special file(s) the runner left in its results (never followed): %s", len(r.u.Dropped), strings.Join(r.u.Dropped, ", "))
+	}
+	switch {
+	case err != nil && !errors.Is(err, context.Canceled):
+		s.Say("the runner left no %s folder: no reports to keep", Results)
+		os.RemoveAll(dir)
+		return false
+	case r.err != nil:
+		s.Say("copying the results stopped: %v", r.err)
+		return r.u.Files > 0
+	}
+	return err == nil
+}
+
+// sayReport says where the HTML report is, last, as Playwright would.
+func sayReport(s *session.Stack) {
+	report := filepath.Join(ArtifactsDir, "report", "index.html")
+	if _, err := os.Stat(filepath.Join(s.Root, report)); err == nil {
+		s.Say("the HTML report: %s (npx playwright show-report %s)", report, filepath.Dir(report))
+	}
 }

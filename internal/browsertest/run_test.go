@@ -1,9 +1,12 @@
 package browsertest
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -22,16 +25,23 @@ const (
 	// testStack is a compose command of the test stack, with the env
 	// override the stack's start writes (compose then reads it as well).
 	testStack = "docker compose --project-name dtx-test -f docker-compose.test.yaml -f docker/.env.test.compose.yaml --env-file docker/.env.test"
-	e2eCreate = "docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx --env E2E_RESULTS=results "
+	e2eCreate = "docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx:8443 --env E2E_RESULTS=/e2e/e2e-results "
+	pwEnv     = "--env PLAYWRIGHT_BASE_URL=https://nginx:8443 --env PLAYWRIGHT_HTML_OPEN=never "
+	cyEnv     = "--env CYPRESS_BASE_URL=https://nginx:8443 --env CYPRESS_SCREENSHOTS_FOLDER=/e2e/e2e-results/screenshots --env CYPRESS_VIDEOS_FOLDER=/e2e/e2e-results/videos "
+	runnerRef = "ghcr.io/kettleofketchup/dtx_website/playwright-runner:latest"
 	// e2eStart is what startStack prints in a dry run.
-	e2eStart = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf backend/.redis_data backend/.data\n" +
+	e2eStart = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf\n" +
 		"[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there\n" +
 		"[dry-run] write docker/.env.test.compose.yaml: backend, frontend take DEBUG, DOMAIN, HTTPS_PORT, HTTP_PORT, PUBLISH_ADDRESS from the project environment (the process over the env files), names only\n" +
 		"[dry-run] " + testStack + " up --detach --wait --remove-orphans"
+	copyIn  = " < (frontend/ as a tar: without node_modules, .git, test-results, playwright-report, blob-report"
+	copyOut = "[dry-run] docker cp dtx-test-e2e-runner:/e2e/e2e-results - > test-results/e2e/ (files and folders only: links are dropped)"
 )
 
 // e2eProject is a project root with the test environment's compose and env
-// files, copied from the repository, and the starter's specs folders.
+// files, copied from the repository, the runner's compose file, and a
+// frontend holding a Playwright project (with installed packages and a
+// link, which the copy into the runner leaves out and keeps as a link).
 func e2eProject(t *testing.T) string {
 	t.Helper()
 	e, err := stack.LookupEnvironment(Environment)
@@ -39,8 +49,11 @@ func e2eProject(t *testing.T) string {
 		t.Fatal(err)
 	}
 	files := map[string]string{
-		"frontend/tests/cypress/e2e/starter.cy.js": "// a spec\n",
-		"frontend/tests/browser/starter.spec.mjs":  "// a spec\n",
+		"frontend/playwright.config.ts":                 "export default {};\n",
+		"frontend/tests/playwright/e2e/starter.spec.ts": "// a spec\n",
+		"frontend/node_modules/left/out.js":             "// installed here, built for here\n",
+		"frontend/test-results/old.txt":                 "an earlier run's\n",
+		RunnerCompose:                                   "# the runner's build\n",
 	}
 	for _, rel := range []string{e.ComposeFile, e.EnvFile} {
 		data, err := os.ReadFile(filepath.Join("..", "..", rel))
@@ -51,6 +64,9 @@ func e2eProject(t *testing.T) string {
 	}
 	root := t.TempDir()
 	put(t, root, files)
+	if err := os.Symlink("../docker", filepath.Join(root, "frontend", "shared")); err != nil {
+		t.Fatal(err)
+	}
 	return root
 }
 
@@ -95,6 +111,11 @@ func startStack(s *session.Stack) func(context.Context) error {
 // runE2E opens the test stack of root and runs the browser tests on it; the
 // session's environment is this process's PATH and environ.
 func runE2E(root string, dry bool, environ ...string) (err error, log *bytes.Buffer) {
+	return runE2EWith(root, dry, Options{}, environ...)
+}
+
+// runE2EWith is runE2E with test:e2e's options.
+func runE2EWith(root string, dry bool, opts Options, environ ...string) (err error, log *bytes.Buffer) {
 	log = &bytes.Buffer{}
 	env := append([]string{"PATH=" + os.Getenv("PATH")}, environ...)
 	o := session.New(session.Config{Root: root, Environ: env, DryRun: dry, Stdout: log, Stderr: log})
@@ -103,61 +124,68 @@ func runE2E(root string, dry bool, environ ...string) (err error, log *bytes.Buf
 		if err != nil {
 			return err
 		}
-		return Run(context.Background(), s, startStack(s))
+		return Run(context.Background(), s, opts, startStack(s))
 	})
 	return err, log
 }
 
-// The dry run prints the pull, the start, the run, the copy and the
-// teardown, and changes nothing.
+// The dry run prints the runner's build (or pull), the start, the run, the
+// copies and the teardown, and changes nothing.
 func TestRunDryRun(t *testing.T) {
 	cases := []struct {
 		name    string
+		prepare func(t *testing.T, root string)
+		opts    Options
 		environ []string
 		want    []string
 	}{
-		{"defaults: Cypress", nil, []string{
-			"[dry-run] unless the engine has cypress/included:15.3.0:",
-			"[dry-run] docker pull cypress/included:15.3.0",
+		{"defaults: the frontend's Playwright project", nil, Options{}, nil, []string{
+			"[dry-run] REGISTRY=ghcr.io/kettleofketchup/dtx_website docker compose -f test/browser/compose.yaml build",
 			e2eStart,
-			"[dry-run] " + e2eCreate + "cypress/included:15.3.0",
-			"[dry-run] docker cp frontend/tests/cypress/. dtx-test-e2e-runner:/e2e",
+			"[dry-run] " + e2eCreate + pwEnv + runnerRef + " playwright test --config=playwright.dtx.config.ts",
+			"[dry-run] docker cp - dtx-test-e2e-runner:/e2e" + copyIn + "; with playwright.dtx.config.ts)",
 			"[dry-run] docker start --attach dtx-test-e2e-runner",
 			"[dry-run] remove test-results/e2e/ (the previous run's results)",
-			"[dry-run] docker cp dtx-test-e2e-runner:/e2e/results test-results/e2e",
+			copyOut,
 			"[dry-run] docker rm --force dtx-test-e2e-runner",
 			"[dry-run] " + testStack + " down --remove-orphans",
 		}},
-		{"the Chromium runner, KEEP=1", []string{"E2E_RUNNER_IMAGE=dtx-browser-runner:1", "E2E_SPECS=frontend/tests/browser", "E2E_RUNNER_COMMAND=node /opt/runner/run.mjs", "KEEP=1"}, []string{
-			"[dry-run] unless the engine has dtx-browser-runner:1:",
-			"[dry-run] docker pull dtx-browser-runner:1",
-			e2eStart,
-			"[dry-run] " + e2eCreate + "dtx-browser-runner:1 node /opt/runner/run.mjs",
-			"[dry-run] docker cp frontend/tests/browser/. dtx-test-e2e-runner:/e2e",
-			"[dry-run] docker start --attach dtx-test-e2e-runner",
-			"[dry-run] remove test-results/e2e/ (the previous run's results)",
-			"[dry-run] docker cp dtx-test-e2e-runner:/e2e/results test-results/e2e",
-			"[dry-run] docker rm --force dtx-test-e2e-runner",
-		}},
-		{"another project prefix", []string{"COMPOSE_PROJECT_PREFIX=ci7"}, []string{
+		{"a shard of one spec, on a base of one's own, in CI", nil, Options{Shard: "2/3", Spec: "frontend/tests/playwright/e2e/starter.spec.ts"},
+			[]string{"BROWSER_BASE_IMAGE=dtx-base:bookworm", "REGISTRY=127.0.0.1:5000/site", "CI=true"}, []string{
+				"[dry-run] REGISTRY=127.0.0.1:5000/site BROWSER_BASE_IMAGE=dtx-base:bookworm docker compose -f test/browser/compose.yaml build",
+				e2eStart,
+				"[dry-run] " + e2eCreate + pwEnv + "--env E2E_SHARD=2/3 --env CI=true 127.0.0.1:5000/site/playwright-runner:latest playwright test --config=playwright.dtx.config.ts --shard=2/3 tests/playwright/e2e/starter.spec.ts",
+				"[dry-run] docker cp - dtx-test-e2e-runner:/e2e" + copyIn + "; with playwright.dtx.config.ts)",
+				"[dry-run] docker start --attach dtx-test-e2e-runner",
+				"[dry-run] remove test-results/e2e/ (the previous run's results)",
+				copyOut,
+				"[dry-run] docker rm --force dtx-test-e2e-runner",
+				"[dry-run] " + testStack + " down --remove-orphans",
+			}},
+		{"a Cypress project, KEEP=1, another prefix", func(t *testing.T, root string) {
+			os.Remove(filepath.Join(root, "frontend/playwright.config.ts"))
+			put(t, root, map[string]string{"frontend/cypress.config.js": "module.exports = {};\n"})
+		}, Options{Spec: "cypress/e2e/starter.cy.js"}, []string{"KEEP=1", "COMPOSE_PROJECT_PREFIX=ci7"}, []string{
 			"[dry-run] unless the engine has cypress/included:15.3.0:",
 			"[dry-run] docker pull cypress/included:15.3.0",
 			strings.ReplaceAll(e2eStart, "dtx-test", "ci7-test"),
-			"[dry-run] docker create --name ci7-test-e2e-runner --label com.docker.compose.project=ci7-test --network ci7-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx --env E2E_RESULTS=results cypress/included:15.3.0",
-			"[dry-run] docker cp frontend/tests/cypress/. ci7-test-e2e-runner:/e2e",
+			"[dry-run] " + strings.ReplaceAll(e2eCreate, "dtx-test", "ci7-test") + cyEnv + "cypress/included:15.3.0 --spec cypress/e2e/starter.cy.js",
+			"[dry-run] docker cp - ci7-test-e2e-runner:/e2e" + copyIn + ")",
 			"[dry-run] docker start --attach ci7-test-e2e-runner",
 			"[dry-run] remove test-results/e2e/ (the previous run's results)",
-			"[dry-run] docker cp ci7-test-e2e-runner:/e2e/results test-results/e2e",
+			strings.ReplaceAll(copyOut, "dtx-test", "ci7-test"),
 			"[dry-run] docker rm --force ci7-test-e2e-runner",
-			"[dry-run] docker compose --project-name ci7-test -f docker-compose.test.yaml -f docker/.env.test.compose.yaml --env-file docker/.env.test down --remove-orphans",
 		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			root := e2eProject(t)
+			if c.prepare != nil {
+				c.prepare(t, root)
+			}
 			before := files(root)
 			// No docker on PATH: a dry run needs none.
-			err, log := runE2E(root, true, append([]string{"PATH=/nonexistent"}, c.environ...)...)
+			err, log := runE2EWith(root, true, c.opts, append([]string{"PATH=/nonexistent"}, c.environ...)...)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, log)
 			}
@@ -182,6 +210,7 @@ func TestRunBadInput(t *testing.T) {
 	cases := []struct {
 		name    string
 		environ []string
+		opts    Options
 		prepare func(t *testing.T, root string)
 		want    string
 	}{
@@ -190,12 +219,19 @@ func TestRunBadInput(t *testing.T) {
 		{name: "runner image from docker/.env.test.local", prepare: func(t *testing.T, root string) {
 			put(t, root, map[string]string{"docker/.env.test.local": "E2E_RUNNER_IMAGE=-it\n"})
 		}, want: `E2E_RUNNER_IMAGE (from docker/.env.test.local) starts with '-'`}, // a .local value is not shown
-		{name: "specs folder missing", environ: []string{"E2E_SPECS=e2e/specs"},
-			want: `E2E_SPECS="e2e/specs" (from the process environment): the specs folder is missing: create it, or set E2E_SPECS to the folder of the end-to-end specs (default frontend/tests/cypress)`},
-		{name: "default specs folder missing", prepare: func(t *testing.T, root string) { os.RemoveAll(filepath.Join(root, "frontend/tests/cypress")) },
-			want: `E2E_SPECS="frontend/tests/cypress" (from docker/.env.test (unset)): the specs folder is missing`},
-		{name: "runner command with an open quote", environ: []string{`E2E_RUNNER_COMMAND=cypress run --spec "e2e/a.cy.js`},
+		{name: "project folder missing", environ: []string{"E2E_DIR=web"},
+			want: `E2E_DIR="web" (from the process environment): the folder is missing: set E2E_DIR to the folder that holds playwright.config.* or cypress.config.* (default frontend)`},
+		{name: "no config in the frontend", prepare: func(t *testing.T, root string) { os.Remove(filepath.Join(root, "frontend/playwright.config.ts")) },
+			want: `frontend holds no playwright.config.ts nor cypress.config.js: add the config of the website's browser tests there`},
+		{name: "a framework whose config the frontend lacks", environ: []string{"E2E_FRAMEWORK=cypress"},
+			want: `E2E_FRAMEWORK=cypress (from the process environment), but frontend holds no cypress.config.ts`},
+		{name: "the runner's build is missing", prepare: func(t *testing.T, root string) { os.Remove(filepath.Join(root, RunnerCompose)) },
+			want: `test/browser/compose.yaml is missing: it builds the Playwright runner; restore it, or set E2E_RUNNER_IMAGE to a Playwright runner image`},
+		{name: "a base image that is no image", environ: []string{"BROWSER_BASE_IMAGE=debian bookworm"},
+			want: `BROWSER_BASE_IMAGE`},
+		{name: "runner command with an open quote", environ: []string{`E2E_RUNNER_COMMAND=playwright test "e2e/a.spec.ts`},
 			want: `E2E_RUNNER_COMMAND (from the process environment): the command has an unterminated " quote`},
+		{name: "a bad shard", opts: Options{Shard: "3"}, want: `-shard="3": write the shard as N/TOTAL, e.g. 1/4`},
 		{name: "KEEP", environ: []string{"KEEP=always"}, want: `KEEP="always" from the process environment: use 1 or 0`},
 	}
 	for _, c := range cases {
@@ -206,7 +242,7 @@ func TestRunBadInput(t *testing.T) {
 				c.prepare(t, root)
 			}
 			before := files(root)
-			err, log := runE2E(root, false, c.environ...)
+			err, log := runE2EWith(root, false, c.opts, c.environ...)
 			if err == nil {
 				t.Fatalf("no error; output:\n%s", log)
 			}
@@ -226,17 +262,24 @@ func TestRunBadInput(t *testing.T) {
 // runnerDocker is a docker whose runner container exits with status (99:
 // the engine has no runner image and cannot pull it), and whose compose up
 // fails as one of a stack that does not become healthy when upFails: it
-// records the calls and "copies" a screenshot out of the container. Its
-// runner takes FAKE_RUNNER_SECONDS (of the session's environment). The
-// end-to-end suite runs the real one.
+// records the calls, keeps the project copied in (project.tar beside
+// calls) and "copies" out resultsTar. Its runner takes
+// FAKE_RUNNER_SECONDS (of the session's environment). The end-to-end
+// suite runs the real one.
 func runnerDocker(t *testing.T, status string, upFails bool) (calls string) {
 	t.Helper()
 	bin := t.TempDir()
 	calls = filepath.Join(bin, "calls")
+	if err := os.WriteFile(filepath.Join(bin, "results.tar"), resultsTar(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	script := `#!/bin/sh
 echo "docker $*" >> "` + calls + `"
 case "$1 $2" in
-  "image inspect") [ "$3" = --format ] && [ "$4" = "{{.Id}}" ] && [ ` + status + ` = 99 ] && { echo "Error: No such image: $5" >&2; exit 1; } ;;
+  "image inspect")
+    [ ` + status + ` = 99 ] && { echo "Error: No such image: $5" >&2; exit 1; }
+    echo sha256:0123
+    exit 0 ;;
 esac
 case "$*" in
   *" up --detach "*) [ ` + strconv.FormatBool(upFails) + ` = true ] && { echo "dependency failed to start: container dtx-test-nginx-1 is unhealthy" >&2; exit 1; } ;;
@@ -245,8 +288,9 @@ case "$1 $2" in
   "pull "*) [ ` + status + ` = 99 ] && { echo "Error response from daemon: pull access denied for $2" >&2; exit 1; } ;;
   "version --format") echo 20.10.24 ;;
   "compose version") echo 2.40.3 ;;
-  "start --attach") sleep "${FAKE_RUNNER_SECONDS:-0}"; echo "runner: 1 failed"; exit ` + status + ` ;;
-  "cp dtx-test-e2e-runner:/e2e/results") mkdir -p "$3/screenshots" && echo png > "$3/screenshots/starter.png" ;;
+  "start --attach") sleep "${FAKE_RUNNER_SECONDS:-0}"; echo "1 failed"; exit ` + status + ` ;;
+  "cp -") cat > "` + bin + `/project.tar" ;;
+  "cp dtx-test-e2e-runner:/e2e/e2e-results") cat "` + bin + `/results.tar" ;;
 esac
 exit 0
 `
@@ -257,9 +301,37 @@ exit 0
 	return calls
 }
 
-// ran is what the recorded docker calls did, in order, by their verb (up
-// and down for compose's), without the probes that only read or explain a
-// failure (versions, image inspect).
+// resultsTar is what `docker cp CONTAINER:/e2e/e2e-results -` writes for a
+// runner that left a report, a trace, and links (to a file of the host's, to
+// a folder, and a hard link) that must not come out.
+func resultsTar(t *testing.T) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, e := range []tar.Header{
+		{Name: "e2e-results/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "e2e-results/report/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "e2e-results/report/index.html", Typeflag: tar.TypeReg, Mode: 0o644, Size: 14},
+		{Name: "e2e-results/junit.xml", Typeflag: tar.TypeReg, Mode: 0o644, Size: 14},
+		{Name: "e2e-results/artifacts/starter-fails/trace.zip", Typeflag: tar.TypeReg, Mode: 0o644, Size: 14},
+		{Name: "e2e-results/passwd", Typeflag: tar.TypeSymlink, Linkname: "/etc/passwd"},
+		{Name: "e2e-results/up", Typeflag: tar.TypeSymlink, Linkname: "../../.."},
+		{Name: "e2e-results/report/same.xml", Typeflag: tar.TypeLink, Linkname: "e2e-results/junit.xml"},
+	} {
+		if err := tw.WriteHeader(&e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Size > 0 {
+			tw.Write([]byte("the runner's.\n"[:e.Size]))
+		}
+	}
+	tw.Close()
+	return b.Bytes()
+}
+
+// ran is what the recorded docker calls did, in order, by their verb (up,
+// down and build for compose's), without the probes that only read or
+// explain a failure (versions, image inspect).
 func ran(t *testing.T, calls string) []string {
 	t.Helper()
 	data, err := os.ReadFile(calls)
@@ -278,6 +350,8 @@ func ran(t *testing.T, calls string) []string {
 			order = append(order, "up")
 		case strings.Contains(l, " down --remove-orphans"):
 			order = append(order, "down")
+		case strings.HasSuffix(l, " -f "+RunnerCompose+" build"):
+			order = append(order, "build")
 		case f[1] != "compose" && f[1] != "image":
 			order = append(order, f[1])
 		}
@@ -285,8 +359,37 @@ func ran(t *testing.T, calls string) []string {
 	return order
 }
 
-// The runner's status is the target's; its results are copied, then the
-// runner and the stack are removed (not the stack with KEEP=1).
+// tarEntries lists a tar's entries: name, and " -> target" for a link,
+// with their owner.
+func tarEntries(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	entries := map[string]string{}
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return entries
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := fmt.Sprintf("%d:%d", h.Uid, h.Gid)
+		if h.Typeflag == tar.TypeSymlink {
+			v += " -> " + h.Linkname
+		}
+		entries[h.Name] = v
+	}
+}
+
+// The runner's status is the target's; the project goes in without its
+// packages, with the wrapper config, as the runner's user's; the results
+// come out without links; then the runner and the stack are removed (not
+// the stack with KEEP=1).
 func TestRunTearsDownAndExitsWithTheRunnersStatus(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -314,18 +417,51 @@ func TestRunTearsDownAndExitsWithTheRunnersStatus(t *testing.T) {
 			case c.status != "0" && (!errors.As(err, &exit) || strconv.Itoa(exit.Code) != c.status):
 				t.Fatalf("error %v does not carry exit status %s\n%s", err, c.status, log)
 			}
-			if _, err := os.Stat(filepath.Join(root, "test-results/e2e/screenshots/starter.png")); err != nil {
-				t.Errorf("no screenshot in test-results/e2e: %v", err)
-			}
-			if _, err := os.Stat(filepath.Join(root, "test-results/e2e/old.png")); err == nil {
-				t.Errorf("the previous run's results were kept beside the new ones")
-			}
-			want := "up ps create cp start cp rm down"
+			want := "build up ps create cp start cp rm down"
 			if c.keep {
 				want = strings.TrimSuffix(want, " down")
 			}
 			if got := strings.Join(ran(t, calls), " "); got != want {
 				t.Fatalf("ran %s, want %s", got, want)
+			}
+
+			in := tarEntries(t, filepath.Join(filepath.Dir(calls), "project.tar"))
+			for name, v := range map[string]string{
+				"playwright.config.ts": "0:0", "tests/playwright/e2e/starter.spec.ts": "0:0",
+				"playwright.dtx.config.ts": "0:0", "shared": "0:0 -> ../docker",
+			} {
+				if in[name] != v {
+					t.Errorf("the project copied in has %s as %q, want %q (all: %v)", name, in[name], v, in)
+				}
+			}
+			// No entry for the folder itself: the copy leaves /e2e the runner's.
+			if _, ok := in["./"]; ok {
+				t.Errorf("the project copied in has an entry for its folder, which would give /e2e to root")
+			}
+			for name := range in {
+				if strings.Contains(name, "node_modules") || strings.HasPrefix(name, "test-results") {
+					t.Errorf("the project copied in holds %s", name)
+				}
+			}
+
+			art := filepath.Join(root, ArtifactsDir)
+			for _, f := range []string{"report/index.html", "junit.xml", "artifacts/starter-fails/trace.zip"} {
+				if data, err := os.ReadFile(filepath.Join(art, f)); err != nil || string(data) != "the runner's.\n" {
+					t.Errorf("%s in test-results/e2e: %q, %v", f, data, err)
+				}
+			}
+			for _, f := range []string{"passwd", "up", "report/same.xml", "old.png"} {
+				if _, err := os.Lstat(filepath.Join(art, f)); err == nil {
+					t.Errorf("test-results/e2e/%s is there", f)
+				}
+			}
+			for _, w := range []string{
+				"dropped 3 link(s) or special file(s) the runner left in its results (never followed): passwd, up, report/same.xml",
+				"the HTML report: test-results/e2e/report/index.html (npx playwright show-report test-results/e2e/report)",
+			} {
+				if !strings.Contains(log.String(), w) {
+					t.Errorf("the output lacks %q:\n%s", w, log)
+				}
 			}
 			if c.keep && !strings.Contains(log.String(), "KEEP=1: the test stack keeps running (the site is at https://localhost:8443/); ./dtx stack:down test removes it") {
 				t.Errorf("KEEP=1 does not say the stack runs:\n%s", log)
@@ -345,10 +481,10 @@ func TestRunTeardownTimeCountsFromTheEndOfTheRun(t *testing.T) {
 	if err, log := runE2E(root, false, "FAKE_RUNNER_SECONDS=2"); err != nil {
 		t.Fatalf("%v\n%s", err, log)
 	}
-	if _, err := os.Stat(filepath.Join(root, "test-results/e2e/screenshots/starter.png")); err != nil {
-		t.Errorf("no screenshot in test-results/e2e: %v", err)
+	if _, err := os.Stat(filepath.Join(root, "test-results/e2e/report/index.html")); err != nil {
+		t.Errorf("no report in test-results/e2e: %v", err)
 	}
-	if got, want := strings.Join(ran(t, calls), " "), "up ps create cp start cp rm down"; got != want {
+	if got, want := strings.Join(ran(t, calls), " "), "build up ps create cp start cp rm down"; got != want {
 		t.Fatalf("ran %s, want %s", got, want)
 	}
 }
@@ -362,7 +498,7 @@ func TestRunStackThatDoesNotStart(t *testing.T) {
 	if !errors.As(err, &exit) || exit.Code != 1 {
 		t.Fatalf("error %v does not carry compose's exit status 1\n%s", err, log)
 	}
-	if got, want := strings.Join(ran(t, calls), " "), "up down"; got != want {
+	if got, want := strings.Join(ran(t, calls), " "), "build up down"; got != want {
 		t.Fatalf("ran %s, want %s", got, want)
 	}
 }
@@ -372,7 +508,7 @@ func TestRunStackThatDoesNotStart(t *testing.T) {
 func TestRunUnknownRunnerImage(t *testing.T) {
 	calls := runnerDocker(t, "99", false)
 	err, log := runE2E(e2eProject(t), false, "E2E_RUNNER_IMAGE=cypress/includd:15.3.0")
-	want := `E2E_RUNNER_IMAGE="cypress/includd:15.3.0": the engine does not have this image and cannot pull it: check the name, build it first, or unset E2E_RUNNER_IMAGE for cypress/included:15.3.0 (docker pull cypress/includd:15.3.0: exit status 1)`
+	want := `E2E_RUNNER_IMAGE="cypress/includd:15.3.0": the engine does not have this image and cannot pull it: check the name, build it first, or unset E2E_RUNNER_IMAGE for the default runner (docker pull cypress/includd:15.3.0: exit status 1)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("error:\n  %v\nwant:\n  %s\n%s", err, want, log)
 	}

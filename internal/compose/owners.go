@@ -2,6 +2,7 @@ package compose
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -36,6 +37,36 @@ func Owners(project *types.Project, root string) ([]Owner, error) {
 		}
 	}
 	return owners, nil
+}
+
+// WritableBinds lists the project's folders (relative to root, sorted,
+// each once) that a loaded project's services mount writable: the data
+// folders the compose files declare (redis's, the backend's SQLite
+// folder), made before a stack starts so that docker does not create them
+// owned by root. A mount whose source is a file of the project is left
+// out; one that does not exist yet counts as a folder, as docker would
+// make it.
+func WritableBinds(project *types.Project, root string) []string {
+	var dirs []string
+	for _, name := range project.ServiceNames() {
+		for _, v := range project.Services[name].Volumes {
+			if v.Type != types.VolumeTypeBind || v.ReadOnly {
+				continue
+			}
+			rel, err := filepath.Rel(root, v.Source)
+			if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+				continue // not the project's folder: never touched
+			}
+			if fi, err := os.Stat(v.Source); err == nil && !fi.IsDir() {
+				continue
+			}
+			if rel = filepath.ToSlash(rel); !slices.Contains(dirs, rel) {
+				dirs = append(dirs, rel)
+			}
+		}
+	}
+	sort.Strings(dirs)
+	return dirs
 }
 
 // Readers lists the folders among dirs (relative to root, as

@@ -136,3 +136,26 @@ func TestReadersOfOneFolderShareAUser(t *testing.T) {
 		t.Fatalf("one user, two services: %v, %v", readers, err)
 	}
 }
+
+// The folders made before a stack starts are the ones its compose file
+// mounts writable: the data folders in prod and release, the source
+// folders and redis's in debug; never a read-only mount or a file.
+func TestWritableBinds(t *testing.T) {
+	for env, want := range map[string][]string{
+		"prod":  {"backend/.data", "backend/.redis_data"},
+		"debug": {"backend", "backend/.redis_data", "frontend"},
+		"test":  nil,
+	} {
+		p, err := load(t, repoRoot, env, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		project, err := p.Load(context.Background(), environ(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := WritableBinds(project, repoRoot); !slices.Equal(got, want) {
+			t.Errorf("%s: WritableBinds %v, want %v", env, got, want)
+		}
+	}
+}

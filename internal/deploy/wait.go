@@ -57,7 +57,7 @@ func (d *deployer) watch(ctx context.Context, since time.Time) *watcher {
 			if d.Now().Before(until) && ctx.Err() == nil {
 				// It ended early (the engine went away?): not at once again.
 				select {
-				case <-time.After(lookEvery):
+				case <-d.After(lookEvery):
 				case <-ctx.Done():
 				}
 			}
@@ -85,15 +85,14 @@ func (w *watcher) saw(line string) {
 	}
 }
 
-// next waits until docker events says something, at most wait, and
-// returns the IDs of the containers it spoke of since the last call.
-func (w *watcher) next(ctx context.Context, wait time.Duration) []string {
+// next waits until docker events says something, at most wait (on
+// after, the session's clock), and returns the IDs of the containers it
+// spoke of since the last call.
+func (w *watcher) next(ctx context.Context, after func(time.Duration) <-chan time.Time, wait time.Duration) []string {
 	if wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
 		select {
 		case <-w.wake:
-		case <-t.C:
+		case <-after(wait):
 		case <-ctx.Done():
 		}
 	}
@@ -144,7 +143,7 @@ func (d *deployer) await(ctx context.Context, cs []Container, since time.Time) e
 					block = min(block, next)
 				}
 			}
-			w.next(ctx, block) // whatever it spoke of, every pending container is looked at: one docker inspect
+			w.next(ctx, d.After, block) // whatever it spoke of, every pending container is looked at: one docker inspect
 		}
 		first = false
 		states = d.states(ctx, pending)

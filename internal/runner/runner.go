@@ -30,8 +30,9 @@ type Command struct {
 	StdinNote string
 
 	// Stdout, when set, receives the child's standard output instead of
-	// the runner's: a stream the tool keeps (a backup), never printed.
-	// StdoutNote says where it goes when the command is printed.
+	// the runner's: a stream the tool keeps (a backup, the browser tests'
+	// results as a tar), never printed. StdoutNote says where it goes when
+	// the command is printed.
 	Stdout     io.Writer
 	StdoutNote string
 

@@ -179,3 +179,20 @@ func TestCommandStdoutKeepsTheStream(t *testing.T) {
 		t.Fatalf("printed %q", log.String())
 	}
 }
+
+// A command with its own Stdout still sends its standard error to the
+// runner's, and the printed command says where the output went.
+func TestCommandStdoutLeavesStderrToTheRunner(t *testing.T) {
+	r, log, out := newTest(false)
+	var own bytes.Buffer
+	c := Command{Name: "sh", Args: []string{"-c", "echo data; echo note >&2"}, Stdout: &own, StdoutNote: "(unpacked into results/)"}
+	if err := r.Run(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	if own.String() != "data\n" || out.String() != "note\n" {
+		t.Fatalf("own stdout %q, runner's output %q", own.String(), out.String())
+	}
+	if got, want := log.String(), "+ sh -c 'echo data; echo note >&2' > (unpacked into results/)\n"; got != want {
+		t.Fatalf("printed %q, want %q", got, want)
+	}
+}

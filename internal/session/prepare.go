@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,7 +33,7 @@ func (st *Stack) Prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", st.Env.Environment.ComposeFile, err)
 	}
-	dirs := stack.DataFolders
+	dirs := append(slices.Clone(stack.ToolFolders), compose.WritableBinds(model, st.Root)...)
 	if err := refuseLinks(st.Root, dirs); err != nil {
 		return err
 	}

@@ -63,6 +63,10 @@ func (s *Session) Say(format string, args ...any) {
 // Now is the session clock's time.
 func (s *Session) Now() time.Time { return s.clock().Now() }
 
+// After is the session clock's timer: a wait written as a select (on
+// docker events, say) waits on it, so that a test's clock drives it.
+func (s *Session) After(d time.Duration) <-chan time.Time { return s.clock().After(d) }
+
 // Print prints c as it would run, masked (with the dry run's prefix in a
 // dry run), without running it.
 func (s *Session) Print(c runner.Command) { s.run.Print(c) }

@@ -16,13 +16,13 @@ const (
 	CertbotWork    = "nginx/data/certbot/work"
 	CertbotLogs    = "nginx/data/certbot/logs"
 	CertbotWebroot = "nginx/data/certbot/www" // the ACME challenge nginx serves
-	RedisData      = "backend/.redis_data"
-	BackendData    = "backend/.data" // the backend's SQLite database
 )
 
-// DataFolders are made before a stack starts, so that docker does not
-// create them owned by root.
-var DataFolders = []string{SSLDir, CertbotWebroot, CertbotConfig, RedisData, BackendData}
+// ToolFolders are the tool's own folders the stacks mount, made before a
+// stack starts so that docker does not create them owned by root. The
+// services' data folders come from the compose files
+// (compose.WritableBinds).
+var ToolFolders = []string{SSLDir, CertbotWebroot, CertbotConfig}
 
 // DeployLog is where the server keeps its deploys of the release stack
 // (JSON, one a line), relative to the project root; git ignores .dtx/.

@@ -58,7 +58,7 @@ var Usages = []Usage{
 	{Target: "version:set", Args: []string{"X.Y.Z"}},
 	{Target: "version:bump", Args: []string{"PART"}},
 	{Target: "version:tag", Switches: []string{"push"}},
-	{Target: "test:e2e", Acts: "test"},
+	{Target: "test:e2e", Options: []string{"shard", "grep", "spec"}, Acts: "test"},
 	{Target: "swarm:deploy", Acts: "swarm"},
 	{Target: "swarm:ps", Acts: "swarm"},
 	{Target: "swarm:rollback", Acts: "swarm"},

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kettleofketchup/dtx_website/internal/browsertest"
 	"github.com/kettleofketchup/dtx_website/internal/images"
 	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
@@ -48,7 +49,9 @@ func project(t *testing.T) string {
 	for _, d := range []string{"frontend", "backend"} {
 		writeFile(t, root, d+"/Dockerfile", "FROM scratch AS runtime\nFROM runtime AS runtime-dev\n")
 	}
-	writeFile(t, root, "frontend/tests/cypress/e2e/starter.cy.js", "// a spec\n")
+	writeFile(t, root, "frontend/playwright.config.ts", "export default {};\n")
+	writeFile(t, root, "frontend/tests/playwright/e2e/starter.spec.ts", "// a spec\n")
+	writeFile(t, root, "test/browser/compose.yaml", "# the runner's build\n")
 	return root
 }
 
@@ -82,15 +85,18 @@ func options(root string, dry bool, environ ...string) (*session.Session, *bytes
 }
 
 const (
-	debug       = "docker compose --project-name dtx-debug -f docker-compose.debug.yaml --env-file docker/.env.dev"
-	test        = "docker compose --project-name dtx-test -f docker-compose.test.yaml --env-file docker/.env.test"
-	prod        = "docker compose --project-name dtx-prod -f docker-compose.prod.yaml --env-file docker/.env.prod"
-	release     = "docker compose --project-name dtx-release -f docker-compose.release.yaml --env-file docker/.env.release"
-	reg         = "ghcr.io/kettleofketchup/dtx_website"
-	build       = "[dry-run] docker --log-level error compose --project-name dtx-build --project-directory . -f - build < (build definition of "
-	folders     = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf backend/.redis_data backend/.data"
-	dataOwners  = "[dry-run] chown -R 10001:10001 backend/.data (the user backend runs as) where it is not theirs\n[dry-run] chown -R 999:999 backend/.redis_data (the user redis runs as) where it is not theirs"
-	certbotDirs = "--config-dir nginx/data/certbot/conf --work-dir nginx/data/certbot/work --logs-dir nginx/data/certbot/logs"
+	debug   = "docker compose --project-name dtx-debug -f docker-compose.debug.yaml --env-file docker/.env.dev"
+	test    = "docker compose --project-name dtx-test -f docker-compose.test.yaml --env-file docker/.env.test"
+	prod    = "docker compose --project-name dtx-prod -f docker-compose.prod.yaml --env-file docker/.env.prod"
+	release = "docker compose --project-name dtx-release -f docker-compose.release.yaml --env-file docker/.env.release"
+	reg     = "ghcr.io/kettleofketchup/dtx_website"
+	build   = "[dry-run] docker --log-level error compose --project-name dtx-build --project-directory . -f - build < (build definition of "
+	// The tool's folders, then those the environment's compose file mounts writable.
+	toolFolders  = "[dry-run] mkdir -p nginx/data/ssl nginx/data/certbot/www nginx/data/certbot/conf"
+	debugFolders = toolFolders + " backend backend/.redis_data frontend"
+	prodFolders  = toolFolders + " backend/.data backend/.redis_data"
+	dataOwners   = "[dry-run] chown -R 10001:10001 backend/.data (the user backend runs as) where it is not theirs\n[dry-run] chown -R 999:999 backend/.redis_data (the user redis runs as) where it is not theirs"
+	certbotDirs  = "--config-dir nginx/data/certbot/conf --work-dir nginx/data/certbot/work --logs-dir nginx/data/certbot/logs"
 	// up passes the env override (names only) after the compose file.
 	override = "[dry-run] write docker/.env.%s.compose.yaml: backend, frontend take %s from the project environment (the process over the env files), names only"
 	devKeys  = "DEBUG, DOMAIN, HTTPS_PORT, HTTP_PORT, PUBLISH_ADDRESS"
@@ -130,41 +136,41 @@ func TestDryRunPlans(t *testing.T) {
 		{"docker:pull", func(c context.Context, o *session.Session) error { return Pull(c, o, "backend-dev") }, []string{
 			"[dry-run] docker pull " + reg + "/backend-dev:0.1.0", "[dry-run] docker pull " + reg + "/backend-dev:latest"}},
 		{"dev:debug", func(c context.Context, o *session.Session) error { return Up(c, o, "debug", Built, true) }, []string{
-			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
+			build + "3 images)", debugFolders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			fmt.Sprintf(override, "dev", devKeys),
 			"[dry-run] " + withOverride(debug, "dev") + " up --remove-orphans --menu=false"}},
 		{"dev:test", func(c context.Context, o *session.Session) error { return Up(c, o, "test", Built, false) }, []string{
-			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
+			build + "3 images)", toolFolders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			fmt.Sprintf(override, "test", devKeys),
 			"[dry-run] " + withOverride(test, "test") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		{"dev:prod", func(c context.Context, o *session.Session) error { return Up(c, o, "prod", Built, false) }, []string{
-			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
+			build + "3 images)", prodFolders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			dataOwners,
 			fmt.Sprintf(override, "prod", prodKeys),
 			"[dry-run] " + withOverride(prod, "prod") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		{"dev:release", func(c context.Context, o *session.Session) error { return Up(c, o, "release", Pulled, false) }, []string{
 			"[dry-run] docker pull " + reg + "/backend:0.1.0", "[dry-run] docker pull " + reg + "/frontend:0.1.0", "[dry-run] docker pull " + reg + "/nginx:0.1.0",
-			folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
+			prodFolders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			dataOwners,
 			fmt.Sprintf(override, "release", prodKeys+", VERSION"),
 			"[dry-run] " + withOverride(release, "release") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		{"stack:up", func(c context.Context, o *session.Session) error { return Up(c, o, "prod", Existing, false) }, []string{
-			folders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
+			prodFolders, "[dry-run] generate a self-signed certificate for dota.kettle.sh, www.dota.kettle.sh, localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			dataOwners,
 			fmt.Sprintf(override, "prod", prodKeys),
 			"[dry-run] " + withOverride(prod, "prod") + " up --detach --wait --wait-timeout 120 --remove-orphans"}},
 		// The browser tests' own plan is tested in internal/browsertest: here,
 		// that the entry point starts the stack with the dev images built.
-		{"test:e2e", E2E, []string{
-			"[dry-run] unless the engine has cypress/included:15.3.0:", "[dry-run] docker pull cypress/included:15.3.0",
-			build + "3 images)", folders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
+		{"test:e2e", func(c context.Context, o *session.Session) error { return E2E(c, o, browsertest.Options{Shard: "1/2"}) }, []string{
+			"[dry-run] REGISTRY=" + reg + " docker compose -f test/browser/compose.yaml build",
+			build + "3 images)", toolFolders, "[dry-run] generate a self-signed certificate for localhost, 127.0.0.1 in nginx/data/ssl/ if none is valid there",
 			fmt.Sprintf(override, "test", devKeys),
 			"[dry-run] " + withOverride(test, "test") + " up --detach --wait --wait-timeout 120 --remove-orphans",
-			"[dry-run] docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx --env E2E_RESULTS=results cypress/included:15.3.0",
-			"[dry-run] docker cp frontend/tests/cypress/. dtx-test-e2e-runner:/e2e",
+			"[dry-run] docker create --name dtx-test-e2e-runner --label com.docker.compose.project=dtx-test --network dtx-test_test-network --init --workdir /e2e --env E2E_BASE_URL=https://nginx:8443 --env E2E_RESULTS=/e2e/e2e-results --env PLAYWRIGHT_BASE_URL=https://nginx:8443 --env PLAYWRIGHT_HTML_OPEN=never --env E2E_SHARD=1/2 " + reg + "/playwright-runner:latest playwright test --config=playwright.dtx.config.ts --shard=1/2",
+			"[dry-run] docker cp - dtx-test-e2e-runner:/e2e < (frontend/ as a tar: without node_modules, .git, test-results, playwright-report, blob-report; with playwright.dtx.config.ts)",
 			"[dry-run] docker start --attach dtx-test-e2e-runner",
 			"[dry-run] remove test-results/e2e/ (the previous run's results)",
-			"[dry-run] docker cp dtx-test-e2e-runner:/e2e/results test-results/e2e",
+			"[dry-run] docker cp dtx-test-e2e-runner:/e2e/e2e-results - > test-results/e2e/ (files and folders only: links are dropped)",
 			"[dry-run] docker rm --force dtx-test-e2e-runner",
 			"[dry-run] " + withOverride(test, "test") + " down --remove-orphans"}},
 		{"stack:down", func(c context.Context, o *session.Session) error { return Down(c, o, "test") }, []string{"[dry-run] " + test + " down --remove-orphans"}},

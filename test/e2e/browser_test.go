@@ -2,8 +2,10 @@ package e2e
 
 import (
 	"bytes"
-	"encoding/json"
+	"context"
+	"encoding/xml"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,92 +15,147 @@ import (
 	"time"
 )
 
-// browserSpecs is the starter's spec folder for the Chromium runner.
-const browserSpecs = "frontend/tests/browser"
+// playwrightSpecs is where the starter's Playwright specs are, laid out as
+// the website's: frontend/playwright.config.ts, tests/playwright/e2e/*.spec.ts.
+const playwrightSpecs = "frontend/tests/playwright/e2e"
 
-// TestBrowser runs test:e2e as the README says, with the Chromium runner of
-// test/browser (Cypress's image cannot be pulled here) against the
-// starters: a passing run, a run with failing specs written into the copy,
-// and Ctrl-C in the middle of a run. Each leaves no container or network of
-// the test stack; the first two leave the screenshots in test-results/e2e/.
+// starterTests are the tests of the starter's Playwright specs, by title.
+var starterTests = []string{
+	"loads over HTTPS and shows what the backend says through nginx",
+	"the API answers through nginx, and counts visits in redis",
+}
+
+// TestBrowser runs test:e2e as the README says on the starter's Playwright
+// project, unchanged (Cypress's image cannot be pulled here): test:e2e
+// builds the Playwright runner (test/browser, on BROWSER_BASE_IMAGE), runs
+// two shards that together run every test once, a failing spec, and Ctrl-C
+// in the middle of a run. The shards share one test stack (KEEP=1); the
+// failing run and the interrupted one each leave no container or network
+// of it.
 func TestBrowser(t *testing.T) {
 	s := newSite(t)
-	image := buildBrowserRunner(t, s)
-	vars := func() []string {
-		return []string{"E2E_RUNNER_IMAGE=" + image, "E2E_SPECS=" + browserSpecs,
-			"HTTP_PORT=" + freePort(t), "HTTPS_PORT=" + freePort(t)}
-	}
+	// The frontend holds cypress.config.js too: E2E_FRAMEWORK chooses.
+	// Fixed ports: the kept stack is the same stack for every run.
+	vars := []string{"E2E_FRAMEWORK=playwright", "HTTP_PORT=" + freePort(t), "HTTPS_PORT=" + freePort(t)}
 	project := s.prefix + "-test"
 	artifacts := filepath.Join(s.root, "test-results/e2e")
+	runner := buildRunner(t, s)
 
-	t.Run("the starter page passes", func(t *testing.T) {
+	t.Run("two shards run every test once", func(t *testing.T) {
 		s := s.with(t)
-		out := s.mustMage(vars(), "test:e2e")
-		for _, want := range []string{"ok   starter.spec.mjs", "runner: 1 passed, 0 failed", "the browser tests passed; screenshots and reports are in test-results/e2e/"} {
-			if !strings.Contains(out, want) {
-				t.Errorf("output lacks %q:\n%s", want, out)
+		seen := map[string]int{}
+		for i, shard := range []string{"1/2", "2/2"} {
+			start := time.Now()
+			out := s.mustMage(append(vars, "KEEP=1"), "test:e2e", "-shard="+shard)
+			t.Logf("shard %s: %s", shard, time.Since(start).Round(time.Second))
+			for _, want := range []string{
+				"test:e2e: playwright runs frontend/playwright.config.ts with " + runner + " (frontend also holds cypress.config.js: E2E_FRAMEWORK=cypress runs it)",
+				"docker compose -f test/browser/compose.yaml build",
+				// The runner reached the stack by name on its network, not a
+				// host port: the config's baseURL, replaced.
+				"--network " + project + "_test-network",
+				"test:e2e: playwright.config.ts with baseURL https://nginx:8443 (the config says https://localhost)",
+				"--shard=" + shard,
+				"1 passed",
+				"the HTML report: test-results/e2e/report/index.html",
+				"the browser tests passed; reports are in test-results/e2e/",
+			} {
+				if !strings.Contains(out, want) {
+					t.Errorf("shard %s: the output lacks %q:\n%s", shard, want, out)
+				}
+			}
+			for _, c := range junitCases(t, filepath.Join(artifacts, "junit.xml")) {
+				if c.Failure != nil {
+					t.Errorf("shard %s: %s failed", shard, c.Name)
+				}
+				for _, title := range starterTests {
+					if strings.Contains(c.Name, title) {
+						seen[title]++
+					}
+				}
+				if !containsAny(c.Name, starterTests) {
+					t.Errorf("shard %s ran %q, not a test of the starter's", shard, c.Name)
+				}
+			}
+			checkFile(t, filepath.Join(artifacts, "report/index.html"), "<!DOCTYPE html>")
+			// The blob report is what merge-reports joins into one report.
+			checkFile(t, filepath.Join(artifacts, "blob-report", "report-"+string(rune('1'+i))+".zip"), "PK")
+		}
+		for _, title := range starterTests {
+			if seen[title] != 1 {
+				t.Errorf("the two shards ran %q %d times, want once", title, seen[title])
 			}
 		}
-		// The runner reached the stack by name on its network, not a host port.
-		if !strings.Contains(out, "--network "+project+"_test-network") || !strings.Contains(out, "against https://nginx") {
-			t.Errorf("the runner did not run on %s_test-network against https://nginx:\n%s", project, out)
+		if ids := containers(t, project, false); len(ids) == 0 {
+			t.Errorf("KEEP=1 left no container of %s running", project)
 		}
-		checkScreenshot(t, filepath.Join(artifacts, "screenshots/starter.png"))
-		report := readReport(t, filepath.Join(artifacts, "report.json"))
-		if len(report.Specs) != 1 || !report.Specs[0].Passed {
-			t.Errorf("report.json: %+v", report)
-		}
-		checkNothingLeft(t, project)
 	})
 
-	t.Run("failing specs fail it with the runner's status", func(t *testing.T) {
+	t.Run("a failing spec fails the run with its name, a trace and a screenshot", func(t *testing.T) {
 		s := s.with(t)
-		// Two specs expecting text the page does not have: the runner exits
-		// with the number of failed specs, 2, which is not mage's own 1.
-		for _, name := range []string{"missing-text", "missing-element"} {
-			spec := `export default async function ({ page, expectText }) {
-  await page.goto("/");
-  await expectText("` + map[string]string{"missing-text": "h1", "missing-element": "#no-such-element"}[name] + `", "text that is not on the page", 2000);
-}
-`
-			if err := os.WriteFile(filepath.Join(s.root, browserSpecs, name+".spec.mjs"), []byte(spec), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		defer func() {
-			os.Remove(filepath.Join(s.root, browserSpecs, "missing-text.spec.mjs"))
-			os.Remove(filepath.Join(s.root, browserSpecs, "missing-element.spec.mjs"))
-		}()
-		out, err := s.mage(vars(), "test:e2e")
+		spec := filepath.Join(s.root, playwrightSpecs, "failing.spec.ts")
+		write(t, spec, `import { test, expect } from '@playwright/test';
+
+test('expects text that is not on the page', async ({ page }) => {
+  await page.goto('/');
+  await expect(page.locator('h1')).toHaveText('text that is not on the page', { timeout: 2000 });
+});
+`)
+		defer os.Remove(spec)
+		// -grep runs that one test, on the stack the shards left up; without
+		// KEEP=1 the stack then comes down.
+		out, err := s.mage(vars, "test:e2e", "-grep=not on the page")
 		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
-			t.Fatalf("test:e2e: %v, want exit status 2 (the runner's)\n%s", err, out)
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+			t.Fatalf("test:e2e: %v, want exit status 1 (Playwright's)\n%s", err, out)
 		}
 		for _, want := range []string{
-			`FAIL missing-text.spec.mjs`, `h1: want text containing "text that is not on the page", got "dtx website starter"`,
-			"ok   starter.spec.mjs", "runner: 1 passed, 2 failed",
-			"the browser tests failed (the runner exited 2; screenshots and reports are in test-results/e2e/)",
+			"failing.spec.ts", "expects text that is not on the page", "1 failed",
+			"the HTML report: test-results/e2e/report/index.html",
+			"the browser tests failed (the runner exited 1; reports, traces and screenshots are in test-results/e2e/)",
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("output lacks %q:\n%s", want, out)
 			}
 		}
-		for _, png := range []string{"missing-text.png", "missing-element.png", "starter.png"} {
-			checkScreenshot(t, filepath.Join(artifacts, "screenshots", png))
+		cases := junitCases(t, filepath.Join(artifacts, "junit.xml"))
+		if len(cases) != 1 || cases[0].Failure == nil || !strings.Contains(cases[0].Name, "expects text that is not on the page") {
+			t.Errorf("junit.xml: %+v, want the one failing test", cases)
 		}
+		found := map[string]string{}
+		filepath.WalkDir(filepath.Join(artifacts, "artifacts"), func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				for _, kind := range []string{"trace.zip", ".png", ".webm"} {
+					if strings.HasSuffix(d.Name(), kind) {
+						found[kind] = p
+					}
+				}
+			}
+			return nil
+		})
+		checkFile(t, found["trace.zip"], "PK")
+		checkFile(t, found[".png"], "\x89PNG\r\n\x1a\n")
+		// A video is Playwright's recorder with the runner's ffmpeg.
+		checkFile(t, found[".webm"], "\x1a\x45\xdf\xa3")
 		checkNothingLeft(t, project)
 	})
 
 	t.Run("Ctrl-C stops the runner and the stack", func(t *testing.T) {
 		s := s.with(t)
-		spec := "export default async function ({ page }) {\n  await page.goto(\"/\");\n  await page.waitForTimeout(25000);\n}\n"
-		path := filepath.Join(s.root, browserSpecs, "slow.spec.mjs")
-		if err := os.WriteFile(path, []byte(spec), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		defer os.Remove(path)
+		spec := filepath.Join(s.root, playwrightSpecs, "slow.spec.ts")
+		write(t, spec, `import { test } from '@playwright/test';
+
+test('waits', async ({ page }) => {
+  test.setTimeout(180_000);
+  await page.goto('/');
+  console.log('the slow spec is running');
+  await page.waitForTimeout(150_000);
+});
+`)
+		defer os.Remove(spec)
 		var out lockedBuffer
-		cmd := s.mageCmd(t.Context(), vars(), "test:e2e")
+		// -spec, from the project root, runs that file only.
+		cmd := s.mageCmd(t.Context(), vars, "test:e2e", "-spec="+playwrightSpecs+"/slow.spec.ts")
 		cmd.Stdout, cmd.Stderr = &out, &out
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // as in a terminal
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
@@ -108,17 +165,20 @@ func TestBrowser(t *testing.T) {
 		}
 		exited := make(chan error, 1)
 		go func() { exited <- cmd.Wait() }()
-		eventually(t, 4*time.Minute, "the runner started", func() error {
+		eventually(t, 8*time.Minute, "the slow spec runs", func() error {
 			select {
 			case err := <-exited:
-				t.Fatalf("test:e2e ended before the runner started: %v\n%s", err, out.String())
+				t.Fatalf("test:e2e ended before the slow spec ran: %v\n%s", err, out.String())
 			default:
 			}
-			if !strings.Contains(out.String(), "spec(s) against https://nginx") {
+			if !strings.Contains(out.String(), "the slow spec is running") {
 				return errors.New("not yet")
 			}
 			return nil
 		})
+		if !strings.Contains(out.String(), "tests/playwright/e2e/slow.spec.ts") || strings.Contains(out.String(), "starter.spec.ts") {
+			t.Errorf("-spec did not run slow.spec.ts alone:\n%s", out.String())
+		}
 		start := time.Now()
 		if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
 			t.Fatal(err)
@@ -128,76 +188,98 @@ func TestBrowser(t *testing.T) {
 			if err == nil {
 				t.Errorf("test:e2e exited 0 after Ctrl-C, want non-zero")
 			}
-		case <-time.After(30 * time.Second):
+		case <-time.After(90 * time.Second):
 			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			t.Fatalf("test:e2e still running 30 s after Ctrl-C:\n%s", out.String())
+			t.Fatalf("test:e2e still running 90 s after Ctrl-C:\n%s", out.String())
 		}
 		t.Logf("test:e2e stopped %s after Ctrl-C", time.Since(start).Round(time.Millisecond))
-		if !strings.Contains(out.String(), "runner: SIGINT: stopping") {
-			t.Errorf("the runner did not get the Ctrl-C:\n%s", out.String())
-		}
 		checkNothingLeft(t, project)
 	})
 }
 
-// buildBrowserRunner builds test/browser on the offline stand-in base where
-// the official node image cannot be pulled (FRONTEND_BASE_IMAGE: any
-// bookworm image with node), tagged under the site's registry path so that
-// the site's cleanup removes it. BuildKit keeps its layer cache after that,
-// so only the first run on an engine installs Chromium.
-func buildBrowserRunner(t *testing.T, s *site) string {
+// buildRunner builds the Playwright runner with the one command the docs
+// give (test:e2e runs the same build, then from the engine's build cache),
+// on the site's REGISTRY and BROWSER_BASE_IMAGE (.ci/engine.sh's env.sh sets
+// the offline stand-in where debian:bookworm-slim cannot be pulled). A cold
+// build installs Chromium and compiles ffmpeg: minutes, once per engine.
+func buildRunner(t *testing.T, s *site) string {
 	t.Helper()
-	image := s.vars["REGISTRY"] + "/browser-runner:e2e"
-	args := []string{"build", "--tag", image}
-	if base := s.vars["FRONTEND_BASE_IMAGE"]; base != "" {
-		args = append(args, "--build-arg", "BROWSER_BASE_IMAGE="+base)
-	}
-	// A machine whose egress inspects TLS trusts its proxy's CA through
-	// NODE_EXTRA_CA_CERTS; npm in the build needs it too.
-	if ca := os.Getenv("NODE_EXTRA_CA_CERTS"); ca != "" {
-		args = append(args, "--secret", "id=npm_ca,src="+ca)
-	}
-	cmd := exec.Command("docker", append(args, filepath.Join(s.root, "test/browser"))...)
-	cmd.Env = append(os.Environ(), "DOCKER_BUILDKIT=1")
+	ctx, cancel := context.WithTimeout(t.Context(), 40*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "compose", "-f", "test/browser/compose.yaml", "build")
+	cmd.Dir, cmd.Env = s.root, s.ts.Environ()
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("docker build test/browser: %v\n%s", err, out)
+		t.Fatalf("docker compose -f test/browser/compose.yaml build: %v\n%s", err, out)
 	}
-	t.Logf("built the Chromium runner %s in %s", image, time.Since(start).Round(time.Millisecond))
+	image := s.vars["REGISTRY"] + "/playwright-runner:latest"
+	t.Logf("built the Playwright runner %s (BROWSER_BASE_IMAGE=%q) in %s", image, s.vars["BROWSER_BASE_IMAGE"], time.Since(start).Round(time.Second))
 	return image
 }
 
-// checkScreenshot checks that path is a PNG image with something drawn.
-func checkScreenshot(t *testing.T, path string) {
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func write(t *testing.T, path, content string) {
 	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Errorf("no screenshot: %v", err)
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkFile checks that path is a file that starts with magic (its kind:
+// a PNG, a zip, a WebM, an HTML page) and has more than the magic.
+func checkFile(t *testing.T, path, magic string) {
+	t.Helper()
+	if path == "" {
+		t.Errorf("no %q file", magic)
 		return
 	}
-	if !bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")) || len(data) < 2000 {
-		t.Errorf("%s is not a screenshot of a page (%d bytes)", path, len(data))
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Errorf("%v", err)
+		return
+	}
+	// An HTML page may start with blank lines (Playwright's report does).
+	if !bytes.HasPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte(magic)) || len(data) < 100 {
+		t.Errorf("%s is not what it should be (%d bytes: %q…)", path, len(data), data[:min(len(data), 16)])
 	}
 }
 
-type runnerReport struct {
-	Specs []struct {
-		Spec   string
-		Passed bool
-	}
+type junitCase struct {
+	Name      string `xml:"name,attr"`
+	Classname string `xml:"classname,attr"`
+	Failure   *struct {
+		Message string `xml:"message,attr"`
+	} `xml:"failure"`
 }
 
-func readReport(t *testing.T, path string) runnerReport {
+// junitCases reads the test cases of the runner's JUnit report.
+func junitCases(t *testing.T, path string) []junitCase {
 	t.Helper()
-	var r runnerReport
+	var report struct {
+		Suites []struct {
+			Cases []junitCase `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
 	data, err := os.ReadFile(path)
 	if err == nil {
-		err = json.Unmarshal(data, &r)
+		err = xml.Unmarshal(data, &report)
 	}
 	if err != nil {
-		t.Errorf("report: %v", err)
+		t.Errorf("junit.xml: %v", err)
 	}
-	return r
+	var cases []junitCase
+	for _, s := range report.Suites {
+		cases = append(cases, s.Cases...)
+	}
+	return cases
 }
 
 // checkNothingLeft checks that no container (the runner included: it

@@ -206,7 +206,7 @@ func TestDeployFaults(t *testing.T) {
 	current := v1
 	// Every step of a roll over a running stack, in order; the in-progress
 	// record is written before "prepare", the first change.
-	steps := []string{"pull", "prepare", "pre-deploy", "pin-old", "create", "start-new", "healthy", "stop-first", "pin-new", "drain", "unpin", "record"}
+	steps := []string{"pull", "prepare", "backup", "pre-deploy", "pin-old", "create", "start-new", "healthy", "stop-first", "pin-new", "drain", "unpin", "record"}
 	for i, step := range steps {
 		func() {
 			// A stream of its own for each kill: one is bounded to

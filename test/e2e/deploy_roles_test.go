@@ -160,7 +160,7 @@ var upstreamHost = regexp.MustCompile(`set \$\w+ http://([A-Za-z0-9._-]+):\d+;`)
 func (s *site) checkPins(t *testing.T, step string) {
 	t.Helper()
 	project := s.prefix + "-release"
-	conf := docker(t, "exec", project+"-nginx-1", "cat", "/etc/nginx/conf.d/default.conf")
+	conf := docker(t, "exec", project+"-nginx-1", "cat", "/tmp/conf.d/default.conf")
 	hosts := upstreamHost.FindAllStringSubmatch(conf, -1)
 	if len(hosts) == 0 {
 		t.Fatalf("%s: no upstream in nginx's configuration:\n%s", step, conf)

@@ -36,15 +36,19 @@ func TestActionlintCatchesABrokenWorkflow(t *testing.T) {
 	}
 }
 
-// The workflow runs .ci/run (what CI runs here too) and the build on every
-// push, and pushes the images on version tags only.
+// The workflow runs .ci/run (what CI runs here too), the build and the
+// browser tests (in shards, their reports merged) on every push, and pushes
+// the images on version tags only.
 func TestWorkflowShape(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(repoRoot, ".github/workflows/ci.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	wf := string(data)
-	for _, want := range []string{"run: bash .ci/run", "path: ~/.cache/dtx-ci", "CACHE_FROM: registry\n        run: ./dtx docker:build", "if: startsWith(github.ref, 'refs/tags/v')\n        run: ./dtx docker:push", "password: ${{ secrets.GITHUB_TOKEN }}", "registry: ghcr.io"} {
+	for _, want := range []string{"run: bash .ci/run", "path: ~/.cache/dtx-ci", "CACHE_FROM: registry\n        run: ./dtx docker:build", "if: startsWith(github.ref, 'refs/tags/v')\n        run: ./dtx docker:push", "password: ${{ secrets.GITHUB_TOKEN }}", "registry: ghcr.io",
+		// The browser tests: shards as a matrix, each shard's results kept,
+		// then their blob reports merged into one HTML report.
+		"E2E_SHARD: ${{ matrix.shard }}", "run: ./dtx test:e2e", "path: test-results/e2e/", "merge-reports --reporter html all-blob-reports"} {
 		if !strings.Contains(wf, want) {
 			t.Errorf("ci.yml lacks %q", want)
 		}
