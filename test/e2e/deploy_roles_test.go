@@ -90,7 +90,7 @@ func (s *site) patientHealthChecks(t *testing.T) {
 }
 
 // imageOf is the project image each service of the site runs.
-var imageOf = map[string]string{"frontend": "frontend", "backend": "backend", "worker": "backend", "beat": "backend", "nginx": "nginx"}
+var imageOf = map[string]string{"frontend": "frontend", "backend": "backend", "worker": "backend", "beat": "backend", "nginx": "nginx", "bot": "bot"}
 
 // stackContainer is what docker inspect says of one container.
 type stackContainer struct {
@@ -177,8 +177,11 @@ func (s *site) checkPins(t *testing.T, step string) {
 }
 
 // TestDeployWorkers: a copy of the project whose release compose file adds
-// a worker and a stop-first beat on the backend image, with no change to
-// the tool. Under a steady load through nginx: the first deploy, then v2
+// a worker and a stop-first beat on the backend image, and whose compose
+// files add a sixth service on an image of its own (bot: built from the
+// repository root with an additional build context), with no change to
+// the tool. The bot's image is built (VERSION and latest), pushed with its
+// cache and pulled. Under a steady load through nginx: the first deploy, then v2
 // moves every service; a v3 whose worker never turns healthy and a v4
 // whose beat never does leave nothing of theirs behind, every service on
 // v2 and not one failed request, failing fast (not after -wait); then
@@ -189,16 +192,25 @@ func TestDeployWorkers(t *testing.T) {
 	s := newSite(t)
 	t.Cleanup(s.cleanup)
 	s.addWorkers(t)
+	s.addBot(t)
 	s.patientHealthChecks(t)
 	httpPort, httpsPort := freePort(t), freePort(t)
 	base := []string{"HTTP_PORT=" + httpPort, "HTTPS_PORT=" + httpsPort,
 		"BACKEND_RATE_LIMIT=10000r/s", "BACKEND_RATE_BURST=10000", "BACKEND_CONN_LIMIT=10000"}
-	all := []string{"frontend", "backend", "worker", "beat", "nginx", "redis"}
+	all := []string{"frontend", "backend", "worker", "beat", "nginx", "redis", "bot"}
 	v1, v2, v3, v4 := "1.0.0", "1.1.0", "1.2.0", "1.3.0"
 	builds := []string{"one", "two", "three", "four"}
 	for i, v := range []string{v1, v2, v3, v4} {
-		s.build(t, builds[i], v, true)
+		out := s.build(t, builds[i], v, true)
+		if !strings.Contains(out, "\nbot ") || !strings.Contains(out, "built 6 images in ") {
+			t.Errorf("docker:build of %s: no bot in the summary, or not 6 images:\n%s", v, out)
+		}
 	}
+	for i, v := range []string{v1, v2, v3, v4} {
+		s.checkBotImage(t, v, "build "+builds[i]+";")
+	}
+	s.checkBotImage(t, "latest", "build four;")
+	s.checkBotPushPull(t, base, []string{v1, v2, v3, v4})
 
 	s.mustMage(base, "prod:deploy", "-version="+v1)
 	s.onVersion(t, "first deploy", v1, all...)
@@ -232,7 +244,7 @@ func TestDeployWorkers(t *testing.T) {
 	}
 
 	out, _ := run("deploy v2", false, "two", "prod:deploy", "-version="+v2)
-	for _, want := range []string{"worker 1.1.0 is up", "beat 1.1.0 is up", "step stop-first:", "timeline healthy ", "timeline total "} {
+	for _, want := range []string{"worker 1.1.0 is up", "beat 1.1.0 is up", "bot 1.1.0 is up", "step stop-first:", "timeline healthy ", "timeline total "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("deploy v2: no %q in:\n%s", want, out)
 		}
@@ -275,7 +287,7 @@ func TestDeployWorkers(t *testing.T) {
 	s.onVersion(t, "second rollback", v1, all...)
 
 	status := s.mustMage(base, "prod:status")
-	for _, want := range []string{"release stack " + s.prefix + "-release: 1.0.0", " worker ", " beat ", "1.3.0        failed", "turned unhealthy", "1.0.0        rolled-back from 1.1.0"} {
+	for _, want := range []string{"release stack " + s.prefix + "-release: 1.0.0", " worker ", " beat ", " bot ", "1.3.0        failed", "turned unhealthy", "1.0.0        rolled-back from 1.1.0"} {
 		if !strings.Contains(status, want) {
 			t.Errorf("prod:status has no %q:\n%s", want, status)
 		}

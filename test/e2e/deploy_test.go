@@ -14,8 +14,10 @@ import (
 
 // build writes a release of the starters into the site whose page and API
 // both say "build NAME;" (healthy=false: a backend whose health check never
-// passes), then builds and pushes it as VERSION version.
-func (s *site) build(t *testing.T, name, version string, healthy bool) {
+// passes), and so does the bot's top-level file if the site has a bot; then
+// it builds and pushes it as VERSION version, and returns docker:build's
+// output.
+func (s *site) build(t *testing.T, name, version string, healthy bool) string {
 	t.Helper()
 	page := filepath.Join(s.root, "frontend/public/index.html")
 	server := filepath.Join(s.root, "backend/server.py")
@@ -32,9 +34,13 @@ func (s *site) build(t *testing.T, name, version string, healthy bool) {
 	}
 	os.WriteFile(page, []byte(p), 0o644)
 	os.WriteFile(server, []byte(b), 0o644)
+	if s.hasBot() {
+		s.setBotRelease(t, "build "+name+";")
+	}
 	v := []string{"VERSION=" + version}
-	s.mustMage(v, "docker:build")
+	out := s.mustMage(v, "docker:build")
 	s.mustMage(v, "docker:push")
+	return out
 }
 
 // TestDeploy deploys on one host under a steady stream of requests

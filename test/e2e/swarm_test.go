@@ -41,10 +41,12 @@ const swarmWorkers = `
 `
 
 // stackServices are the services of the test's stack.
-var stackServices = []string{"backend", "beat", "frontend", "nginx", "redis", "worker"}
+var stackServices = []string{"backend", "beat", "bot", "frontend", "nginx", "redis", "worker"}
 
 // TestSwarm deploys the release stack, with a worker and a stop-first
-// scheduler added to its compose file, to a single-node swarm of the engine
+// scheduler added to its compose file and the bot (an image of its own,
+// built from the repository root with an additional build context; see
+// addBot) added to the compose files, to a single-node swarm of the engine
 // under a steady stream of HTTPS requests: v1, a rolling update to v2, a
 // broken v3 that Swarm rolls back (and the tool with it every other
 // service), then v1 again through DOCKER_HOST=ssh://. Not one request may
@@ -91,12 +93,20 @@ func TestSwarm(t *testing.T) {
 	// The secrets: a key backend declares, a password only the URL built
 	// from it in backend's environment: holds (quotes, # and $ in it), and
 	// a setting of nginx's, which reaches it as a file.
+	// backend already has an x-dtx (its data): the secret joins it, since
+	// a second x-dtx key is a YAML error.
 	compose := filepath.Join(s.root, "docker-compose.release.yaml")
 	text, _ := os.ReadFile(compose)
-	edited := strings.Replace(string(text), "\n  backend:\n", "\n  backend:\n    x-dtx: {secrets: [DJANGO_SECRET_KEY]}\n    environment:\n      DATABASE_URL: \"postgres://app:${DB_PASSWORD}@db/app\"\n", 1) + swarmWorkers
+	const backendData = "    x-dtx:\n      data: [{path: /app/data/db.sqlite3, kind: sqlite}]\n"
+	if !strings.Contains(string(text), backendData) {
+		t.Fatalf("docker-compose.release.yaml has no %q: update the test", backendData)
+	}
+	edited := strings.Replace(string(text), "\n  backend:\n", "\n  backend:\n    environment:\n      DATABASE_URL: \"postgres://app:${DB_PASSWORD}@db/app\"\n", 1)
+	edited = strings.Replace(edited, backendData, backendData+"      secrets: [DJANGO_SECRET_KEY]\n", 1) + swarmWorkers
 	if err := os.WriteFile(compose, []byte(edited), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	s.addBot(t)
 	secrets := []string{"swarm-secret-" + randomHex(t), `pw"#$` + randomHex(t), "swarm-secret-" + randomHex(t), "swarm-secret-" + randomHex(t)}
 	secret, password := secrets[0], secrets[1]
 	var current string // the key the .local file holds now
@@ -126,8 +136,9 @@ func TestSwarm(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(s.root, "frontend/public/version.txt"), []byte(page+"\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		outputs = append(outputs, mustMageT(t, s, []string{"VERSION=" + version}, "docker:build", "-only=frontend,backend,nginx"))
-		outputs = append(outputs, mustMageT(t, s, []string{"VERSION=" + version}, "docker:push", "-only=frontend,backend,nginx"))
+		s.setBotRelease(t, page) // a new bot image for each new page
+		outputs = append(outputs, mustMageT(t, s, []string{"VERSION=" + version}, "docker:build", "-only=frontend,backend,nginx,bot"))
+		outputs = append(outputs, mustMageT(t, s, []string{"VERSION=" + version}, "docker:push", "-only=frontend,backend,nginx,bot"))
 	}
 	release(t, v1, "v1")
 	release(t, v2, "v2")
@@ -153,7 +164,7 @@ func TestSwarm(t *testing.T) {
 		outputs = append(outputs, out)
 		t.Logf("v1 -> v2 took %s", time.Since(start).Round(time.Second))
 		for _, want := range []string{s.prefix + "_frontend: updated to version " + v2, s.prefix + "_nginx: running",
-			s.prefix + "_worker: updated to version " + v2, s.prefix + "_beat: updated to version " + v2} {
+			s.prefix + "_worker: updated to version " + v2, s.prefix + "_beat: updated to version " + v2, s.prefix + "_bot: updated to version " + v2} {
 			if !strings.Contains(out, want) {
 				t.Errorf("swarm:deploy did not say %q:\n%s", want, out)
 			}
