@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -16,30 +18,71 @@ import (
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 )
 
-// nonceFiles are, for each build context, a file its Dockerfile copies in
-// its first stage after FROM, and how a comment starts in it. A new
-// comment line in each makes every step after FROM miss the cache: a cold
-// build without clearing the engine's build cache, which is shared (see
-// bench/README.md). The check after each cold run (all images rebuilt)
-// says when a change of the apps makes this list wrong.
-var nonceFiles = map[string]struct{ file, comment string }{
-	"frontend": {"server.mjs", "// "},
-	"backend":  {"server.py", "# "},
-	"nginx":    {"nginx.conf", "# "},
+// commentStarts are how a comment line starts in a file, by its
+// extension: what the benchmark may append to a file a Dockerfile copies.
+var commentStarts = map[string]string{
+	".py": "# ", ".sh": "# ", ".conf": "# ", ".yaml": "# ", ".yml": "# ", ".toml": "# ",
+	".mjs": "// ", ".js": "// ", ".cjs": "// ", ".ts": "// ", ".go": "// ", ".css": "/* ",
 }
 
-// freshInputs appends a new comment line to each context's nonce file.
-func (b *bench) freshInputs(tag string) error {
-	for _, ctxDir := range b.contexts() {
-		n, ok := nonceFiles[ctxDir]
-		if !ok {
-			return fmt.Errorf("no nonce file for the build context %s: add one to nonceFiles in bench/builds.go", ctxDir)
+// copyLine is a COPY instruction of a Dockerfile.
+var copyLine = regexp.MustCompile(`(?i)^\s*COPY\s+(.+)$`)
+
+// nonceFile is, for an image, the first file its Dockerfile copies from
+// its build context that takes a comment line (by its extension), and how
+// a comment starts in it. A new comment line in it makes every step from
+// that COPY on miss the cache: a cold build without clearing the engine's
+// build cache, which is shared (see bench/README.md). The check after
+// each cold run (all images rebuilt) says when this finds the wrong file.
+func nonceFile(root string, img images.Image) (path, comment string, err error) {
+	df := filepath.Join(root, img.Dockerfile(root))
+	text, err := os.ReadFile(df)
+	if err != nil {
+		return "", "", err
+	}
+	for _, line := range strings.Split(string(text), "\n") {
+		m := copyLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
 		}
-		f, err := os.OpenFile(filepath.Join(b.root, ctxDir, n.file), os.O_APPEND|os.O_WRONLY, 0)
+		var words []string
+		for _, w := range strings.Fields(m[1]) {
+			if !strings.HasPrefix(w, "--") {
+				words = append(words, w)
+			} else if strings.HasPrefix(w, "--from") {
+				words = nil // another stage or context: not the build context's
+				break
+			}
+		}
+		if len(words) < 2 {
+			continue
+		}
+		src := filepath.Join(img.Build.Context, words[0])
+		c, ok := commentStarts[filepath.Ext(src)]
+		if info, err := os.Stat(src); ok && err == nil && info.Mode().IsRegular() {
+			return src, c, nil
+		}
+	}
+	return "", "", fmt.Errorf("%s copies no file of its context that takes a comment line (%s): the benchmark cannot make its cold build miss the cache", img.Dockerfile(root), strings.Join(slices.Sorted(maps.Keys(commentStarts)), " "))
+}
+
+// freshInputs appends a new comment line to each image's nonce file.
+func (b *bench) freshInputs(tag string) error {
+	done := map[string]bool{}
+	for _, img := range b.plan.Images {
+		path, comment, err := nonceFile(b.root, img)
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(f, "\n%sdtxbench nonce %s %d\n", n.comment, tag, time.Now().UnixNano())
+		if done[path] {
+			continue
+		}
+		done[path] = true
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(f, "\n%sdtxbench nonce %s %d\n", comment, tag, time.Now().UnixNano())
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -50,20 +93,28 @@ func (b *bench) freshInputs(tag string) error {
 	return nil
 }
 
-// contexts are the build contexts of the plan's images, each once,
-// relative to the site.
-func (b *bench) contexts() []string {
-	var dirs []string
+// imageNames are the names of the plan's images, for the report.
+func (b *bench) imageNames() []string {
+	var names []string
 	for _, img := range b.plan.Images {
-		rel, err := filepath.Rel(b.root, img.Build.Context)
-		if err != nil {
-			rel = img.Build.Context
-		}
-		if !slices.Contains(dirs, rel) {
-			dirs = append(dirs, rel)
+		names = append(names, img.Name)
+	}
+	return names
+}
+
+// nonceFiles are the files freshInputs appends to, relative to the site,
+// each once, for the report.
+func (b *bench) nonceFiles() []string {
+	var out []string
+	for _, img := range b.plan.Images {
+		if path, _, err := nonceFile(b.root, img); err == nil {
+			rel, _ := filepath.Rel(b.root, path)
+			if !slices.Contains(out, "`"+rel+"`") {
+				out = append(out, "`"+rel+"`")
+			}
 		}
 	}
-	return dirs
+	return out
 }
 
 // refs are every tag of every image of the plan, and of the versions the
@@ -120,7 +171,7 @@ func (b *bench) imageIDs(ctx context.Context) (string, error) {
 	return b.runner(nil, io.Discard).Query(ctx, runner.Command{Name: "docker", Args: append([]string{"image", "inspect", "--format", "{{.Id}}"}, refs...)})
 }
 
-// variant is one way of building the five images.
+// variant is one way of building the images.
 type variant struct {
 	key, label string
 	cmd        func() runner.Command
@@ -134,7 +185,7 @@ func (b *bench) buildVariants() []variant {
 }
 
 // builds measures every variant cold and warm, N rounds, rotating which
-// variant goes first, and checks that a cold run built all five images (from
+// variant goes first, and checks that a cold run built all the images (from
 // their creation times) and a warm run none (their IDs stay).
 func (b *bench) builds(ctx context.Context) error {
 	vs := b.buildVariants()

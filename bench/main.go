@@ -44,6 +44,7 @@ type config struct {
 	deployRounds             int
 	out                      string
 	keep                     bool
+	website                  bool // add the website's worker, beat and bot (internal/testsite)
 	note                     string
 	repoDir                  string // the checkout measured
 	beforeFile               string // an earlier run's results, for the before and after table
@@ -56,6 +57,7 @@ func main() {
 	flag.IntVar(&c.ciRounds, "ci", 3, "rounds of the CI cache measurement (0 skips it: it removes build-cache records, see bench/README.md)")
 	flag.IntVar(&c.deployRounds, "deploys", 3, "rounds of the deploy measurement under load (each: every variant to the new version and back; 0 skips it)")
 	flag.StringVar(&c.out, "out", "bench/RESULTS.md", "where to write the results")
+	flag.BoolVar(&c.website, "website", true, "add the website's own services to the site: a worker and a beat on the backend image and a bot on an image of its own built from the repository root with a second build context (internal/testsite)")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work folder and its log (a failed run always keeps them)")
 	flag.StringVar(&c.note, "note", "", "a sentence added to the results (about the machine, say)")
 	flag.StringVar(&c.repoDir, "repo", ".", "the checkout to measure (another one, an earlier commit say, measured by this benchmark)")
@@ -80,16 +82,18 @@ func main() {
 // bench is one benchmark run: its site, its environment and its samples.
 type bench struct {
 	config
-	repo, root string            // the repository, and the site copy where ./dtx runs
-	prefix     string            // compose project prefix and registry path: dtxbench<pid>
-	site       *testsite.Site    // the copy and its variables
-	vars       map[string]string // site.Vars
-	plan       images.Plan       // the build definition the tool builds
-	pushed     bool              // the CI or deploy measurement pushed to the registry
-	pushedTags []string          // the version tags the deploy measurement pushed, besides latest
-	log        io.Writer         // every command, its output, into the work folder
-	started    time.Time
-	results    results
+	repo, root string         // the repository, and the site copy where ./dtx runs
+	prefix     string         // compose project prefix and registry path: dtxbench<pid>
+	site       *testsite.Site // the copy and its variables
+	// releaseServices is how many services the release stack runs.
+	releaseServices int
+	vars            map[string]string // site.Vars
+	plan            images.Plan       // the build definition the tool builds
+	pushed          bool              // the CI or deploy measurement pushed to the registry
+	pushedTags      []string          // the version tags the deploy measurement pushed, besides latest
+	log             io.Writer         // every command, its output, into the work folder
+	started         time.Time
+	results         results
 }
 
 func run(ctx context.Context, c config) (err error) {
@@ -295,6 +299,17 @@ func (b *bench) makeSite(root string) error {
 		return err
 	}
 	b.site, b.root, b.vars = site, site.Root, site.Vars
+	if b.website {
+		// The services the website runs beside the starters', declared
+		// in the compose files alone: the builds and deploys measured are
+		// those of a site like the real one.
+		if err := site.AddWorkers(); err != nil {
+			return err
+		}
+		if err := site.AddBot(); err != nil {
+			return err
+		}
+	}
 	// Compose's plain progress, for every build alike: it shows which
 	// steps ran and which came from a cache.
 	b.vars["BUILDKIT_PROGRESS"] = "plain"
@@ -315,6 +330,9 @@ func (b *bench) makeSite(root string) error {
 	release, err := ses.Open("release")
 	if err != nil {
 		return err
+	}
+	if model, err := release.Load(context.Background()); err == nil {
+		b.releaseServices = len(model.Services)
 	}
 	all, err := images.Catalogue(context.Background(), ses, release.Env)
 	if err != nil {

@@ -218,8 +218,8 @@ func (r *results) judged(g goal) (s spread, noise float64, verdict string) {
 // yardstick is the raw commands' own times: the machine's speed.
 var yardstick = []struct{ key, what string }{
 	{"ps-raw", "`docker compose … ps`"},
-	{"warm-raw", "a warm `docker compose build` of the five images"},
-	{"cold-raw", "a cold `docker compose build` of the five images"},
+	{"warm-raw", "a warm `docker compose build` of the images"},
+	{"cold-raw", "a cold `docker compose build` of the images"},
 	{"deploy-raw", "a plain `docker compose … up --detach --wait` of the release stack"},
 }
 
@@ -250,6 +250,9 @@ func (b *bench) report() string {
 	p("- Load average (1 min) at the start: %s; during the run (every %.0f s): %s; at the end: %s (1, 5, 15 min at the start: %s).",
 		firstField(r.loadStart), loadEvery.Seconds(), loadText(r.loadDuring), firstField(r.loadEnd), r.loadStart)
 	p("- Steadiness: %s", r.noiseText())
+	if b.website {
+		p("- Site: the starters plus the services the website runs beside them, added with compose lines and files alone (internal/testsite): a worker and a stop-first beat on the backend image, and a bot on an image of its own built from the repository root with a second build context; %d images built, %d services in the release stack.", len(b.plan.Images), b.releaseServices)
+	}
 	p("- Runs: N=%d rounds of the build measurements (each round: every variant cold, then warm, rotating which goes first); N=%d of each stack:ps measurement, interleaved; N=%d rounds of the CI cache measurement; N=%d rounds of the deploy measurement (each: every variant to the new version and back). Every baseline ran in the same invocation. Whole benchmark: %s.",
 		b.rounds, b.psRuns, b.ciRounds, b.deployRounds, r.total.Round(time.Second))
 	if b.note != "" {
@@ -290,13 +293,13 @@ func (b *bench) report() string {
 		b.beforeAfter(p)
 	}
 	p("")
-	p("## Builds of the five images")
+	p("## Builds of the %d images (%s)", len(b.plan.Images), strings.Join(b.imageNames(), ", "))
 	p("")
 	p("The raw baseline is the command the tool runs, fed the same definition (`images.Plan`, checked against the tool's own dry run before anything was measured):")
 	p("")
 	p("    %s", r.buildCommand)
 	p("")
-	p("Cold: before each cold run the images were removed (by tag) and a new comment line was appended to the first file each Dockerfile copies (`frontend/server.mjs`, `backend/server.py`, `nginx/nginx.conf`), so that every step after `FROM` missed the cache; the engine's build cache is shared and was not pruned (see [README.md](README.md)). After each run the benchmark checked that every cold run rebuilt all %d images (their creation times) and every warm run none (their IDs unchanged); it stops otherwise. Warm: the same command again right away, nothing changed. Pairs whose warm run rebuilt something (a cache record of the cold build gone in between, on this shared engine) were done again: %d.", len(b.plan.Images), r.retried)
+	p("Cold: before each cold run the images were removed (by tag) and a new comment line was appended to the first file each Dockerfile copies from its context that takes one (%s), so that every step from that COPY on missed the cache; the engine's build cache is shared and was not pruned (see [README.md](README.md)). After each run the benchmark checked that every cold run rebuilt all %d images (their creation times) and every warm run none (their IDs unchanged); it stops otherwise. Warm: the same command again right away, nothing changed. Pairs whose warm run rebuilt something (a cache record of the cold build gone in between, on this shared engine) were done again: %d.", strings.Join(b.nonceFiles(), ", "), len(b.plan.Images), r.retried)
 	p("")
 	p("%s", rowHeader)
 	p("%s", r.row("cold-tool", "cold: `./dtx docker:build`"))
@@ -304,7 +307,7 @@ func (b *bench) report() string {
 	p("%s", r.row("warm-tool", "warm: `./dtx docker:build`"))
 	p("%s", r.row("warm-raw", "warm: raw `docker compose build`"))
 	p("")
-	p("The tool minus the raw build (median minus median): cold %s, warm %s. The tool's part of a build: the way in (below), reading the env files, loading nothing through compose-go (docker:build needs no compose file), checking each Dockerfile's stages, and one `docker image inspect` of the five images for its summary.",
+	p("The tool minus the raw build (median minus median): cold %s, warm %s. The tool's part of a build: the way in (below), reading the env files, loading through compose-go, at once, the compose files that may declare a build (the images are their build sections), checking each Dockerfile's stages, and one `docker image inspect` of the images for its summary.",
 		signed(median(r.samples["cold-tool"])-median(r.samples["cold-raw"])), signed(median(r.samples["warm-tool"])-median(r.samples["warm-raw"])))
 	p("")
 	p("## A cheap target: `stack:ps debug`, and the way in")

@@ -21,103 +21,21 @@ import (
 // a health check. Only the compose files and the copy's own files say it
 // exists: no code of the tool names it.
 
-// botDockerfile is bot/Dockerfile in the copy. COPY --from=docs needs a
-// builder that takes additional build contexts (Docker 20.10's refuses).
-const botDockerfile = `ARG BOT_BASE_IMAGE=python:3.12-alpine
-FROM ${BOT_BASE_IMAGE}
-# From the additional build context docs (./docs): what the bot answers.
-COPY --from=docs builds.md /opt/bot/help.md
-# A top-level file: the build's context is the repository root.
-COPY RELEASE /opt/bot/RELEASE
-COPY bot/bot.py /opt/bot/bot.py
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
-USER 10001:10001
-HEALTHCHECK --interval=1s --timeout=30s --start-period=60s --retries=3 \
-  CMD ["python3", "/opt/bot/bot.py", "--healthcheck"]
-CMD ["python3", "/opt/bot/bot.py"]
-`
-
-// botScript is bot/bot.py: a heartbeat in /tmp, healthy while it is fresh
-// and the files of both contexts are in the image.
-const botScript = `import os, pathlib, signal, sys, time
-if sys.argv[1:] == ["--healthcheck"]:
-    stale = time.time() - os.stat("/tmp/alive").st_mtime > 5
-    sys.exit(stale or not open("/opt/bot/help.md").read() or not open("/opt/bot/RELEASE").read())
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-print("bot", open("/opt/bot/RELEASE").read().strip(), flush=True)
-while True:
-    pathlib.Path("/tmp/alive").touch()
-    time.sleep(1)
-`
-
-// botBuild is the bot's service in docker-compose.prod.yaml, where the
-// production images are declared: its build section.
-const botBuild = `
-  bot:
-    image: ${REGISTRY:-ghcr.io/kettleofketchup/dtx_website}/bot:latest
-    build:
-      context: .
-      dockerfile: bot/Dockerfile
-      additional_contexts:
-        docs: ./docs
-      args:
-        BOT_BASE_IMAGE: ${BACKEND_BASE_IMAGE:-python:3.12-alpine}
-    <<: [*app, *hardened]
-    mem_limit: 64m
-`
-
-// botRelease is the bot's service in docker-compose.release.yaml: its
-// image at the release's version, no build section (as the starters').
-const botRelease = `
-  bot:
-    image: "${REGISTRY:-ghcr.io/kettleofketchup/dtx_website}/bot:${VERSION:?VERSION is not set}"
-    <<: [*app, *hardened]
-    mem_limit: 64m
-`
-
-// botReleaseFile is the top-level file the bot's image copies; the tests
-// write into it what each release says.
-const botReleaseFile = "RELEASE"
-
-// addBot writes the bot's files into the site and declares it in the
-// prod and release compose files.
+// addBot gives the site the bot (testsite.AddBot).
 func (s *site) addBot(t *testing.T) {
 	t.Helper()
-	files := map[string]string{"bot/Dockerfile": botDockerfile, "bot/bot.py": botScript, botReleaseFile: "no release yet\n"}
-	for name, text := range files {
-		path := filepath.Join(s.root, name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for file, service := range map[string]string{"docker-compose.prod.yaml": botBuild, "docker-compose.release.yaml": botRelease} {
-		path := filepath.Join(s.root, file)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(string(data), "\nservices:\n") || !strings.Contains(string(data), "&hardened") {
-			t.Fatalf("%s has no services: or x-hardened anchor: update the test", file)
-		}
-		if err := os.WriteFile(path, append(data, []byte(service)...), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := s.ts.AddBot(); err != nil {
+		t.Fatal(err)
 	}
 }
 
 // hasBot says whether addBot gave the site a bot.
-func (s *site) hasBot() bool {
-	_, err := os.Stat(filepath.Join(s.root, "bot/Dockerfile"))
-	return err == nil
-}
+func (s *site) hasBot() bool { return s.ts.HasBot() }
 
 // setBotRelease writes what the bot's image of the next build says.
 func (s *site) setBotRelease(t *testing.T, text string) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(s.root, botReleaseFile), []byte(text+"\n"), 0o644); err != nil {
+	if err := s.ts.SetBotRelease(text); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -133,7 +51,7 @@ func (s *site) checkBotImage(t *testing.T, tag, release string) {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(out, strings.TrimSpace(string(docs))) || !strings.HasSuffix(out, release) {
-		t.Errorf("bot:%s holds %.80q…%q, want docs/builds.md (context docs) then %q (./%s)", tag, out, out[max(0, len(out)-40):], release, botReleaseFile)
+		t.Errorf("bot:%s holds %.80q…%q, want docs/builds.md (context docs) then %q (./%s)", tag, out, out[max(0, len(out)-40):], release, testsite.BotReleaseFile)
 	}
 }
 

@@ -14,46 +14,10 @@ import (
 	"github.com/kettleofketchup/dtx_website/internal/loadtest"
 )
 
-// workers are two services a new user adds to the release compose file on
-// the backend image, without touching the tool: worker (start-first, the
-// default of a worker) and beat (a scheduler: stop-first). Each writes a
-// heartbeat and is healthy while it is fresh; worker's health check also
-// fails in the image of build "three", beat's in the image of build
-// "four", which is how a release breaks one of them.
-const workers = `
-  worker:
-    image: "${REGISTRY:-ghcr.io/kettleofketchup/dtx_website}/backend:${VERSION:?VERSION is not set}"
-    <<: [*app, *hardened]
-    mem_limit: 128m
-    command: &heartbeat ["python3", "-c", "import pathlib, signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *_: sys.exit(0))\nwhile True:\n    pathlib.Path('/tmp/alive').touch()\n    time.sleep(1)\n"]
-    healthcheck:
-      test: ["CMD", "python3", "-c", "import os, sys, time; sys.exit(time.time() - os.stat('/tmp/alive').st_mtime > 5 or 'build three;' in open('/opt/backend/server.py').read())"]
-      interval: 1s
-      timeout: 30s
-      retries: 3
-  beat:
-    image: "${REGISTRY:-ghcr.io/kettleofketchup/dtx_website}/backend:${VERSION:?VERSION is not set}"
-    <<: [*app, *hardened]
-    mem_limit: 128m
-    command: *heartbeat
-    healthcheck:
-      test: ["CMD", "python3", "-c", "import os, sys, time; sys.exit(time.time() - os.stat('/tmp/alive').st_mtime > 5 or 'build four;' in open('/opt/backend/server.py').read())"]
-      interval: 1s
-      timeout: 30s
-      retries: 3
-    x-dtx:
-      update: stop-first
-`
-
-// addWorkers appends workers to the site's release compose file.
+// addWorkers appends testsite.Workers to the site's release compose file.
 func (s *site) addWorkers(t *testing.T) {
 	t.Helper()
-	file := filepath.Join(s.root, "docker-compose.release.yaml")
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(file, append(data, []byte(workers)...), 0o644); err != nil {
+	if err := s.ts.AddWorkers(); err != nil {
 		t.Fatal(err)
 	}
 }
