@@ -283,7 +283,7 @@ func TestSetupDryRun(t *testing.T) {
 		}
 	}
 	want := []string{
-		"[dry-run] docker -H unix:///nonexistent/m1.sock swarm init --advertise-addr 10.0.0.1",
+		"[dry-run] docker -H unix:///nonexistent/m1.sock swarm init --advertise-addr 10.0.0.1 > (its output, the join token masked)",
 		"[dry-run] docker -H unix:///nonexistent/w1.sock swarm join --token '<the worker join token>' '<its address>:2377'",
 		"[dry-run] docker -H unix:///nonexistent/w2.sock swarm join --token '<the worker join token>' '<its address>:2377'",
 		"[dry-run] docker -H unix:///nonexistent/m1.sock node update --label-add dtx.data=true '<the node ID of unix:///nonexistent/m1.sock>'",

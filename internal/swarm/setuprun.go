@@ -1,9 +1,11 @@
 package swarm
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
+	"regexp"
 	"strings"
 
 	"github.com/kettleofketchup/dtx_website/internal/roles"
@@ -51,8 +53,8 @@ func (s *Stack) Setup(ctx context.Context) error {
 		if addr != "" {
 			args = append(args, "--advertise-addr", addr)
 		}
-		if err := s.Run(ctx, anchor.Docker(args...)); err != nil {
-			return fmt.Errorf("%s: docker swarm init failed: %w", anchor.Spec, err)
+		if err := s.initSwarm(ctx, anchor, args); err != nil {
+			return err
 		}
 		if s.DryRun {
 			join = "<its address>:2377"
@@ -95,6 +97,27 @@ func (s *Stack) Setup(ctx context.Context) error {
 		return nil
 	}
 	return s.showNodes(ctx, anchor.Docker)
+}
+
+// swarmToken is how a swarm's join tokens start.
+var swarmToken = regexp.MustCompile(`SWMTKN-[0-9A-Za-z-]+`)
+
+// initSwarm runs docker swarm init on the first manager. Its output holds
+// the worker join token (the command to join with), so it is kept, its
+// tokens registered as secrets, and only then said, masked.
+func (s *Stack) initSwarm(ctx context.Context, anchor Host, args []string) error {
+	var out bytes.Buffer
+	c := anchor.Docker(args...)
+	c.Stdout, c.StdoutNote = &out, "(its output, the join token masked)"
+	err := s.Run(ctx, c)
+	s.AddSecrets(swarmToken.FindAllString(out.String(), -1)...)
+	for _, l := range lines(out.String()) {
+		s.Say("    %s", l)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: docker swarm init failed: %w", anchor.Spec, err)
+	}
+	return nil
 }
 
 // nodeInfo asks a node's engine for its docker info. In a dry run a node
