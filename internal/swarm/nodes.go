@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -213,9 +214,24 @@ func ParsePlaced(out string, names map[string]string) []Placed {
 // for none). It returns what is still awaited, for the wait's message.
 func Settled(replicas map[string]string, placed []Placed, away string, skip []string) (bool, string) {
 	var waiting []string
+	running := map[string]int{}
+	for _, p := range placed {
+		if p.State == "Running" && p.Node != away {
+			running[p.Service]++
+		}
+	}
 	for _, name := range sortedKeys(replicas) {
-		if !contains(skip, name) && !fullyRunning(replicas[name]) && !zero(replicas[name]) {
+		if contains(skip, name) || zero(replicas[name]) {
+			continue
+		}
+		// service ls counts a task still stopping as running, so the
+		// tasks meant to run are counted too: a slot whose new task waits
+		// for its old one to stop is not settled.
+		_, desired, _ := strings.Cut(replicas[name], "/")
+		if !fullyRunning(replicas[name]) {
 			waiting = append(waiting, name+" "+replicas[name])
+		} else if strconv.Itoa(running[name]) != desired {
+			waiting = append(waiting, fmt.Sprintf("%s %d/%s meant to run", name, running[name], desired))
 		}
 	}
 	for _, p := range placed {

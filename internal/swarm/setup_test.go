@@ -234,8 +234,14 @@ func TestSettledOnARecordedDrain(t *testing.T) {
 	// Draining the data node with -force: redis cannot run anywhere else,
 	// and the wait does not wait for it.
 	replicas := map[string]string{"frontend": "2/2", "redis": "0/1"}
-	if ok, _ := Settled(replicas, nil, "rribydlq99dzyhzoyh5r29iis", onData); !ok {
-		t.Error("the data node's services were waited for")
+	moved := []Placed{{Task: "t1", Service: "frontend", Node: "uhvqr1zd5p4hc8abairmy8820", State: "Running"}, {Task: "t2", Service: "frontend", Node: "ln5s1esart91fgcuhvc9sfqps", State: "Running"}}
+	if ok, waiting := Settled(replicas, moved, "rribydlq99dzyhzoyh5r29iis", onData); !ok {
+		t.Errorf("the data node's services were waited for: %s", waiting)
+	}
+	// service ls counts a task that is still stopping as running: while
+	// the new task of its slot waits (stop-first), the slot is not settled.
+	if ok, waiting := Settled(replicas, moved[:1], "rribydlq99dzyhzoyh5r29iis", onData); ok || waiting != "frontend 1/2 meant to run" {
+		t.Errorf("one of two frontend tasks running: settled %v (%s)", ok, waiting)
 	}
 }
 
