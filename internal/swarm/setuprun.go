@@ -11,8 +11,8 @@ import (
 	"github.com/kettleofketchup/dtx_website/internal/roles"
 )
 
-// infoJSONCommand prints the engine's docker info as JSON (see ParseInfo).
-func infoJSONCommand(h Host) []string { return []string{"info", "--format", "{{json .}}"} }
+// infoJSONArgs print an engine's docker info as JSON (see ParseInfo).
+var infoJSONArgs = []string{"info", "--format", "{{json .}}"}
 
 // Setup brings the listed nodes into one swarm: it inits the first
 // manager when no listed manager manages one, joins the others with the
@@ -123,7 +123,7 @@ func (s *Stack) initSwarm(ctx context.Context, anchor Host, args []string) error
 // nodeInfo asks a node's engine for its docker info. In a dry run a node
 // that does not answer is taken for one outside any swarm, and said so.
 func (s *Stack) nodeInfo(ctx context.Context, h Host) (Info, error) {
-	c := h.Docker(infoJSONCommand(h)...)
+	c := h.Docker(infoJSONArgs...)
 	out, err := s.Query(ctx, c)
 	var info Info
 	if err == nil {
