@@ -62,6 +62,47 @@ func (Swarm) Rm(ctx context.Context) error {
 	return do(func(s *session.Session) error { return targets.SwarmRm(ctx, s) })
 }
 
+// Setup brings the nodes of SWARM_MANAGERS and SWARM_WORKERS into one swarm, labels the data node and checks their registry pulls.
+//
+// The nodes are docker hosts (ssh://user@host, tcp://host:2376,
+// unix:///path) or docker context names, comma separated. The first
+// manager inits the swarm when no listed manager manages one (advertising
+// SWARM_ADVERTISE, else the address its host names); the others join with
+// the tokens read from it, never printed. A node in another swarm is
+// refused. SWARM_DATA_NODE (a listed host; the first manager by default)
+// gets the label dtx.data=true, unless another node has it. Each node then
+// pulls an image of VERSION from REGISTRY. A second run changes nothing
+// and says so. DRY_RUN=1 prints the commands.
+func (Swarm) Setup(ctx context.Context) error {
+	return do(func(s *session.Session) error { return targets.SwarmSetup(ctx, s) })
+}
+
+// Nodes lists the swarm's nodes: role, availability, status, address, engine version and labels.
+//
+// Variables: DOCKER_HOST or DOCKER_CONTEXT (a manager).
+func (Swarm) Nodes(ctx context.Context) error {
+	return do(func(s *session.Session) error { return targets.SwarmNodes(ctx, s) })
+}
+
+// Drain moves the tasks off NODE and waits until the stack converged without it; -force for the data node.
+//
+// NODE is a node's ID (or its start), hostname or address (swarm:nodes).
+// The node labelled dtx.data=true is refused unless -force: its stateful
+// services' data does not move, so they stop until swarm:activate.
+// Variables: COMPOSE_PROJECT_PREFIX, DOCKER_HOST or DOCKER_CONTEXT,
+// DRY_RUN=1.
+func (Swarm) Drain(ctx context.Context, node string, force *bool) error {
+	return do(func(s *session.Session) error { return targets.SwarmDrain(ctx, s, node, force != nil && *force) })
+}
+
+// Activate makes NODE active again and waits until the stack's services converged.
+//
+// Variables: COMPOSE_PROJECT_PREFIX, DOCKER_HOST or DOCKER_CONTEXT,
+// DRY_RUN=1.
+func (Swarm) Activate(ctx context.Context, node string) error {
+	return do(func(s *session.Session) error { return targets.SwarmActivate(ctx, s, node) })
+}
+
 // init runs the tool as certbot's manual hook when certbot calls it so
 // (prod:certbot STACK=swarm): before mage parses anything.
 func init() {

@@ -379,6 +379,10 @@ func TestHelp(t *testing.T) {
 		"swarm:ps":       {"DOCKER_HOST", "DOCKER_CONTEXT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
 		"swarm:rollback": {"DOCKER_HOST", "DOCKER_CONTEXT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
 		"swarm:rm":       {"DOCKER_HOST", "DOCKER_CONTEXT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
+		"swarm:setup":    {"SWARM_MANAGERS", "SWARM_WORKERS", "SWARM_ADVERTISE", "SWARM_DATA_NODE", "dtx.data=true", "REGISTRY", "VERSION", "DRY_RUN"},
+		"swarm:nodes":    {"DOCKER_HOST", "DOCKER_CONTEXT"},
+		"swarm:drain":    {"NODE", "-force", "dtx.data=true", "DOCKER_HOST", "DOCKER_CONTEXT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
+		"swarm:activate": {"NODE", "DOCKER_HOST", "DOCKER_CONTEXT", "COMPOSE_PROJECT_PREFIX", "DRY_RUN"},
 	}
 	listed := 0
 	for _, line := range strings.Split(list, "\n") {

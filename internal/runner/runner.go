@@ -185,6 +185,16 @@ func (r *Runner) Query(ctx context.Context, c Command) (string, error) {
 	return stdout.String(), err
 }
 
+// QueryBoth runs c silently like Query and returns its standard output and
+// error interleaved as it wrote them (one writer for both): for a read
+// whose answer is on both streams (docker service logs relays a task's
+// stderr on its own), to be masked and shown by the caller.
+func (r *Runner) QueryBoth(ctx context.Context, c Command) (string, error) {
+	var both bytes.Buffer
+	err := r.run(ctx, c, &both, &both)
+	return both.String(), err
+}
+
 func lastLine(s string) string {
 	lines := strings.Split(s, "\n")
 	return strings.TrimSpace(lines[len(lines)-1])

@@ -99,6 +99,12 @@ func (s *Session) Query(ctx context.Context, c runner.Command) (string, error) {
 	return s.run.Query(ctx, c)
 }
 
+// QueryBoth runs a read-only command like Query and returns its standard
+// output and error interleaved, unmasked: the caller masks what it shows.
+func (s *Session) QueryBoth(ctx context.Context, c runner.Command) (string, error) {
+	return s.run.QueryBoth(ctx, c)
+}
+
 // Act does a change the tool makes itself (a folder, a file, a key): in a
 // dry run it says "[dry-run] what" and does nothing.
 func (s *Session) Act(what string, do func() error) error {

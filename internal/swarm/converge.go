@@ -116,6 +116,28 @@ func TaskErrors(tasks []Task) map[string]string {
 	return m
 }
 
+// failedTasks is, per service, the first task listed with an error (the
+// newest of its slot): the one TaskErrors names.
+func failedTasks(tasks []Task) map[string]Task {
+	m := map[string]Task{}
+	for _, t := range tasks {
+		if _, seen := m[t.Service]; !seen && t.Error != "" {
+			m[t.Service] = t
+		}
+	}
+	return m
+}
+
+// LastErrors is, per service of the tasks, its last task error as
+// "TASK (STATE): ERROR", for swarm:ps; services with none are left out.
+func LastErrors(tasks []Task) map[string]string {
+	m := map[string]string{}
+	for svc, t := range failedTasks(tasks) {
+		m[svc] = fmt.Sprintf("%s %s (%s): %s", t.Name, t.ID, strings.ToLower(t.State), t.Error)
+	}
+	return m
+}
+
 // RollbackTask is the ID of the task a rollback or pause message names
 // ("update rolled back due to failure or early termination of task ID"),
 // "" when it names none.
@@ -183,6 +205,10 @@ func clip(s string) string {
 type Outcome struct {
 	State  string
 	Reason string
+	// Task is the ID of the task the failure is told by (the one an
+	// update stopped on, the newest of those that keep stopping), whose
+	// last log lines the deploy shows; "" when none.
+	Task string
 }
 
 // Look is what one look at the manager found.
@@ -209,6 +235,7 @@ type Convergence struct {
 	Before   map[string]UpdateStatus
 	Final    map[string]Outcome // how each ended service ended
 	reasons  map[string]string  // the kept reasons
+	tasks    map[string]string  // the tasks the kept reasons name
 	// old are the tasks that had stopped by the first look: not this
 	// wait's restarts.
 	old map[string]bool
@@ -216,7 +243,7 @@ type Convergence struct {
 
 // NewConvergence starts following services from their statuses before.
 func NewConvergence(services []string, before map[string]UpdateStatus) *Convergence {
-	return &Convergence{Services: services, Before: before, Final: map[string]Outcome{}, reasons: map[string]string{}}
+	return &Convergence{Services: services, Before: before, Final: map[string]Outcome{}, reasons: map[string]string{}, tasks: map[string]string{}}
 }
 
 // changed tells whether service name has an update that started after
@@ -289,16 +316,17 @@ func (c *Convergence) Step(l Look) (pending []string) {
 		u, changed := c.changed(name, l.Status)
 		if changed && c.reasons[name] == "" && strings.Contains(u.Message, "due to") {
 			c.reasons[name] = u.Message + l.TaskStatus[name]
+			c.tasks[name] = RollbackTask(u.Message)
 		}
 		switch {
 		case changed && (u.State == "updating" || u.State == "rollback_started"):
 			pending = append(pending, name)
 		case changed:
-			r := c.reasons[name]
+			r, task := c.reasons[name], c.tasks[name]
 			if r == "" {
-				r = u.Message + taskErrors[name]
+				r, task = u.Message+taskErrors[name], failedTasks(l.Tasks)[name].ID
 			}
-			c.Final[name] = Outcome{State: u.State, Reason: r}
+			c.Final[name] = Outcome{State: u.State, Reason: r, Task: task}
 		case fullyRunning(l.Replicas[name]) && l.Since > SettleTime:
 			// No update started within SettleTime: the service is new or
 			// its tasks did not change.
@@ -311,11 +339,11 @@ func (c *Convergence) Step(l Look) (pending []string) {
 			if why == "" {
 				why = TaskStatus(newest.ID, strings.ToLower(newest.State)+": "+newest.Error, "")
 			}
-			c.Final[name] = Outcome{State: "failing", Reason: fmt.Sprintf("its task %s stopped %d times since the deploy began, the last%s", newest.Name, len(restarts[name]), why)}
+			c.Final[name] = Outcome{State: "failing", Reason: fmt.Sprintf("its task %s stopped %d times since the deploy began, the last%s", newest.Name, len(restarts[name]), why), Task: newest.ID}
 		case l.Since > CrashGrace && taskErrors[name] != "":
 			// A new service whose tasks keep failing with an error, as
 			// above, from fewer restarts (a long restart delay).
-			c.Final[name] = Outcome{State: "failing", Reason: "its tasks keep failing" + taskErrors[name]}
+			c.Final[name] = Outcome{State: "failing", Reason: "its tasks keep failing" + taskErrors[name], Task: failedTasks(l.Tasks)[name].ID}
 		default:
 			pending = append(pending, name)
 		}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
 )
 
@@ -62,6 +64,11 @@ func (s *Stack) Deploy(ctx context.Context) error {
 	if failure == nil {
 		s.Say("%s: every service converged (version %s)", s.Name, version)
 		return s.prune(ctx)
+	}
+	for _, name := range plan.Services {
+		if o := final[name]; o.Task != "" && o.State != "completed" && o.State != "running" {
+			s.showTaskLogs(ctx, name, o.Task)
+		}
 	}
 	back, stay := ToRollBack(plan.Services, existed, final)
 	if len(stay) > 0 {
@@ -273,6 +280,30 @@ func (s *Stack) taskStatus(ctx context.Context, id string) string {
 		}
 	}
 	return TaskStatus(id, status, health)
+}
+
+// LogLines is how many of a failed task's last log lines a deploy shows.
+const LogLines = 20
+
+// taskLogsCommand prints a task's last log lines, from whichever node ran
+// it (the manager asks that node's engine).
+func taskLogsCommand(task string) runner.Command {
+	return session.Docker("service", "logs", "--tail", strconv.Itoa(LogLines), "--raw", "--no-trunc", task)
+}
+
+// showTaskLogs says the last log lines of the task a service's failure is
+// told by, masked.
+func (s *Stack) showTaskLogs(ctx context.Context, name, task string) {
+	out, err := s.QueryBoth(ctx, taskLogsCommand(task))
+	l := lines(out)
+	if err != nil || len(l) == 0 {
+		s.Say("%s: task %s left no log lines (%s)", s.Service(name), task, s.Format(taskLogsCommand(task)))
+		return
+	}
+	s.Say("%s: the last log lines of task %s:", s.Service(name), task)
+	for _, line := range l {
+		s.Say("    %s", line)
+	}
 }
 
 func plural(n int, one, more string) string {

@@ -20,5 +20,21 @@ func (s *Stack) Ps(ctx context.Context) error {
 	if err := s.Run(ctx, psServicesCommand(strings.Fields(ids))); err != nil {
 		return err
 	}
-	return s.Run(ctx, s.psTasksCommand())
+	if err := s.Run(ctx, s.psTasksCommand()); err != nil {
+		return err
+	}
+	out, err := s.Query(ctx, s.tasksCommand())
+	if err != nil || s.DryRun {
+		return err
+	}
+	last := LastErrors(ParseTasks(out, s.Name))
+	if len(last) == 0 {
+		fmt.Fprintln(s.Stdout, "no task of "+s.Name+" has an error")
+		return nil
+	}
+	fmt.Fprintln(s.Stdout, "LAST TASK ERROR OF EACH SERVICE")
+	for _, svc := range sortedKeys(last) {
+		fmt.Fprintln(s.Stdout, s.Mask(s.Service(svc)+": "+last[svc]))
+	}
+	return nil
 }

@@ -63,6 +63,10 @@ var Usages = []Usage{
 	{Target: "swarm:ps", Acts: "swarm"},
 	{Target: "swarm:rollback", Acts: "swarm"},
 	{Target: "swarm:rm", Acts: "swarm"},
+	{Target: "swarm:setup"},
+	{Target: "swarm:nodes"},
+	{Target: "swarm:drain", Args: []string{"NODE"}, Switches: []string{"force"}, Acts: "swarm"},
+	{Target: "swarm:activate", Args: []string{"NODE"}, Acts: "swarm"},
 }
 
 // InForce says, for -h, which project a target acts on with the process

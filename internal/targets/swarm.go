@@ -43,6 +43,27 @@ func SwarmRm(ctx context.Context, o *session.Session) error {
 	return onSwarm(o, func(s *swarm.Stack) error { return s.Rm(ctx) })
 }
 
+// SwarmSetup brings the nodes of SWARM_MANAGERS and SWARM_WORKERS into one
+// swarm, labels the data node and checks that each can pull from REGISTRY.
+func SwarmSetup(ctx context.Context, o *session.Session) error {
+	return onSwarm(o, func(s *swarm.Stack) error { return s.Setup(ctx) })
+}
+
+// SwarmNodes lists the swarm's nodes, one line each.
+func SwarmNodes(ctx context.Context, o *session.Session) error {
+	return onSwarm(o, func(s *swarm.Stack) error { return s.Nodes(ctx) })
+}
+
+// SwarmDrain drains a node and waits until the stack converged without it.
+func SwarmDrain(ctx context.Context, o *session.Session, node string, force bool) error {
+	return onSwarm(o, func(s *swarm.Stack) error { return s.Drain(ctx, node, force) })
+}
+
+// SwarmActivate makes a node active again and waits until the stack converged.
+func SwarmActivate(ctx context.Context, o *session.Session, node string) error {
+	return onSwarm(o, func(s *swarm.Stack) error { return s.Activate(ctx, node) })
+}
+
 // SwarmCertbot is prod:certbot with STACK=swarm: the challenges go to
 // every node of the proxy through the hook, the certificate to the proxy by
 // a deploy.
