@@ -27,6 +27,7 @@ type results struct {
 	samples                            map[string][]time.Duration
 	ciSteps                            map[string][]stepCount
 	pruned                             int
+	sharedLeft                         int                        // build-cache records shared with images outside the benchmark, left
 	retried                            int                        // cold-warm pairs done again
 	loadStart, loadEnd                 string                     // /proc/loadavg
 	loadDuring                         []float64                  // the 1-minute load average, every loadEvery during the run
@@ -328,7 +329,7 @@ func (b *bench) report() string {
 		p("")
 		p("## CI: a build on an empty builder, with and without the registry's cache")
 		p("")
-		p("Each round appended new comment lines (as for a cold build), built with `./dtx docker:build` and pushed with `./dtx docker:push` to the registry path of the benchmark: the previous CI run. Then it emptied the builder of that build (its images removed by tag, and the build-cache records that appeared during it removed one by one with `docker builder prune --filter id=^ID$`: %d records in all) and built the same inputs twice, in rotating order, emptying the builder after each: with `CACHE_FROM=registry` (the definition gets `cache_from: REGISTRY/<image>:latest`; every image carries its cache inline) and without. RUN steps that came from a cache, counted from compose's plain progress (`#12 CACHED`), per round:", r.pruned)
+		p("Each round appended new comment lines (as for a cold build), built with `./dtx docker:build` and pushed with `./dtx docker:push` to the registry path of the benchmark: the previous CI run. Then it emptied the builder of that build (its images removed by tag, and the build-cache records that appeared during it removed one by one with `docker builder prune --filter id=^ID$`: %d records in all, %d shared with images outside the benchmark left) and built the same inputs twice, in rotating order, emptying the builder after each: with `CACHE_FROM=registry` (the definition gets `cache_from: REGISTRY/<image>:latest`; every image carries its cache inline) and without. RUN steps that came from a cache, counted from compose's plain progress (`#12 CACHED`), per round:", r.pruned, r.sharedLeft)
 		p("")
 		p("| measurement | N | lower quartile | median | upper quartile | min | max | RUN steps from a cache |")
 		p("|---|---|---|---|---|---|---|---|")
