@@ -1,9 +1,7 @@
 package backup
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/kettleofketchup/dtx_website/internal/compose"
 	"github.com/kettleofketchup/dtx_website/internal/roles"
 	"github.com/kettleofketchup/dtx_website/internal/session"
 	"github.com/kettleofketchup/dtx_website/internal/stack"
@@ -149,28 +148,7 @@ func containers(ctx context.Context, st *session.Stack) ([]container, error) {
 // parsePs reads `docker compose ps --format json`: one object a line
 // (compose 2.21 and later) or one array.
 func parsePs(out []byte) ([]container, error) {
-	out = bytes.TrimSpace(out)
-	var list []container
-	if len(out) == 0 {
-		return nil, nil
-	}
-	if out[0] == '[' {
-		if err := json.Unmarshal(out, &list); err != nil {
-			return nil, fmt.Errorf("docker compose ps: %w", err)
-		}
-		return list, nil
-	}
-	for _, line := range bytes.Split(out, []byte("\n")) {
-		if line = bytes.TrimSpace(line); len(line) == 0 {
-			continue
-		}
-		var c container
-		if err := json.Unmarshal(line, &c); err != nil {
-			return nil, fmt.Errorf("docker compose ps: %w", err)
-		}
-		list = append(list, c)
-	}
-	return list, nil
+	return compose.ParsePs[container](out)
 }
 
 // inState lists the services with a container in state (running,

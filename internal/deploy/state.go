@@ -1,12 +1,10 @@
 package deploy
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/kettleofketchup/dtx_website/internal/compose"
 	"github.com/kettleofketchup/dtx_website/internal/roles"
 )
 
@@ -66,28 +64,7 @@ const PreDeployLabel = "dtx.pre-deploy"
 // ParsePs reads `docker compose ps --all --format json`: one JSON object a
 // line (compose 2.21 and later) or one array (earlier).
 func ParsePs(out []byte) ([]Container, error) {
-	out = bytes.TrimSpace(out)
-	if len(out) == 0 {
-		return nil, nil
-	}
-	var list []Container
-	if out[0] == '[' {
-		if err := json.Unmarshal(out, &list); err != nil {
-			return nil, fmt.Errorf("docker compose ps: %w", err)
-		}
-		return list, nil
-	}
-	for _, line := range bytes.Split(out, []byte("\n")) {
-		if line = bytes.TrimSpace(line); len(line) == 0 {
-			continue
-		}
-		var c Container
-		if err := json.Unmarshal(line, &c); err != nil {
-			return nil, fmt.Errorf("docker compose ps: %w", err)
-		}
-		list = append(list, c)
-	}
-	return list, nil
+	return compose.ParsePs[Container](out)
 }
 
 // Of returns the running containers of service (one-off ones left out).
