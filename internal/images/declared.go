@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -183,17 +182,14 @@ func InRefs(all []Image, registry string, refs []string) []Image {
 // with's (docker:build builds a release: its build arguments and REGISTRY
 // are the release environment's, whichever file declares the build).
 func Catalogue(ctx context.Context, ses *session.Session, with *stack.Env) ([]Image, error) {
-	// One compose file after another took four loads' time (about 20 ms
-	// each on 2 cores): they are independent, so they load at once.
-	loaded := make([]Loaded, len(stack.Environments))
-	errs := make([]error, len(stack.Environments))
-	var wg sync.WaitGroup
-	for i, e := range stack.Environments {
+	var loads []catalogueLoad
+	for _, e := range stack.Environments {
 		st, err := ses.Quiet().Open(e.Name)
 		if err != nil {
 			return nil, err
 		}
-		if text, err := os.ReadFile(filepath.Join(st.Root, e.ComposeFile)); err == nil && !MayBuild(text) {
+		text, err := os.ReadFile(filepath.Join(st.Root, e.ComposeFile))
+		if err == nil && !MayBuild(text) {
 			continue // no load needed to know it builds nothing
 		}
 		project, registry := st.Project, st.Env.Registry()
@@ -202,11 +198,25 @@ func Catalogue(ctx context.Context, ses *session.Session, with *stack.Env) ([]Im
 			// then with's, which win.
 			project.AlsoEnvFiles, registry = with.Files, with.Registry()
 		}
+		loads = append(loads, catalogueLoad{file: e.ComposeFile, text: text, project: project, registry: registry})
+	}
+	// The answer depends on nothing but the files and values the loads
+	// read: when none changed since the last call, it is the last answer.
+	cache := newCatalogueCache(ses, loads)
+	if imgs, ok := cache.get(); ok {
+		return imgs, nil
+	}
+	// One compose file after another took four loads' time (about 20 ms
+	// each on 2 cores): they are independent, so they load at once.
+	loaded := make([]Loaded, len(loads))
+	errs := make([]error, len(loads))
+	var wg sync.WaitGroup
+	for i, l := range loads {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			model, err := project.Load(ctx, ses.Environ)
-			loaded[i], errs[i] = Loaded{File: e.ComposeFile, Model: model, Registry: registry}, err
+			model, err := l.project.Load(ctx, ses.Environ)
+			loaded[i], errs[i] = Loaded{File: l.file, Model: model, Registry: l.registry}, err
 		}()
 	}
 	wg.Wait()
@@ -215,7 +225,6 @@ func Catalogue(ctx context.Context, ses *session.Session, with *stack.Env) ([]Im
 			return nil, err
 		}
 	}
-	loaded = slices.DeleteFunc(loaded, func(l Loaded) bool { return l.Model == nil })
 	imgs, err := Declared(loaded)
 	if err != nil {
 		return nil, err
@@ -223,6 +232,7 @@ func Catalogue(ctx context.Context, ses *session.Session, with *stack.Env) ([]Im
 	if len(imgs) == 0 {
 		return nil, fmt.Errorf("no compose file builds an image: give the services whose images the project builds a build section (see docs/builds.md)")
 	}
+	cache.put(imgs)
 	return imgs, nil
 }
 

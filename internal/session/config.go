@@ -33,6 +33,13 @@ type Config struct {
 	Stdout, Stderr io.Writer
 	// Clock is the time the run sees; nil is the real clock.
 	Clock Clock
+	// CacheDir is a folder of the tool's own where it keeps answers that
+	// cost to compute, each under a key of everything it depends on ("":
+	// keep none). FromProcess sets it to the folder of the tool binary the
+	// launcher built (…/dtx-website/bin-<hash of the sources>), so that new
+	// code starts with an empty one and the launcher's checks of the cache
+	// folder (the user's own, not writable by others) cover it.
+	CacheDir string
 }
 
 // FromProcess reads Config from the running process: the working
@@ -42,7 +49,7 @@ func FromProcess() (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	c := Config{Root: root, Environ: os.Environ(), Stdout: os.Stdout, Stderr: os.Stderr}
+	c := Config{Root: root, Environ: os.Environ(), Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: launchedFrom()}
 	switch v := strings.TrimSpace(os.Getenv("DRY_RUN")); v {
 	case "", "0", "false":
 	case "1", "true":
@@ -51,6 +58,23 @@ func FromProcess() (Config, error) {
 		return c, fmt.Errorf("DRY_RUN=%q: use DRY_RUN=1 for a dry run, or unset it", v)
 	}
 	return c, nil
+}
+
+// launchedFrom is the folder of the running binary when the launcher
+// built it (cmd/dtx: CACHE/bin-<key>/dtx beside CACHE/launcher), else "".
+func launchedFrom() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	dir := filepath.Dir(exe)
+	if !strings.HasPrefix(filepath.Base(dir), "bin-") {
+		return ""
+	}
+	if fi, err := os.Stat(filepath.Join(filepath.Dir(dir), "launcher")); err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	return dir
 }
 
 // Lookup reads a variable of Environ, the last setting winning.
