@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/dockerfile"
+	"github.com/kettleofketchup/dtx_website/internal/engineapi"
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
 )
@@ -102,13 +103,34 @@ func Build(ctx context.Context, s *session.Stack, p Plan) error {
 		return err
 	}
 	total := time.Since(start)
+	rows, err := inspectBuilt(ctx, s, p)
+	if err != nil {
+		return err
+	}
+	var summary strings.Builder // its tags may be a .local VERSION
+	WriteSummary(&summary, rows, start, total)
+	fmt.Fprint(s.Stdout, s.Mask(summary.String()))
+	return nil
+}
+
+// inspectBuilt reads the size and creation time of each image just built:
+// from the engine's API when it is a local socket (about 1 ms an image),
+// else with one docker image inspect (a CLI process: about 35 ms).
+func inspectBuilt(ctx context.Context, s *session.Stack, p Plan) ([]Built, error) {
 	var refs []string
 	for _, img := range p.Images {
 		refs = append(refs, p.Refs(img)[0])
 	}
+	if socket, ok := engineapi.Socket(s.Lookup); ok {
+		rows, err := inspectThroughAPI(ctx, socket, p, refs)
+		var unreachable engineapi.Unreachable
+		if !errors.As(err, &unreachable) {
+			return rows, err
+		}
+	}
 	out, err := s.Query(ctx, InspectCommand(refs...))
 	if err != nil {
-		return fmt.Errorf("the images were not all built: %w", err)
+		return nil, fmt.Errorf("the images were not all built: %w", err)
 	}
 	var lines []string
 	for _, l := range strings.Split(out, "\n") {
@@ -117,20 +139,33 @@ func Build(ctx context.Context, s *session.Stack, p Plan) error {
 		}
 	}
 	if len(lines) != len(p.Images) {
-		return fmt.Errorf("docker image inspect answered %d lines for %d images", len(lines), len(p.Images))
+		return nil, fmt.Errorf("docker image inspect answered %d lines for %d images", len(lines), len(p.Images))
 	}
 	var rows []Built
 	for i, img := range p.Images {
 		size, created, err := ParseInspect(lines[i])
 		if err != nil {
-			return err
+			return nil, err
 		}
 		rows = append(rows, Built{Image: img, Tags: p.Tags(), Size: size, Created: created})
 	}
-	var summary strings.Builder // its tags may be a .local VERSION
-	WriteSummary(&summary, rows, start, total)
-	fmt.Fprint(s.Stdout, s.Mask(summary.String()))
-	return nil
+	return rows, nil
+}
+
+func inspectThroughAPI(ctx context.Context, socket string, p Plan, refs []string) ([]Built, error) {
+	var rows []Built
+	for i, img := range p.Images {
+		got, err := engineapi.InspectImage(ctx, socket, refs[i])
+		var unreachable engineapi.Unreachable
+		if errors.As(err, &unreachable) {
+			return nil, err
+		}
+		if err != nil {
+			return nil, fmt.Errorf("the images were not all built: %s", err)
+		}
+		rows = append(rows, Built{Image: img, Tags: p.Tags(), Size: got.Size, Created: got.Created})
+	}
+	return rows, nil
 }
 
 func indent(s string) string {
