@@ -281,7 +281,7 @@ func (l *launcher) buildLauncher(version string) (string, error) {
 	}
 	// As ./dtx builds it: for this machine, without cgo, the user's GOFLAGS
 	// replaced (an empty value would let go env -w's through).
-	env := append(buildEnv(), "CGO_ENABLED=0", "GOFLAGS=-trimpath")
+	env := append(buildEnv(), "GOFLAGS=-trimpath")
 	cmd := exec.Command(l.goPath, "build", "-o", filepath.Join(stage, "launcher"), "./cmd/dtx")
 	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = src, env, os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
