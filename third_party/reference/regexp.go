@@ -3,10 +3,14 @@ package reference
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
+// dtx patch: lazy(…) instead of regexp.MustCompile(…) throughout; see the
+// end of the file.
+
 // DigestRegexp matches well-formed digests, including algorithm (e.g. "sha256:<encoded>").
-var DigestRegexp = regexp.MustCompile(digestPat)
+var DigestRegexp = lazy(digestPat)
 
 // DomainRegexp matches hostname or IP-addresses, optionally including a port
 // number. It defines the structure of potential domain components that may be
@@ -17,26 +21,26 @@ var DigestRegexp = regexp.MustCompile(digestPat)
 // addresses such as IPv4-Mapped).
 //
 // [RFC 6874]: https://www.rfc-editor.org/rfc/rfc6874.
-var DomainRegexp = regexp.MustCompile(domainAndPort)
+var DomainRegexp = lazy(domainAndPort)
 
 // IdentifierRegexp is the format for string identifier used as a
 // content addressable identifier using sha256. These identifiers
 // are like digests without the algorithm, since sha256 is used.
-var IdentifierRegexp = regexp.MustCompile(identifier)
+var IdentifierRegexp = lazy(identifier)
 
 // NameRegexp is the format for the name component of references, including
 // an optional domain and port, but without tag or digest suffix.
-var NameRegexp = regexp.MustCompile(namePat)
+var NameRegexp = lazy(namePat)
 
 // ReferenceRegexp is the full supported format of a reference. The regexp
 // is anchored and has capturing groups for name, tag, and digest
 // components.
-var ReferenceRegexp = regexp.MustCompile(referencePat)
+var ReferenceRegexp = lazy(referencePat)
 
 // TagRegexp matches valid tag names. From [docker/docker:graph/tags.go].
 //
 // [docker/docker:graph/tags.go]: https://github.com/moby/moby/blob/v1.6.0/graph/tags.go#L26-L28
-var TagRegexp = regexp.MustCompile(tag)
+var TagRegexp = lazy(tag)
 
 const (
 	// alphanumeric defines the alphanumeric atom, typically a
@@ -111,11 +115,11 @@ var (
 
 	// anchoredTagRegexp matches valid tag names, anchored at the start and
 	// end of the matched string.
-	anchoredTagRegexp = regexp.MustCompile(anchored(tag))
+	anchoredTagRegexp = lazy(anchored(tag))
 
 	// anchoredDigestRegexp matches valid digests, anchored at the start and
 	// end of the matched string.
-	anchoredDigestRegexp = regexp.MustCompile(anchored(digestPat))
+	anchoredDigestRegexp = lazy(anchored(digestPat))
 
 	// pathComponent restricts path-components to start with an alphanumeric
 	// character, with following parts able to be separated by a separator
@@ -131,13 +135,13 @@ var (
 
 	// anchoredNameRegexp is used to parse a name value, capturing the
 	// domain and trailing components.
-	anchoredNameRegexp = regexp.MustCompile(anchored(optional(capture(domainAndPort), `/`), capture(remoteName)))
+	anchoredNameRegexp = lazy(anchored(optional(capture(domainAndPort), `/`), capture(remoteName)))
 
 	referencePat = anchored(capture(namePat), optional(`:`, capture(tag)), optional(`@`, capture(digestPat)))
 
 	// anchoredIdentifierRegexp is used to check or match an
 	// identifier value, anchored at start and end of string.
-	anchoredIdentifierRegexp = regexp.MustCompile(anchored(identifier))
+	anchoredIdentifierRegexp = lazy(anchored(identifier))
 )
 
 // optional wraps the expression in a non-capturing group and makes the
@@ -161,3 +165,42 @@ func capture(res ...string) string {
 func anchored(res ...string) string {
 	return `^` + strings.Join(res, "") + `$`
 }
+
+// dtx patch: every regular expression of the package is compiled on its
+// first use instead of in the package's initialisation (1.4 ms and 400 kB
+// at every start of a program that links the package, whether it parses a
+// reference or not). The exported ones keep their names and the methods of
+// *regexp.Regexp that read; Regexp gives the compiled expression itself.
+type lazyRegexp struct {
+	expr string
+	once sync.Once
+	re   *regexp.Regexp
+}
+
+func lazy(expr string) *lazyRegexp { return &lazyRegexp{expr: expr} }
+
+// Regexp is the compiled expression.
+func (l *lazyRegexp) Regexp() *regexp.Regexp {
+	l.once.Do(func() { l.re = regexp.MustCompile(l.expr) })
+	return l.re
+}
+
+func (l *lazyRegexp) String() string                       { return l.expr }
+func (l *lazyRegexp) MatchString(s string) bool            { return l.Regexp().MatchString(s) }
+func (l *lazyRegexp) Match(b []byte) bool                  { return l.Regexp().Match(b) }
+func (l *lazyRegexp) FindString(s string) string           { return l.Regexp().FindString(s) }
+func (l *lazyRegexp) FindStringIndex(s string) []int       { return l.Regexp().FindStringIndex(s) }
+func (l *lazyRegexp) FindStringSubmatch(s string) []string { return l.Regexp().FindStringSubmatch(s) }
+func (l *lazyRegexp) FindStringSubmatchIndex(s string) []int {
+	return l.Regexp().FindStringSubmatchIndex(s)
+}
+func (l *lazyRegexp) FindAllString(s string, n int) []string { return l.Regexp().FindAllString(s, n) }
+func (l *lazyRegexp) FindAllStringSubmatch(s string, n int) [][]string {
+	return l.Regexp().FindAllStringSubmatch(s, n)
+}
+func (l *lazyRegexp) ReplaceAllString(src, repl string) string {
+	return l.Regexp().ReplaceAllString(src, repl)
+}
+func (l *lazyRegexp) NumSubexp() int              { return l.Regexp().NumSubexp() }
+func (l *lazyRegexp) SubexpNames() []string       { return l.Regexp().SubexpNames() }
+func (l *lazyRegexp) SubexpIndex(name string) int { return l.Regexp().SubexpIndex(name) }
