@@ -23,6 +23,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/validate"
@@ -285,7 +286,7 @@ func (c Config) Chosen() string {
 	return s
 }
 
-var shardPattern = regexp.MustCompile(`^([1-9][0-9]*)/([1-9][0-9]*)$`)
+var shardPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([1-9][0-9]*)/([1-9][0-9]*)$`) })
 
 // readFilters reads -shard, -grep and -spec, each over its variable.
 func (c *Config) readFilters(env Source, opts Options) error {
@@ -299,7 +300,7 @@ func (c *Config) readFilters(env Source, opts Options) error {
 	}
 	shard, shown := pick(opts.Shard, ShardVar)
 	if shard != "" {
-		m := shardPattern.FindStringSubmatch(shard)
+		m := shardPattern().FindStringSubmatch(shard)
 		if m == nil {
 			return fmt.Errorf("%s: write the shard as N/TOTAL, e.g. 1/4", shown())
 		}

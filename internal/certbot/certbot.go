@@ -188,11 +188,11 @@ func decide(cert *x509.Certificate, names []string, now time.Time) Decision {
 }
 
 var (
-	domainLine = regexp.MustCompile(`(?m)^\s*Domain:\s*(\S+)`)
-	detailLine = regexp.MustCompile(`(?m)^\s*Detail:\s*(.+)$`)
-	urlRE      = regexp.MustCompile(`https?://[^\s"':]+(:\d+)?[^\s"':]*`)
-	logDetail  = regexp.MustCompile(`"detail":\s*"((?:[^"\\]|\\.)*)"`)
-	acmeError  = regexp.MustCompile(`urn:ietf:params:acme:error:[A-Za-z]+`)
+	domainLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^\s*Domain:\s*(\S+)`) })
+	detailLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^\s*Detail:\s*(.+)$`) })
+	urlRE      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`https?://[^\s"':]+(:\d+)?[^\s"':]*`) })
+	logDetail  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`"detail":\s*"((?:[^"\\]|\\.)*)"`) })
+	acmeError  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`urn:ietf:params:acme:error:[A-Za-z]+`) })
 )
 
 // Explain turns certbot's output into a one-line reason for the operator.
@@ -200,13 +200,13 @@ var (
 // "AttributeError: can't set attribute"; the reason is then in its log.
 // server is the ACME directory in use ("" for certbot's default).
 func Explain(output, root, server string) string {
-	if m := domainLine.FindStringSubmatch(output); m != nil {
+	if m := domainLine().FindStringSubmatch(output); m != nil {
 		detail := ""
-		if d := detailLine.FindStringSubmatch(output); d != nil {
+		if d := detailLine().FindStringSubmatch(output); d != nil {
 			detail = strings.TrimSpace(d[1])
 		}
 		msg := fmt.Sprintf("the ACME server could not validate %s: %s", m[1], detail)
-		if u := urlRE.FindString(detail); u != "" {
+		if u := urlRE().FindString(detail); u != "" {
 			msg += fmt.Sprintf(" (failed URL %s)", u)
 		}
 		return msg + ": check that " + m[1] + " resolves to this server, that port 80 reaches nginx, and that nginx serves " + WebrootDir + " at /.well-known/acme-challenge/"
@@ -214,8 +214,8 @@ func Explain(output, root, server string) string {
 	if strings.Contains(output, "AttributeError: can't set attribute") {
 		log, err := os.ReadFile(filepath.Join(root, LogsDir, "letsencrypt.log"))
 		if err == nil {
-			details := logDetail.FindAllSubmatch(log, -1)
-			kinds := acmeError.FindAll(log, -1)
+			details := logDetail().FindAllSubmatch(log, -1)
+			kinds := acmeError().FindAll(log, -1)
 			if len(details) > 0 {
 				msg := "the ACME server refused the request: " + strings.ReplaceAll(string(details[len(details)-1][1]), `\"`, `"`)
 				if len(kinds) > 0 {

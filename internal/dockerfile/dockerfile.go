@@ -11,6 +11,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Stage is one FROM of a Dockerfile.
@@ -48,7 +49,7 @@ func Parse(r io.Reader) ([]Stage, error) {
 		}
 		trimmed := strings.TrimSpace(line)
 		if directives {
-			if m := directive.FindStringSubmatch(line); m != nil {
+			if m := directive().FindStringSubmatch(line); m != nil {
 				if strings.EqualFold(m[1], "escape") {
 					switch m[2] {
 					case "`":
@@ -87,7 +88,7 @@ func Parse(r io.Reader) ([]Stage, error) {
 			}
 			stages = append(stages, st)
 		case "RUN", "COPY", "ADD":
-			for _, m := range heredoc.FindAllStringSubmatch(instruction, -1) {
+			for _, m := range heredoc().FindAllStringSubmatch(instruction, -1) {
 				heredocs = append(heredocs, m[3])
 				stripTabs = append(stripTabs, m[1] == "-")
 			}
@@ -103,8 +104,8 @@ func Parse(r io.Reader) ([]Stage, error) {
 }
 
 var (
-	directive = regexp.MustCompile(`^\s*#\s*([a-zA-Z]+)\s*=\s*(\S+)\s*$`)
-	heredoc   = regexp.MustCompile(`<<(-?)(["']?)([A-Za-z_][A-Za-z0-9_]*)(["']?)`)
+	directive = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*#\s*([a-zA-Z]+)\s*=\s*(\S+)\s*$`) })
+	heredoc   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`<<(-?)(["']?)([A-Za-z_][A-Za-z0-9_]*)(["']?)`) })
 )
 
 func isSpace(r rune) bool { return r == ' ' || r == '\t' || r == '\r' }

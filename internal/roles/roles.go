@@ -31,6 +31,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/compose-spec/compose-go/v2/types"
 )
@@ -291,7 +292,7 @@ func variableNames(v any) ([]string, error) {
 	var names []string
 	for _, item := range list {
 		name, _ := item.(string)
-		if !variableName.MatchString(name) {
+		if !variableName().MatchString(name) {
 			return nil, fmt.Errorf("%s.secrets: %q is not a variable name (letters, digits and _, not starting with a digit)", Extension, clip(fmt.Sprint(item)))
 		}
 		if slices.Contains(names, name) {
@@ -303,7 +304,7 @@ func variableNames(v any) ([]string, error) {
 	return names, nil
 }
 
-var variableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var variableName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // findProxy is the service declared the proxy, or else the one that
 // publishes ports and routes to other services (its environment names one

@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"unicode"
 
@@ -178,7 +179,7 @@ type statement struct {
 	problem string // why it cannot be delimited, if it cannot
 }
 
-var exportPrefix = regexp.MustCompile(`^export\s+`) // compose-go's
+var exportPrefix = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^export\s+`) }) // compose-go's
 
 // statementStart skips blank space and comment lines, like compose-go's
 // getStatementStart.
@@ -205,7 +206,7 @@ func statementStart(src string) string {
 // differential and fuzz tests hold the two together.
 func cutStatement(src string) (statement, string) {
 	whole := src
-	if exportPrefix.MatchString(src) {
+	if exportPrefix().MatchString(src) {
 		src = strings.TrimLeftFunc(strings.TrimPrefix(src, "export"), isSpace)
 	}
 	key, offset, inherited := "", 0, false

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -99,7 +100,7 @@ func (s *Stack) managerHost() string {
 	return "127.0.0.1"
 }
 
-var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+var tokenRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]+$`) })
 
 // ACMEHook is the tool run by certbot as its manual hook (phase auth or
 // cleanup): it writes (or removes) the challenge CERTBOT_TOKEN with the
@@ -108,7 +109,7 @@ var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
 func ACMEHook(ctx context.Context, o *session.Session, phase string) error {
 	token, _ := o.Lookup("CERTBOT_TOKEN")
 	validation, _ := o.Lookup("CERTBOT_VALIDATION")
-	if !tokenRE.MatchString(token) || !tokenRE.MatchString(strings.ReplaceAll(validation, ".", "")) {
+	if !tokenRE().MatchString(token) || !tokenRE().MatchString(strings.ReplaceAll(validation, ".", "")) {
 		return fmt.Errorf("CERTBOT_TOKEN or CERTBOT_VALIDATION is not an ACME token: this hook is run by certbot (prod:certbot STACK=swarm)")
 	}
 	if phase != "auth" && phase != "cleanup" {

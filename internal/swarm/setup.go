@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/kettleofketchup/dtx_website/internal/runner"
 	"github.com/kettleofketchup/dtx_website/internal/session"
@@ -68,7 +69,7 @@ func (h Host) hostName() string {
 	return ""
 }
 
-var contextName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.+-]*$`)
+var contextName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.+-]*$`) })
 
 // ParseHosts reads SWARM_MANAGERS and SWARM_WORKERS: the managers first.
 // Errors are one line naming the variable and the value.
@@ -103,7 +104,7 @@ func ParseHosts(managers, workers string) ([]Host, error) {
 func checkHost(spec string) error {
 	scheme, rest, ok := strings.Cut(spec, "://")
 	if !ok {
-		if contextName.MatchString(spec) {
+		if contextName().MatchString(spec) {
 			return nil
 		}
 		return fmt.Errorf("is neither a docker host (ssh://user@host, tcp://host:2376, unix:///path) nor a docker context name")

@@ -7,6 +7,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/kettleofketchup/dtx_website/internal/roles"
 )
@@ -100,7 +101,7 @@ func (s *Stack) Setup(ctx context.Context) error {
 }
 
 // swarmToken is how a swarm's join tokens start.
-var swarmToken = regexp.MustCompile(`SWMTKN-[0-9A-Za-z-]+`)
+var swarmToken = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`SWMTKN-[0-9A-Za-z-]+`) })
 
 // initSwarm runs docker swarm init on the first manager. Its output holds
 // the worker join token (the command to join with), so it is kept, its
@@ -110,7 +111,7 @@ func (s *Stack) initSwarm(ctx context.Context, anchor Host, args []string) error
 	c := anchor.Docker(args...)
 	c.Stdout, c.StdoutNote = &out, "(its output, the join token masked)"
 	err := s.Run(ctx, c)
-	s.AddSecrets(swarmToken.FindAllString(out.String(), -1)...)
+	s.AddSecrets(swarmToken().FindAllString(out.String(), -1)...)
 	for _, l := range lines(out.String()) {
 		s.Say("    %s", l)
 	}

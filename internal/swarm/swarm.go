@@ -41,6 +41,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -442,12 +443,12 @@ func (in Input) image(ref string) string {
 	return repo + "@" + d
 }
 
-var notInName = regexp.MustCompile(`[^a-z0-9]+`)
+var notInName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-z0-9]+`) })
 
 // label is s made fit for a volume, secret or config name: lower case,
 // letters and digits joined by _ ("/data" is "data").
 func label(s string) string {
-	return strings.Trim(notInName.ReplaceAllString(strings.ToLower(s), "_"), "_")
+	return strings.Trim(notInName().ReplaceAllString(strings.ToLower(s), "_"), "_")
 }
 
 // escape doubles every $: docker stack deploy interpolates the stack file
