@@ -1,4 +1,4 @@
-package main
+package launcher
 
 import (
 	"bytes"
@@ -574,8 +574,8 @@ func TestCacheFolderIsTheUsers(t *testing.T) {
 		refused(t, environIn(t, xdg), folder+" belongs to another user")
 		// The folder is the user's, but the launcher in it is not.
 		os.Chown(folder, 0, 0)
-		os.WriteFile(filepath.Join(folder, "launcher"), []byte("#!/bin/sh\necho planted\n"), 0o755)
-		os.Chown(filepath.Join(folder, "launcher"), 65534, 65534)
+		os.WriteFile(filepath.Join(folder, "dtx-launcher"), []byte("#!/bin/sh\necho planted\n"), 0o755)
+		os.Chown(filepath.Join(folder, "dtx-launcher"), 65534, 65534)
 		refused(t, environIn(t, xdg), "launcher belongs to another user")
 	})
 }
@@ -652,7 +652,7 @@ func TestTalksFromTheFirstSecond(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, out, code := dtx(t, dir, env, "stack:ps", "debug")
-	if code != 0 || !strings.HasPrefix(out, "dtx: cmd/dtx changed: compiling the launcher again…\n") {
+	if code != 0 || !strings.HasPrefix(out, "dtx: the launcher's source (cmd/dtx, internal/launcher) changed: compiling it again…\n") {
 		t.Fatalf("after a change of cmd/dtx (exit %d):\n%s", code, out)
 	}
 	if _, out, code := dtx(t, dir, env, "stack:ps", "debug"); code != 0 || strings.Contains(out, "dtx: ") {
@@ -662,7 +662,7 @@ func TestTalksFromTheFirstSecond(t *testing.T) {
 
 // BenchmarkWayIn measures what ./dtx adds to the target it runs: ./dtx -l
 // against the built binary run directly with the same argument, one after
-// the other, b.N times each (go test ./cmd/dtx -run '^$' -bench WayIn
+// the other, b.N times each (go test ./internal/launcher -run '^$' -bench WayIn
 // -benchtime 30x). It reports the medians and the spread of the
 // difference.
 func BenchmarkWayIn(b *testing.B) {
@@ -708,4 +708,51 @@ func BenchmarkWayIn(b *testing.B) {
 	b.ReportMetric(ms(sorted[len(sorted)/10]), "ms-way-in-p10")
 	b.ReportMetric(ms(sorted[len(sorted)*9/10]), "ms-way-in-p90")
 	b.ReportMetric(0, "ns/op")
+}
+
+// ./dtx runs the tool it ran last directly when that tool is the one of
+// the sources as they are (one process, not two), and hands over to the
+// launcher whenever it is not: a stand-in for the launcher, which only
+// says it ran, shows which did.
+func TestToolRunsItselfWhenCurrent(t *testing.T) {
+	dir := clone(t)
+	xdg := t.TempDir()
+	env := environIn(t, xdg, "DRY_RUN=1")
+	// The tool says "probe: old" when a package of the project initialises:
+	// a stale tool must hand over before it does.
+	probe(t, dir, "", "old")
+	// Sources written less than racyWindow before an index are read again
+	// until an index taken later trusts them: let the clone's age.
+	time.Sleep(time.Duration(racyWindow) + 100*time.Millisecond)
+	if _, stderr, code := dtx(t, dir, env, "stack:ps", "debug"); code != 0 {
+		t.Fatalf("the first run (exit %d):\n%s", code, stderr)
+	}
+	launcherPath := filepath.Join(xdg, "dtx-website", launcherFile)
+	real, err := os.ReadFile(launcherPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.WriteFile(launcherPath, real, 0o755) })
+	if err := os.WriteFile(launcherPath, []byte("#!/bin/sh\necho 'stand-in launcher ran' >&2\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const want = "[dry-run] docker compose --project-name dtx-debug -f docker-compose.debug.yaml --env-file docker/.env.dev ps"
+	for i := 0; i < 3; i++ {
+		if _, stderr, code := dtx(t, dir, env, "stack:ps", "debug"); code != 0 || !strings.Contains(stderr, want) || strings.Contains(stderr, "stand-in") {
+			t.Fatalf("nothing changed, yet the tool did not run itself (exit %d):\n%s", code, stderr)
+		}
+	}
+	// A new Go setting (a build tag): the tool hands over.
+	if _, stderr, code := dtx(t, dir, append(env, "GOFLAGS=-tags=dtxother"), "stack:ps", "debug"); code != 3 || !strings.Contains(stderr, "stand-in launcher ran") {
+		t.Fatalf("after a change of GOFLAGS (exit %d):\n%s", code, stderr)
+	} else if strings.Contains(stderr, "probe: old") {
+		t.Fatalf("the stale tool ran the project's code before it handed over:\n%s", stderr)
+	}
+	// A source changed: the tool hands over too (and runs none of its
+	// targets).
+	probe(t, dir, "", "new")
+	if _, stderr, code := dtx(t, dir, env, "stack:ps", "debug"); code != 3 || !strings.Contains(stderr, "stand-in launcher ran") || strings.Contains(stderr, "[dry-run]") || strings.Contains(stderr, "probe: old") {
+		t.Fatalf("after a change of the sources (exit %d):\n%s", code, stderr)
+	}
+	os.Remove(filepath.Join(dir, "internal/targets/zz_probe.go"))
 }

@@ -1,4 +1,4 @@
-package main
+package launcher
 
 import (
 	"os"
@@ -325,25 +325,35 @@ func TestCheckCacheDir(t *testing.T) {
 	}
 }
 
-// Every non-test Go file of cmd/dtx is embedded: the launcher compares
-// them with the checkout's to know it is the launcher of that source.
+// Every non-test Go file of the launcher is embedded: it compares them with
+// the checkout's to know it is the launcher of that source. cmd/dtx embeds
+// its main.go, which must stay its only file.
 func TestEmbedsItsWholeSource(t *testing.T) {
-	var onDisk []string
-	list, err := os.ReadDir(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range list {
-		if isSource("cmd/dtx", d.Name()) {
-			onDisk = append(onDisk, d.Name())
+	sources := func(dir, rel string) []string {
+		list, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
 		}
+		var names []string
+		for _, d := range list {
+			if isSource(rel, d.Name()) {
+				names = append(names, d.Name())
+			}
+		}
+		return names
 	}
+	if got := sources("../../cmd/dtx", "cmd/dtx"); !slices.Equal(got, []string{"main.go"}) {
+		t.Fatalf("cmd/dtx holds %v: keep main.go alone there (it embeds itself) and the launcher's code in internal/launcher", got)
+	}
+	onDisk := sources(".", "internal/launcher")
 	var embedded []string
 	for _, f := range ownSource() {
-		embedded = append(embedded, strings.TrimPrefix(f.rel, "cmd/dtx/"))
+		if name, ok := strings.CutPrefix(f.rel, "internal/launcher/"); ok {
+			embedded = append(embedded, name)
+		}
 	}
 	if !slices.Equal(onDisk, embedded) {
-		t.Fatalf("embedded %v, cmd/dtx has %v: name every file on the go:embed line of main.go", embedded, onDisk)
+		t.Fatalf("embedded %v, internal/launcher has %v: name every file on the go:embed line of launcher.go", embedded, onDisk)
 	}
 }
 

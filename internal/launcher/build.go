@@ -1,4 +1,4 @@
-package main
+package launcher
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,23 +174,38 @@ func (l *launcher) buildTool(tc toolchain) (string, error) {
 	return bin, nil
 }
 
-// ownSource is the launcher's own source, from the embedded copy.
+// ownSource is the launcher's own source, from the embedded copies, sorted
+// by path as the index's files are.
 func ownSource() []fileSum {
-	list, _ := self.ReadDir(".")
 	var files []fileSum
-	for _, d := range list {
-		data, _ := self.ReadFile(d.Name())
-		files = append(files, fileSum{"cmd/dtx/" + d.Name(), sha256.Sum256(data)})
+	for _, d := range sourceDirs {
+		list, _ := fs.ReadDir(d.files(), ".")
+		for _, e := range list {
+			data, _ := fs.ReadFile(d.files(), e.Name())
+			files = append(files, fileSum{d.rel + "/" + e.Name(), sha256.Sum256(data)})
+		}
 	}
+	sort.Slice(files, func(i, j int) bool { return files[i].rel < files[j].rel })
 	return files
 }
 
+// inLauncherSource says whether a source file (rel to the root) is one of
+// the launcher's: directly in one of its folders.
+func inLauncherSource(rel string) bool {
+	for _, d := range sourceDirs {
+		if name, ok := strings.CutPrefix(rel, d.rel+"/"); ok && !strings.Contains(name, "/") {
+			return true
+		}
+	}
+	return false
+}
+
 // launcherSource is the checkout's launcher source: the index's files
-// directly in cmd/dtx.
+// directly in its folders.
 func launcherSource(ix *index) []fileSum {
 	var files []fileSum
 	for _, f := range ix.files() {
-		if name, ok := strings.CutPrefix(f.rel, "cmd/dtx/"); ok && !strings.Contains(name, "/") {
+		if inLauncherSource(f.rel) {
 			files = append(files, f)
 		}
 	}
@@ -222,7 +238,7 @@ func (l *launcher) beTheLauncherOf(ix *index, tc toolchain, args []string) error
 		return nil
 	}
 	if l.rebuilt {
-		return errors.New("the launcher just built from cmd/dtx does not match it (a file of cmd/dtx changed during the build, or is missing from the go:embed line of cmd/dtx/main.go): run ./dtx again")
+		return errors.New("the launcher just built from cmd/dtx and internal/launcher does not match them (a file changed during the build, or is missing from a go:embed line of cmd/dtx/main.go or internal/launcher/launcher.go): run ./dtx again")
 	}
 	path := filepath.Join(l.cache, "launcher-"+launcherKey(version, want))
 	if !isExecutable(path) {
@@ -235,7 +251,8 @@ func (l *launcher) beTheLauncherOf(ix *index, tc toolchain, args []string) error
 	return fmt.Errorf("run %s: %v", path, err)
 }
 
-// buildLauncher builds the launcher from the checkout's cmd/dtx as it is now
+// buildLauncher builds the launcher from the checkout's cmd/dtx and
+// internal/launcher as they are now
 // and makes it the one ./dtx runs.
 func (l *launcher) buildLauncher(version string) (string, error) {
 	if l.goPath == "" {
@@ -253,11 +270,13 @@ func (l *launcher) buildLauncher(version string) (string, error) {
 	var files []source
 	var sums []fileSum
 	for _, f := range all {
-		name, ok := strings.CutPrefix(f.rel, "cmd/dtx/")
-		if ok && !strings.Contains(name, "/") || f.rel == "go.mod" || f.rel == "go.sum" {
+		// go.mod's replace lines name the folders under third_party/: the
+		// go command reads their go.mod to load the module's graph.
+		ok := inLauncherSource(f.rel)
+		if ok || f.rel == "go.mod" || f.rel == "go.sum" || inThirdParty(f.rel) {
 			files = append(files, f)
 		}
-		if ok && !strings.Contains(name, "/") {
+		if ok {
 			sums = append(sums, fileSum{f.rel, sha256.Sum256(f.data)})
 		}
 	}
@@ -268,7 +287,7 @@ func (l *launcher) buildLauncher(version string) (string, error) {
 	if version != goVersion() {
 		say("Go is now %s (the launcher was built with %s): compiling the launcher again…", version, goVersion())
 	} else {
-		say("cmd/dtx changed: compiling the launcher again…")
+		say("the launcher's source (cmd/dtx, internal/launcher) changed: compiling it again…")
 	}
 	stage, err := l.stage()
 	if err != nil {
@@ -293,7 +312,7 @@ func (l *launcher) buildLauncher(version string) (string, error) {
 	// ./dtx runs this one from now on: a hard link renamed over the old
 	// one. The old one, when it is this launcher, stays under its own name
 	// (a checkout of its source, or its Go, runs it without a build).
-	current := filepath.Join(l.cache, "launcher")
+	current := filepath.Join(l.cache, launcherFile)
 	var exe, cur syscall.Stat_t
 	if syscall.Stat("/proc/self/exe", &exe) == nil && syscall.Stat(current, &cur) == nil && exe.Ino == cur.Ino && exe.Dev == cur.Dev {
 		os.Link(current, filepath.Join(l.cache, "launcher-"+launcherKey(goVersion(), ownSource())))
@@ -316,7 +335,7 @@ func (l *launcher) prune() {
 	now := time.Now()
 	current := map[uint64]bool{}
 	var st syscall.Stat_t
-	for _, p := range []string{filepath.Join(l.cache, "launcher"), "/proc/self/exe"} {
+	for _, p := range []string{filepath.Join(l.cache, launcherFile), "/proc/self/exe"} {
 		if syscall.Stat(p, &st) == nil {
 			current[st.Ino] = true
 		}
@@ -342,7 +361,8 @@ func (l *launcher) prune() {
 				os.Remove(path)
 			}
 		case strings.HasPrefix(name, "index-") && age > 30*24*time.Hour,
-			strings.HasSuffix(name, ".tmp") && age > 24*time.Hour:
+			strings.HasSuffix(name, ".tmp") && age > 24*time.Hour,
+			name == "launcher": // of the launchers before launcherFile's name
 			os.Remove(path)
 		}
 	}

@@ -1,4 +1,4 @@
-package main
+package launcher
 
 // bashCompletion completes targets (from the tool's own -l), environments
 // (from the docker-compose.<env>.yaml files in the current folder) and the
