@@ -321,10 +321,11 @@ func (b *bench) report() string {
 	p("%s", r.row("ps-tool", "`./dtx stack:ps debug`"))
 	p("%s", r.row("ps-raw", "`docker compose … ps` (the command above)"))
 	p("%s", r.row("ps-way-in", "`./dtx -l` (the way in alone: no target, no compose)"))
-	p("%s", r.row("init", "the tool's package initialisation (its trace's sum)"))
+	p("%s", r.row("init", "the tool's package initialisation (its trace's sum, without its check of itself)"))
+	p("%s", r.row("init-check", "the tool's check of itself against the sources (internal/launcher's initialisation)"))
 	p("")
-	p("The tool adds %s per call (median minus median). The way in alone takes %s: `./dtx` (a shell script that execs the launcher), the launcher (a stat of each source against its index, then exec), and the start of the tool, whose package initialisation takes %s (median of %d runs of `GODEBUG=inittrace=1 ./dtx -l`, interleaved with the others; the tool's trace alone, not the launcher's). Go initialises every package the tool links, whatever the target. %s The target itself reads the env files and runs compose: stack:ps loads the compose file through compose-go only to explain a failure.",
-		signed(median(r.samples["ps-tool"])-median(r.samples["ps-raw"])), fmtDur(median(r.samples["ps-way-in"])), fmtDur(median(r.samples["init"])), len(r.samples["init"]), r.initText())
+	p("The tool adds %s per call (median minus median). The way in alone takes %s: `./dtx` (a shell script that execs the tool it ran last), and the start of the tool: Go's runtime, the package initialisation (%s), and the tool's check that it is the tool of the sources as they are (%s: a stat of each source against the launcher's index, the Go toolchain's fingerprint; medians of %d runs of `GODEBUG=inittrace=1 ./dtx -l`, interleaved with the others). Only a tool that is not current starts the launcher as well. Go initialises every package the tool links, whatever the target. %s The target itself reads the env files and runs compose: stack:ps loads the compose file through compose-go only to explain a failure.",
+		signed(median(r.samples["ps-tool"])-median(r.samples["ps-raw"])), fmtDur(median(r.samples["ps-way-in"])), fmtDur(median(r.samples["init"])), fmtDur(median(r.samples["init-check"])), len(r.samples["init"]), r.initText())
 	if b.ciRounds > 0 {
 		p("")
 		p("## CI: a build on an empty builder, with and without the registry's cache")
@@ -453,7 +454,7 @@ func (r *results) initText() string {
 		}
 		return strings.Join(parts, ", ")
 	}
-	return fmt.Sprintf("In the last of those runs: %d packages, %d kB allocated; those allocating %d kB or more (a costly initialisation, which cmd/dtx's TestStartCost keeps to a known list): %s; the slowest: %s.",
+	return fmt.Sprintf("In the last of those runs: %d packages, %d kB allocated; those allocating %d kB or more (a costly initialisation, which internal/launcher's TestStartCost keeps to a known list): %s; the slowest: %s.",
 		len(t), t.Bytes()>>10, inittrace.CostlyBytes>>10, describe(t.Costly(), false), describe(t.Slowest(3), true))
 }
 

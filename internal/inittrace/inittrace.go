@@ -3,7 +3,7 @@
 // before main, in every linked package's variables and init functions.
 // The tool links one binary for every target, so this cost is paid by
 // every call, whatever the target does; the benchmark reports it and
-// cmd/dtx's TestStartCost keeps it small.
+// internal/launcher's TestStartCost keeps it small.
 package inittrace
 
 import (
@@ -120,4 +120,17 @@ func (t Trace) Slowest(n int) []Package {
 		s = s[:n]
 	}
 	return s
+}
+
+// Without is t without the package of the path given, and that package's
+// own entry (zero when t has none).
+func (t Trace) Without(path string) (rest Trace, p Package) {
+	for _, q := range t {
+		if q.Path == path {
+			p = q
+			continue
+		}
+		rest = append(rest, q)
+	}
+	return rest, p
 }

@@ -61,7 +61,8 @@ func FromProcess() (Config, error) {
 }
 
 // launchedFrom is the folder of the running binary when the launcher
-// built it (cmd/dtx: CACHE/bin-<key>/dtx beside CACHE/launcher), else "".
+// built it (internal/launcher: CACHE/bin-<key>/dtx beside
+// CACHE/dtx-launcher), else "".
 func launchedFrom() string {
 	exe, err := os.Executable()
 	if err != nil {
@@ -71,7 +72,7 @@ func launchedFrom() string {
 	if !strings.HasPrefix(filepath.Base(dir), "bin-") {
 		return ""
 	}
-	if fi, err := os.Stat(filepath.Join(filepath.Dir(dir), "launcher")); err != nil || !fi.Mode().IsRegular() {
+	if fi, err := os.Stat(filepath.Join(filepath.Dir(dir), "dtx-launcher")); err != nil || !fi.Mode().IsRegular() {
 		return ""
 	}
 	return dir
