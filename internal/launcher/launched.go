@@ -75,11 +75,14 @@ func isCurrent(root, cache string, args []string) bool {
 	if goPath, found := lookPath("go"); found && toolchainFingerprint(goPath, ix, ix.tool) != ix.tool.fingerprint {
 		return false
 	}
-	exe, err := os.Executable()
+	// The same file, not the same path: the cache's path may go through a
+	// symbolic link, which the running binary's path has resolved.
+	want, err := os.Stat(filepath.Join(cache, "bin-"+toolKey(ix.tool, ix.files()), "dtx"))
 	if err != nil {
 		return false
 	}
-	return exe == filepath.Join(cache, "bin-"+toolKey(ix.tool, ix.files()), "dtx")
+	self, err := os.Stat("/proc/self/exe")
+	return err == nil && os.SameFile(want, self)
 }
 
 // linkTool points CACHE/tool at bin, the binary this call runs, so that
