@@ -74,7 +74,7 @@ type Cluster struct {
 
 	logf     func(format string, args ...any)
 	mu       sync.Mutex
-	procs    []*proc // the registry and what Start started
+	procs    []*proc // the registry
 	rules    [][]string
 	chain    string
 	netnses  []string
@@ -329,21 +329,9 @@ func freePortOn(addr string) (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Start runs argv in the network namespace of node (nil: this one's) as a
+// start runs argv (in the network namespace netns, "": this one) as a
 // server of the cluster's: its output in Dir/name.log, stopped by its PID
-// at Down (SIGTERM, then SIGKILL after 5 s).
-func (c *Cluster) Start(name string, node *Node, argv ...string) (*exec.Cmd, error) {
-	netns := ""
-	if node != nil {
-		netns = node.Netns()
-	}
-	p, err := c.start(name, netns, nil, argv...)
-	if err != nil {
-		return nil, err
-	}
-	return p.cmd, nil
-}
-
+// at Down.
 func (c *Cluster) start(name, netns string, env []string, argv ...string) (*proc, error) {
 	log, err := os.Create(filepath.Join(c.Dir, name+".log"))
 	if err != nil {
@@ -701,6 +689,19 @@ func Sweep(logf func(format string, args ...any)) {
 		for _, d := range dirs {
 			for _, pid := range processesMentioning(d + "/") {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		// And whatever else still runs in its nodes' network namespaces
+		// (an sshd a test started there, say).
+		for _, ns := range netnses {
+			if !strings.HasPrefix(ns, id+"n") {
+				continue
+			}
+			out, _ := exec.Command("ip", "netns", "pids", ns).Output()
+			for _, f := range strings.Fields(string(out)) {
+				if pid, err := strconv.Atoi(f); err == nil {
+					_ = syscall.Kill(pid, syscall.SIGKILL)
+				}
 			}
 		}
 		time.Sleep(time.Second)

@@ -271,12 +271,21 @@ func TestCluster(t *testing.T) {
 		t.Logf("tasks after:\n%s", taskPlaces(t, s.prefix))
 		afterReschedule := loads.snapshot()
 		time.Sleep(15 * time.Second) // the survivors' load after Swarm noticed
-		t.Logf("requests until Swarm marked the node down:")
-		loads.report(t, before, c.Nodes)
+		end := loads.snapshot()
+		t.Logf("requests from the kill until Swarm marked the node down:")
+		loads.between(t, before, atNotice, c.Nodes)
 		t.Logf("requests from then until every service ran elsewhere:")
-		loads.report(t, atNotice, survivors)
+		loads.between(t, atNotice, afterReschedule, survivors)
 		t.Logf("requests in the 15 s after that:")
-		loads.check(t, afterReschedule, survivors)
+		loads.between(t, afterReschedule, end, survivors)
+		for _, n := range survivors {
+			if failed := end[n.Name].failed - atNotice[n.Name].failed; failed != 0 {
+				t.Errorf("%d requests failed at %s after Swarm marked %s down", failed, n.Name, lost.Name)
+			}
+			if sent := end[n.Name].total - atNotice[n.Name].total; sent < 20 {
+				t.Errorf("only %d requests were made at %s: the load did not run", sent, n.Name)
+			}
+		}
 		for _, n := range survivors {
 			if err := expect(nodeClient(n.Addr, pebbleRoots), "v2"); err != nil {
 				t.Errorf("%s after the loss of %s: %v", n.Name, lost.Name, err)
@@ -416,15 +425,22 @@ func (l nodeLoads) snapshot() map[string]nodeCount {
 // before, and why they failed.
 func (l nodeLoads) report(t *testing.T, before map[string]nodeCount, nodes []*testcluster.Node) {
 	t.Helper()
+	l.between(t, before, l.snapshot(), nodes)
+}
+
+// between prints the requests sent and failed at each of nodes from one
+// snapshot to another, and why they failed.
+func (l nodeLoads) between(t *testing.T, from, to map[string]nodeCount, nodes []*testcluster.Node) {
+	t.Helper()
 	for _, n := range nodes {
-		now := l[n.Name].snapshot()
-		_, _, reasons := l[n.Name].totals()
-		for k, v := range before[n.Name].reasons {
-			if reasons[k] -= v; reasons[k] == 0 {
-				delete(reasons, k)
+		a, b := from[n.Name], to[n.Name]
+		reasons := map[string]int{}
+		for k, v := range b.reasons {
+			if d := v - a.reasons[k]; d > 0 {
+				reasons[k] = d
 			}
 		}
-		t.Logf("    %s (%s): %d requests, %d failed %v", n.Name, n.Addr, now.total-before[n.Name].total, now.failed-before[n.Name].failed, reasons)
+		t.Logf("    %s (%s): %d requests, %d failed %v", n.Name, n.Addr, b.total-a.total, b.failed-a.failed, reasons)
 	}
 }
 
