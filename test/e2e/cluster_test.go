@@ -26,8 +26,9 @@ var clusterServices = []string{"backend", "frontend", "nginx", "redis"}
 // TestCluster runs the swarm targets on three machines: three Docker
 // engines of internal/testcluster (network, mount, PID and UTS namespaces
 // of their own, a bridge between them, a plain-HTTP registry on it), made
-// one swarm by ./dtx swarm:setup, every ./dtx call through
-// DOCKER_HOST=ssh:// to the manager (sshd in the manager's namespace).
+// one swarm by ./dtx swarm:setup over ssh:// to each node, every ./dtx
+// call through DOCKER_HOST=ssh:// to the manager (an sshd in each node's
+// namespace).
 // Under a steady stream of HTTPS requests to every node's address, counted
 // per node: deploy v1, a rolling update to v2 (none may fail at any node),
 // drain and activate a worker (none may fail at the others), a certificate
@@ -61,14 +62,20 @@ func TestCluster(t *testing.T) {
 	// through ssh (s.vars below).
 	t.Setenv("DOCKER_HOST", manager.Host)
 
-	host := startSSHDOn(t, manager.Addr, manager.Netns(), manager.Host)
-	s.vars["DOCKER_HOST"], s.vars["PATH"] = host.url, host.path
+	// An sshd in each node's namespace, on its address, its sessions
+	// given the node's engine: the nodes as an operator lists them.
+	var hosts []sshHost
+	for _, n := range c.Nodes {
+		hosts = append(hosts, startSSHDOn(t, n.Addr, n.Netns(), n.Host))
+	}
+	host := hosts[0]
+	s.vars["DOCKER_HOST"], s.vars["PATH"] = host.url, sshPath(t, hosts)
 	s.vars["REGISTRY"] = c.Registry + "/dtxcluster"
 	s.vars["HTTP_PORT"], s.vars["HTTPS_PORT"] = "80", "443"
 	delete(s.vars, "PUBLISH_ADDRESS") // a host-mode port has no address: every node's
 	t.Logf("nodes: %s (manager, %s), %s, %s; registry %s; DOCKER_HOST=%s", manager.Name, manager.Addr, drained.Addr, lost.Addr, c.Registry, host.url)
 
-	setupEnv := []string{"SWARM_MANAGERS=" + host.url, "SWARM_WORKERS=" + drained.Host + "," + lost.Host, "SWARM_ADVERTISE=" + manager.Addr}
+	setupEnv := []string{"SWARM_MANAGERS=" + host.url, "SWARM_WORKERS=" + hosts[1].url + "," + hosts[2].url, "SWARM_ADVERTISE=" + manager.Addr}
 	t.Run("swarm:setup makes the swarm; a second run changes nothing", func(t *testing.T) {
 		start := time.Now()
 		out := mustMageT(t, s, setupEnv, "swarm:setup")
@@ -292,6 +299,26 @@ func TestCluster(t *testing.T) {
 			}
 		}
 	})
+}
+
+// sshPath is a PATH whose ssh reaches every one of hosts (each with its
+// own key and known host): an ssh_config that includes each host's.
+func sshPath(t *testing.T, hosts []sshHost) string {
+	t.Helper()
+	dir := t.TempDir()
+	var includes []string
+	for _, h := range hosts {
+		includes = append(includes, "Include "+h.config)
+	}
+	config := filepath.Join(dir, "ssh_config")
+	if err := os.WriteFile(config, []byte(strings.Join(includes, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := "#!/bin/sh\nexec /usr/bin/ssh -F " + config + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "ssh"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir + string(os.PathListSeparator) + os.Getenv("PATH")
 }
 
 // clusterConverged checks that every service of the stack is at version,

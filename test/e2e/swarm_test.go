@@ -592,6 +592,7 @@ func ensureSwarm(t *testing.T) {
 // test's key and known host.
 type sshHost struct {
 	url, path string
+	config    string // the ssh client configuration for this host
 }
 
 // startSSHD starts Debian's sshd with a configuration, host key and
@@ -687,7 +688,7 @@ func startSSHDOn(t *testing.T, addr, netns, engine string) sshHost {
 	if err := os.WriteFile(filepath.Join(bin, "ssh"), []byte(wrapper), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	h := sshHost{url: "ssh://root@" + addr + ":" + port, path: bin + string(os.PathListSeparator) + os.Getenv("PATH")}
+	h := sshHost{url: "ssh://root@" + addr + ":" + port, path: bin + string(os.PathListSeparator) + os.Getenv("PATH"), config: filepath.Join(dir, "ssh_config")}
 	eventually(t, 10*time.Second, "sshd answers", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
