@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kettleofketchup/dtx_website/internal/loadtest"
+	"github.com/kettleofketchup/dtx_website/internal/testcluster"
 )
 
 func TestMedian(t *testing.T) {
@@ -270,5 +273,24 @@ func TestReport(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Log(out)
+	}
+}
+
+// The cluster measurement's table: a column per node, sent / failed.
+func TestClusterTable(t *testing.T) {
+	nodes := []*testcluster.Node{{Name: "n1"}, {Name: "n2"}, {Name: "n3"}}
+	rows := []clusterRow{
+		{what: "rolling update to 1.1.0", took: 51390 * time.Millisecond, counts: []loadtest.Count{{Sent: 2000}, {Sent: 1990, ConnErrors: 2}, {Sent: 2001, ServerErrors: 1, WrongBodies: 1}}},
+		{what: "kill n3: until Swarm marked it down", took: 13 * time.Second, counts: []loadtest.Count{{Sent: 500}, {Sent: 499}, {Sent: 5, ConnErrors: 5}}, note: "seconds from the kill"},
+	}
+	got := clusterTable(nodes, rows)
+	for _, want := range []string{
+		"| Phase | Seconds | node 1 (manager, data): sent / failed | node 2 (worker): sent / failed | node 3 (worker): sent / failed | Note |\n| --- | ---: | ---: | ---: | ---: | --- |\n",
+		"| rolling update to 1.1.0 | 51.4 | 2000 / 0 | 1990 / 2 | 2001 / 2 |  |\n",
+		"| kill n3: until Swarm marked it down | 13.0 | 500 / 0 | 499 / 0 | 5 / 5 | seconds from the kill |\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the table lacks %q:\n%s", want, got)
+		}
 	}
 }

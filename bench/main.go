@@ -45,6 +45,8 @@ type config struct {
 	out                      string
 	keep                     bool
 	website                  bool // add the website's worker, beat and bot (internal/testsite)
+	cluster                  bool // measure the release stack on a three-node swarm (internal/testcluster)
+	onlyCluster              bool // that measurement alone
 	note                     string
 	repoDir                  string // the checkout measured
 	beforeFile               string // an earlier run's results, for the before and after table
@@ -58,6 +60,8 @@ func main() {
 	flag.IntVar(&c.deployRounds, "deploys", 3, "rounds of the deploy measurement under load (each: every variant to the new version and back; 0 skips it)")
 	flag.StringVar(&c.out, "out", "bench/RESULTS.md", "where to write the results")
 	flag.BoolVar(&c.website, "website", true, "add the website's own services to the site: a worker and a beat on the backend image and a bot on an image of its own built from the repository root with a second build context (internal/testsite)")
+	flag.BoolVar(&c.cluster, "cluster", false, "measure the release stack on a three-node swarm of this machine (internal/testcluster; root; about 5 minutes): rolling updates, a drain, a node lost, under load at every node")
+	flag.BoolVar(&c.onlyCluster, "only-cluster", false, "the three-node swarm's measurement alone (implies -cluster): its table to -out")
 	flag.BoolVar(&c.keep, "keep", false, "keep the work folder and its log (a failed run always keeps them)")
 	flag.StringVar(&c.note, "note", "", "a sentence added to the results (about the machine, say)")
 	flag.StringVar(&c.repoDir, "repo", ".", "the checkout to measure (another one, an earlier commit say, measured by this benchmark)")
@@ -67,6 +71,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -n and -ps take a positive number, -ci and -deploys zero or more")
 		os.Exit(2)
 	}
+	c.cluster = c.cluster || c.onlyCluster
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "bench: unexpected argument %q: every setting is a flag (go run ./bench -h)\n", flag.Arg(0))
 		os.Exit(2)
@@ -161,7 +166,15 @@ func run(ctx context.Context, c config) (err error) {
 		{"CI cache", b.ciCache},
 		{"deploys under load", b.deploys},
 		{"backups", b.backups},
+		{"a three-node swarm", b.clusterMeasure},
 		{"the browser tests' runner image", b.measureRunnerImage},
+	}
+	if c.onlyCluster {
+		steps = steps[:1]
+		steps = append(steps, struct {
+			name string
+			fn   func(context.Context) error
+		}{"a three-node swarm", b.clusterMeasure})
 	}
 	for _, s := range steps {
 		if ctx.Err() != nil {
@@ -179,7 +192,11 @@ func run(ctx context.Context, c config) (err error) {
 	if !filepath.IsAbs(out) {
 		out = filepath.Join(here, out)
 	}
-	if err := os.WriteFile(out, []byte(b.report()), 0o644); err != nil {
+	text := b.report
+	if c.onlyCluster {
+		text = b.clusterReport
+	}
+	if err := os.WriteFile(out, []byte(text()), 0o644); err != nil {
 		return err
 	}
 	say("wrote %s", out)

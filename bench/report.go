@@ -35,6 +35,7 @@ type results struct {
 	timeline                           timeline                   // the steps of the tool's deploys, as they print them
 	runner                             runnerImage                // the browser tests' runner image
 	backups                            string                     // backup.Table of the backups' measurement
+	cluster                            string                     // the table of the three-node swarm's measurement (-cluster)
 	before                             map[string][]time.Duration // -before: the raw samples of an earlier run
 	beforeWhat                         string                     // and when and of what it was
 	total                              time.Duration
@@ -350,6 +351,9 @@ func (b *bench) report() string {
 		p("")
 		p("%s", strings.TrimRight(r.backups, "\n"))
 	}
+	if r.cluster != "" {
+		b.clusterSection(p)
+	}
 	p("")
 	p("## The browser tests' runner image")
 	p("")
@@ -609,4 +613,34 @@ func parseRawSamples(text string) (map[string][]time.Duration, error) {
 		return nil, fmt.Errorf("the raw samples table has no measurement")
 	}
 	return out, nil
+}
+
+// clusterSection is the section of the three-node swarm's measurement.
+func (b *bench) clusterSection(p func(string, ...any)) {
+	p("")
+	p("## A three-node swarm (-cluster): updates, a drain, a node lost")
+	p("")
+	p("The release stack on three Docker engines of this machine (internal/testcluster: a network, mount, PID and UTS namespace each, a bridge between them, a plain-HTTP registry on it), made one swarm by `./dtx swarm:setup`, nginx on every node (host-mode ports 80 and 443), redis and backend on the manager (the data node). A load at every node's address (one request every %s, page and API in turn, each counted at its node); each phase counted from its start to a second after it returned:", loadtest.Every)
+	p("")
+	p("%s", strings.TrimRight(b.results.cluster, "\n"))
+}
+
+// clusterReport is the results of -only-cluster: the run, the machine
+// and the cluster's section.
+func (b *bench) clusterReport() string {
+	r := &b.results
+	var w strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&w, format+"\n", args...) }
+	p("# Benchmark results: a three-node swarm")
+	p("")
+	p("Written by `go run ./bench -only-cluster` on %s. See [README.md](README.md).", b.started.UTC().Format("2006-01-02 15:04 UTC"))
+	p("")
+	p("- Machine: %d cores (%s), %s of memory, Linux %s; Docker %s.", r.cores, r.cpu, r.memory, r.kernel, r.engine)
+	p("- Load average (1 min) at the start: %s; during the run (every %.0f s): %s; at the end: %s. Whole run: %s.",
+		firstField(r.loadStart), loadEvery.Seconds(), loadText(r.loadDuring), firstField(r.loadEnd), r.total.Round(time.Second))
+	if b.note != "" {
+		p("- Note: %s", b.note)
+	}
+	b.clusterSection(p)
+	return w.String()
 }

@@ -1,7 +1,8 @@
 // Package loadtest is the steady, bounded stream of HTTPS requests that the
 // deploy test and the benchmark send through nginx while a deploy runs, to
-// 127.0.0.1 only: it counts every failed request, by kind, and tells which
-// build answered.
+// 127.0.0.1, or to a node of the benchmark's test cluster
+// (internal/testcluster) only: it counts every failed request, by kind, and
+// tells which build answered.
 package loadtest
 
 import (
@@ -56,6 +57,12 @@ type Stream struct {
 // header) and dials 127.0.0.1:port whatever the URL says. Every request
 // opens a connection of its own, as a new visitor would.
 func Client(caFile, host, port string) (*http.Client, error) {
+	return ClientAt(caFile, host, "127.0.0.1", port)
+}
+
+// ClientAt is Client dialing addr:port: a node of a test cluster, whose
+// address the test made.
+func ClientAt(caFile, host, addr, port string) (*http.Client, error) {
 	pem, err := os.ReadFile(caFile)
 	if err != nil {
 		return nil, err
@@ -70,7 +77,7 @@ func Client(caFile, host, port string) (*http.Client, error) {
 		Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: host},
 			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				return dialer.DialContext(ctx, network, net.JoinHostPort("127.0.0.1", port))
+				return dialer.DialContext(ctx, network, net.JoinHostPort(addr, port))
 			},
 			DisableKeepAlives: true,
 		},
@@ -81,7 +88,7 @@ func Client(caFile, host, port string) (*http.Client, error) {
 // Start starts the stream: base is "https://host", markers the builds whose
 // answers are right (a body carrying "build NAME;").
 func Start(c *http.Client, base string, markers []string) *Stream {
-	l := &Stream{client: c, urls: []string{base + "/", base + "/api/status"}, markers: markers,
+	l := &Stream{client: c, urls: []string{base + "/", base + "/api/status"}, markers: markers, kinds: map[string]bool{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	deadline := time.Now().Add(Max)
 	go func() {
@@ -143,14 +150,22 @@ func (l *Stream) one(url string) {
 // what the load saw, the first failure of each kind and the build that
 // answered last.
 func (l *Stream) Phase(fn func()) (Count, []string, string) {
-	l.mu.Lock()
-	l.count, l.examples, l.kinds = Count{}, nil, map[string]bool{}
-	l.mu.Unlock()
+	l.Take()
 	fn()
 	time.Sleep(time.Second)
+	return l.Take()
+}
+
+// Take returns what the load saw since the last Take (or Phase), the
+// first failure of each kind and the build that answered last, and
+// starts counting anew: several streams' phases around one event (one
+// stream per node of a cluster).
+func (l *Stream) Take() (Count, []string, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.count, l.examples, l.last
+	c, examples, last := l.count, l.examples, l.last
+	l.count, l.examples, l.kinds = Count{}, nil, map[string]bool{}
+	return c, examples, last
 }
 
 // Close stops the stream and waits for its last request.

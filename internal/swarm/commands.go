@@ -2,6 +2,8 @@ package swarm
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"net"
 	"path"
 	"strings"
@@ -40,25 +42,65 @@ func dataLabelsCommand(nodes []string) runner.Command {
 	return session.Docker(append([]string{"node", "inspect", "--format", `{{index .Spec.Labels "` + DataLabel + `"}}`}, nodes...)...)
 }
 
-// manifestCommand asks the registry for ref's manifest with its digest;
-// a registry on the loopback is asked in plain HTTP, as the engine's
-// default insecure range (127.0.0.0/8) allows.
-func manifestCommand(ref string) runner.Command {
+// manifestCommand asks the registry for ref's manifest with its digest,
+// in plain HTTP when insecure (see insecureRegistry).
+func manifestCommand(ref string, insecure bool) runner.Command {
 	args := []string{"manifest", "inspect", "-v"}
-	if loopbackRegistry(ref) {
+	if insecure {
 		args = append(args, "--insecure")
 	}
 	return session.Docker(append(args, ref)...)
 }
 
-func loopbackRegistry(ref string) bool {
+// registryConfigCommand prints the engine's registry settings: which
+// registries it reaches in plain HTTP.
+func registryConfigCommand() runner.Command {
+	return session.Docker("info", "--format", "{{json .RegistryConfig}}")
+}
+
+// RegistryConfig is the part of docker info's RegistryConfig that says
+// which registries the engine pulls from in plain HTTP: the ranges of
+// --insecure-registry CIDRs (127.0.0.0/8 by default) and the registries
+// named by --insecure-registry HOST:PORT (Secure false).
+type RegistryConfig struct {
+	InsecureRegistryCIDRs []string
+	IndexConfigs          map[string]struct{ Secure bool }
+}
+
+// ParseRegistryConfig reads `docker info --format '{{json .RegistryConfig}}'`.
+func ParseRegistryConfig(out string) (RegistryConfig, error) {
+	var c RegistryConfig
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &c); err != nil {
+		return RegistryConfig{}, fmt.Errorf("docker info's RegistryConfig: %w", err)
+	}
+	return c, nil
+}
+
+// insecureRegistry tells whether ref's registry is one the engine reaches
+// in plain HTTP: a loopback name or address, a registry the engine lists
+// as not secure, or an address in one of its insecure ranges. The tool
+// then asks that registry for digests in plain HTTP too (docker manifest
+// inspect --insecure): without it the CLI insists on HTTPS, fails, and the
+// stack names images by tag, so every deploy restarts every service.
+func (c RegistryConfig) insecureRegistry(ref string) bool {
 	host, _, _ := strings.Cut(ref, "/")
+	if cfg, ok := c.IndexConfigs[host]; ok && !cfg.Secure {
+		return true
+	}
 	h, _, err := net.SplitHostPort(host)
 	if err != nil {
 		h = host
 	}
 	ip := net.ParseIP(h)
-	return h == "localhost" || ip != nil && ip.IsLoopback()
+	if h == "localhost" || ip != nil && ip.IsLoopback() {
+		return true
+	}
+	for _, cidr := range c.InsecureRegistryCIDRs {
+		if _, n, err := net.ParseCIDR(cidr); err == nil && ip != nil && n.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // objectKind is "secret" or "config": the docker command of a stack object.

@@ -23,9 +23,9 @@ func TestCommands(t *testing.T) {
 		{"info", infoCommand(), []string{"info", "--format", "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}"}},
 		{"nodes", nodesCommand(), []string{"node", "ls", "-q"}},
 		{"data labels", dataLabelsCommand([]string{"n1", "n2"}), []string{"node", "inspect", "--format", `{{index .Spec.Labels "dtx.data"}}`, "n1", "n2"}},
-		{"manifest, remote registry", manifestCommand("reg.example/site/nginx:1.2.3"), []string{"manifest", "inspect", "-v", "reg.example/site/nginx:1.2.3"}},
-		{"manifest, loopback registry", manifestCommand("127.0.0.1:5000/dtx/nginx:1.2.3"), []string{"manifest", "inspect", "-v", "--insecure", "127.0.0.1:5000/dtx/nginx:1.2.3"}},
-		{"manifest, localhost", manifestCommand("localhost:5000/dtx/nginx:1"), []string{"manifest", "inspect", "-v", "--insecure", "localhost:5000/dtx/nginx:1"}},
+		{"manifest, HTTPS registry", manifestCommand("reg.example/site/nginx:1.2.3", false), []string{"manifest", "inspect", "-v", "reg.example/site/nginx:1.2.3"}},
+		{"manifest, plain-HTTP registry", manifestCommand("10.213.7.1:5000/dtx/nginx:1.2.3", true), []string{"manifest", "inspect", "-v", "--insecure", "10.213.7.1:5000/dtx/nginx:1.2.3"}},
+		{"registry config", registryConfigCommand(), []string{"info", "--format", "{{json .RegistryConfig}}"}},
 		{"secret exists", existsCommand(secretKind, obj.Name), []string{"secret", "inspect", "--format", "{{.ID}}", obj.Name}},
 		{"config exists", existsCommand(configKind, "dtx_nginx_template_0123"), []string{"config", "inspect", "--format", "{{.ID}}", "dtx_nginx_template_0123"}},
 		{"secret create", s.createCommand(secretKind, obj), []string{"secret", "create", "--label", "com.dtx.stack=dtx", obj.Name, "-"}},
@@ -92,5 +92,38 @@ func TestObjectValueGoesOnStdin(t *testing.T) {
 	}
 	if got, want := s.deployCommand([]byte("x")).String(), "docker stack deploy --with-registry-auth --prune -c - dtx < (the stack file)"; got != want {
 		t.Errorf("printed %q, want %q", got, want)
+	}
+}
+
+// Which registries are asked for digests in plain HTTP, from what docker
+// info printed on an engine started with --insecure-registry
+// 10.213.37.1:45179 (a node of test/e2e's TestCluster) and the default
+// 127.0.0.0/8 range, plus a range given as a CIDR.
+func TestInsecureRegistry(t *testing.T) {
+	const info = `{"AllowNondistributableArtifactsCIDRs":null,"AllowNondistributableArtifactsHostnames":null,"InsecureRegistryCIDRs":["127.0.0.0/8","192.168.50.0/24"],"IndexConfigs":{"10.213.37.1:45179":{"Name":"10.213.37.1:45179","Mirrors":[],"Secure":false,"Official":false},"docker.io":{"Name":"docker.io","Mirrors":[],"Secure":true,"Official":true}},"Mirrors":null}`
+	c, err := ParseRegistryConfig(info + "\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, want := range map[string]bool{
+		"10.213.37.1:45179/dtxcluster/nginx:1": true,  // --insecure-registry HOST:PORT
+		"10.213.37.1:5000/dtxcluster/nginx:1":  false, // another port of that host: HTTPS
+		"192.168.50.7:5000/site/backend:2":     true,  // in an insecure range
+		"127.0.0.1:5000/dtx/nginx:1.2.3":       true,  // the loopback
+		"localhost:5000/dtx/nginx:1":           true,
+		"reg.example/site/nginx:1.2.3":         false,
+		"docker.io/library/redis:7":            false,
+	} {
+		if got := c.insecureRegistry(ref); got != want {
+			t.Errorf("insecureRegistry(%s) = %v, want %v", ref, got, want)
+		}
+	}
+	// When docker info cannot tell, the loopback alone is plain HTTP.
+	var none RegistryConfig
+	if !none.insecureRegistry("127.0.0.1:5000/dtx/nginx:1") || none.insecureRegistry("10.213.37.1:45179/dtxcluster/nginx:1") {
+		t.Error("with no registry config, only the loopback should be plain HTTP")
+	}
+	if _, err := ParseRegistryConfig("Error response from daemon"); err == nil {
+		t.Error("ParseRegistryConfig accepted what is not JSON")
 	}
 }

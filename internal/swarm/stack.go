@@ -163,10 +163,14 @@ func (s *Stack) input(ctx context.Context) (Input, error) {
 		s.AddSecrets(string(in.Key))
 	}
 	asked := map[string]bool{}
+	var registries *RegistryConfig
 	for _, svc := range site.Services {
 		if svc.Built && !asked[svc.Image] {
 			asked[svc.Image] = true
-			if d := s.digest(ctx, svc.Image); d != "" {
+			if registries == nil {
+				registries = s.registryConfig(ctx)
+			}
+			if d := s.digest(ctx, svc.Image, registries.insecureRegistry(svc.Image)); d != "" {
 				in.Digests[svc.Image] = d
 			}
 		}
@@ -229,10 +233,27 @@ func readPair(root, dir string) (cert, key []byte, err error) {
 	return cert, key, err
 }
 
+// registryConfig is which registries the engine reaches in plain HTTP;
+// when docker info cannot tell, only the loopback (the engine's default).
+func (s *Stack) registryConfig(ctx context.Context) *RegistryConfig {
+	out, err := s.Query(ctx, registryConfigCommand())
+	if err != nil {
+		return &RegistryConfig{}
+	}
+	c, err := ParseRegistryConfig(out)
+	if err != nil {
+		if !s.DryRun {
+			s.Say("note: %v; only a registry on the loopback is asked in plain HTTP", err)
+		}
+		return &RegistryConfig{}
+	}
+	return &c
+}
+
 // digest asks the registry for ref's digest (a single-platform manifest),
 // "" when it cannot tell: the stack then names the image by its tag.
-func (s *Stack) digest(ctx context.Context, ref string) string {
-	out, err := s.Query(ctx, manifestCommand(ref))
+func (s *Stack) digest(ctx context.Context, ref string, insecure bool) string {
+	out, err := s.Query(ctx, manifestCommand(ref, insecure))
 	if err != nil {
 		if !s.DryRun {
 			s.Say("note: %s: no digest from the registry (%v); the stack names it by its tag", ref, err)

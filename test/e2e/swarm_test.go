@@ -592,12 +592,20 @@ func ensureSwarm(t *testing.T) {
 // test's key and known host.
 type sshHost struct {
 	url, path string
+	config    string // the ssh client configuration for this host
 }
 
 // startSSHD starts Debian's sshd with a configuration, host key and
 // authorized key generated here, sessions given the engine's DOCKER_HOST
 // and PATH (SetEnv), and stops it by its PID at the end.
 func startSSHD(t *testing.T) sshHost {
+	t.Helper()
+	return startSSHDOn(t, "127.0.0.1", "", os.Getenv("DOCKER_HOST"))
+}
+
+// startSSHDOn is startSSHD listening on addr, in the network namespace
+// netns ("": this one's), its sessions given the engine at engine.
+func startSSHDOn(t *testing.T, addr, netns, engine string) sshHost {
 	t.Helper()
 	sshd := "/usr/sbin/sshd"
 	if _, err := os.Stat(sshd); err != nil {
@@ -616,10 +624,9 @@ func startSSHD(t *testing.T) sshHost {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	engine := os.Getenv("DOCKER_HOST")
 	cfg := strings.Join([]string{
 		"Port " + port,
-		"ListenAddress 127.0.0.1",
+		"ListenAddress " + addr,
 		"HostKey " + filepath.Join(dir, "host_key"),
 		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
 		"PidFile " + filepath.Join(dir, "sshd.pid"),
@@ -639,7 +646,11 @@ func startSSHD(t *testing.T) sshHost {
 		t.Fatal(err)
 	}
 	var logs bytes.Buffer
-	cmd := exec.Command(sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config"))
+	argv := []string{sshd, "-D", "-e", "-f", filepath.Join(dir, "sshd_config")}
+	if netns != "" {
+		argv = append([]string{"nsenter", "--net=" + netns, "--"}, argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -653,12 +664,12 @@ func startSSHD(t *testing.T) sshHost {
 		}
 	})
 	hostPub, _ := os.ReadFile(filepath.Join(dir, "host_key.pub"))
-	known := fmt.Sprintf("[127.0.0.1]:%s %s", port, strings.Join(strings.Fields(string(hostPub))[:2], " "))
+	known := fmt.Sprintf("[%s]:%s %s", addr, port, strings.Join(strings.Fields(string(hostPub))[:2], " "))
 	if err := os.WriteFile(filepath.Join(dir, "known_hosts"), []byte(known+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	clientCfg := strings.Join([]string{
-		"Host 127.0.0.1",
+		"Host " + addr,
 		"  IdentityFile " + filepath.Join(dir, "client_key"),
 		"  IdentitiesOnly yes",
 		"  UserKnownHostsFile " + filepath.Join(dir, "known_hosts"),
@@ -677,7 +688,7 @@ func startSSHD(t *testing.T) sshHost {
 	if err := os.WriteFile(filepath.Join(bin, "ssh"), []byte(wrapper), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	h := sshHost{url: "ssh://root@127.0.0.1:" + port, path: bin + string(os.PathListSeparator) + os.Getenv("PATH")}
+	h := sshHost{url: "ssh://root@" + addr + ":" + port, path: bin + string(os.PathListSeparator) + os.Getenv("PATH"), config: filepath.Join(dir, "ssh_config")}
 	eventually(t, 10*time.Second, "sshd answers", func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
