@@ -35,8 +35,9 @@ const launcherFile = "dtx-launcher"
 // packages in the order of their import paths once their imports are, so
 // this one (standard imports only) runs before the project's packages
 // that sort after it (internal/roles, session, targets…, and the
-// magefiles); those before it (internal/backup … internal/images) only
-// set data up, with no effect a stale binary could show.
+// magefiles); those that may run before it (whose paths sort before
+// internal/launcher's) only set data up, with no effect a stale binary
+// could show.
 //
 // Run any other way (the launcher itself, mage, a test), it does nothing.
 func init() {
