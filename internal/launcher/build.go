@@ -108,24 +108,34 @@ func writeSources(dir string, files []source) error {
 	return nil
 }
 
+// sourcesToBuild takes the cache's build lock (the caller releases it)
+// and reads every source as it is now: what a build of the tool or of the
+// launcher starts with.
+func (l *launcher) sourcesToBuild() (files []source, sums []fileSum, unlock func(), err error) {
+	if l.goPath == "" {
+		return nil, nil, nil, errNoGo
+	}
+	if unlock, err = lock(filepath.Join(l.cache, "lock")); err != nil {
+		return nil, nil, nil, err
+	}
+	if files, sums, err = newScanner(l.root).readSources(); err != nil {
+		unlock()
+		return nil, nil, nil, err
+	}
+	return files, sums, unlock, nil
+}
+
 // buildTool builds the magefiles from the sources as they are now and
 // returns the binary. It writes them into a staging copy of the module
 // (mage writes its generated main file beside the magefiles while it
 // compiles, and must not do it in the checkout), compiles them there and
 // moves the binary's folder into place in one rename.
 func (l *launcher) buildTool(tc toolchain) (string, error) {
-	if l.goPath == "" {
-		return "", errNoGo
-	}
-	unlock, err := lock(filepath.Join(l.cache, "lock"))
+	files, sums, unlock, err := l.sourcesToBuild()
 	if err != nil {
 		return "", err
 	}
 	defer unlock()
-	files, sums, err := newScanner(l.root).readSources()
-	if err != nil {
-		return "", err
-	}
 	dir := filepath.Join(l.cache, "bin-"+toolKey(tc, sums))
 	bin := filepath.Join(dir, "dtx")
 	if isExecutable(bin) { // another dtx built it while we waited
@@ -252,21 +262,13 @@ func (l *launcher) beTheLauncherOf(ix *index, tc toolchain, args []string) error
 }
 
 // buildLauncher builds the launcher from the checkout's cmd/dtx and
-// internal/launcher as they are now
-// and makes it the one ./dtx runs.
+// internal/launcher as they are now and makes it the one ./dtx runs.
 func (l *launcher) buildLauncher(version string) (string, error) {
-	if l.goPath == "" {
-		return "", errNoGo
-	}
-	unlock, err := lock(filepath.Join(l.cache, "lock"))
+	all, _, unlock, err := l.sourcesToBuild()
 	if err != nil {
 		return "", err
 	}
 	defer unlock()
-	all, _, err := newScanner(l.root).readSources()
-	if err != nil {
-		return "", err
-	}
 	var files []source
 	var sums []fileSum
 	for _, f := range all {
