@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -101,17 +100,8 @@ func TestCluster(t *testing.T) {
 		t.FailNow()
 	}
 
-	// The stand-in base has no /data owned by redis (999), which the
-	// official image has: an image of the manager's (the data node) with it.
-	if base := os.Getenv("REDIS_IMAGE"); base != "" {
-		img := s.prefix + "-redis:test"
-		build := exec.Command("docker", "build", "-q", "-t", img, "-")
-		build.Stdin = strings.NewReader("FROM " + base + "\nRUN mkdir -p /data && chown 999:999 /data\n")
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("redis stand-in: %v\n%s", err, out)
-		}
-		s.vars["REDIS_IMAGE"] = img
-	}
+	// On the manager (DOCKER_HOST), the data node where redis runs.
+	useRedisStandIn(t, s)
 	base := s.vars["VERSION"]
 	v1, v2 := base+"-v1", base+"-v2"
 	release := func(t *testing.T, version, page string) {

@@ -40,6 +40,26 @@ const swarmWorkers = `
     x-dtx: {update: stop-first}
 `
 
+// useRedisStandIn gives the site, when it runs on the stand-in base
+// (REDIS_IMAGE set), a redis image of the engine DOCKER_HOST names with
+// the /data the official image has, owned by redis (999), which a new
+// volume copies: the stand-in base has none.
+func useRedisStandIn(t *testing.T, s *site) {
+	t.Helper()
+	base := os.Getenv("REDIS_IMAGE")
+	if base == "" {
+		return
+	}
+	img := s.prefix + "-redis:test"
+	build := exec.Command("docker", "build", "-q", "-t", img, "-")
+	build.Stdin = strings.NewReader("FROM " + base + "\nRUN mkdir -p /data && chown 999:999 /data\n")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("redis stand-in: %v\n%s", err, out)
+	}
+	s.vars["REDIS_IMAGE"] = img
+	t.Cleanup(func() { exec.Command("docker", "rmi", img).Run() })
+}
+
 // stackServices are the services of the test's stack.
 var stackServices = []string{"backend", "beat", "bot", "frontend", "nginx", "redis", "worker"}
 
@@ -78,18 +98,7 @@ func TestSwarm(t *testing.T) {
 	ensureSwarm(t)
 	httpPort, httpsPort := freePort(t), freePort(t)
 	s.vars["HTTP_PORT"], s.vars["HTTPS_PORT"] = httpPort, httpsPort
-	if base := os.Getenv("REDIS_IMAGE"); base != "" {
-		// The stand-in base has no /data; the official redis image has it,
-		// owned by redis (999), which a new volume copies.
-		img := s.prefix + "-redis:test"
-		build := exec.Command("docker", "build", "-q", "-t", img, "-")
-		build.Stdin = strings.NewReader("FROM " + base + "\nRUN mkdir -p /data && chown 999:999 /data\n")
-		if out, err := build.CombinedOutput(); err != nil {
-			t.Fatalf("redis stand-in: %v\n%s", err, out)
-		}
-		s.vars["REDIS_IMAGE"] = img
-		t.Cleanup(func() { exec.Command("docker", "rmi", img).Run() })
-	}
+	useRedisStandIn(t, s)
 	// The secrets: a key backend declares, a password only the URL built
 	// from it in backend's environment: holds (quotes, # and $ in it), and
 	// a setting of nginx's, which reaches it as a file.
