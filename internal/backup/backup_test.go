@@ -454,22 +454,73 @@ func TestChanged(t *testing.T) {
 	}
 }
 
-// The SQLite fingerprint covers the file and its log: a write to either
-// shows; the index (-shm) does not count.
+// The SQLite fingerprint is of the data SQLite reads, recorded from
+// SQLite 3.40 (testdata/wal*): wal-before is a database of 3 rows after
+// its last connection closed; wal.sqlite3 with its -wal is the same file
+// while a connection is open after two commits (one row; 40 rows that add
+// 4 pages, and an update), the log not yet checkpointed; wal-checkpointed
+// is the file once that connection closed (SQLite checkpointed the log and
+// removed it). A checkpoint changes nothing in the fingerprint, a commit
+// does; frames not committed or torn, and the index (-shm), count for
+// nothing; a rollback journal counts.
 func TestSQLiteFingerprint(t *testing.T) {
 	dir := t.TempDir()
-	db := filepath.Join(dir, "db.sqlite3")
-	if fp, _ := sqliteFingerprint(db); fp != "sqlite:absent" {
-		t.Fatalf("no file: %s", fp)
+	fingerprint := func(files map[string]string) string {
+		t.Helper()
+		db := filepath.Join(dir, "db.sqlite3")
+		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+			os.Remove(db + suffix)
+			if data, ok := files[suffix]; ok {
+				os.WriteFile(db+suffix, []byte(data), 0o600)
+			}
+		}
+		fp, err := sqliteFingerprint(db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fp
 	}
-	os.WriteFile(db, recorded(t, "notes.sqlite3"), 0o600)
-	a, _ := sqliteFingerprint(db)
-	os.WriteFile(db+"-shm", []byte("index"), 0o600)
-	b, _ := sqliteFingerprint(db)
-	os.WriteFile(db+"-wal", []byte("frames"), 0o600)
-	c, _ := sqliteFingerprint(db)
-	if a != b || b == c {
-		t.Errorf("fingerprints %s %s %s: want the log to count and the index not", a, b, c)
+	rec := func(name string) string { return string(recorded(t, name)) }
+	before := fingerprint(map[string]string{"": rec("wal-before.sqlite3")})
+	logged := fingerprint(map[string]string{"": rec("wal.sqlite3"), "-wal": rec("wal.sqlite3-wal")})
+	checkpointed := fingerprint(map[string]string{"": rec("wal-checkpointed.sqlite3")})
+	if logged != checkpointed {
+		t.Errorf("a checkpoint changed the fingerprint: %s with the log, %s after", logged, checkpointed)
+	}
+	if logged == before {
+		t.Errorf("two commits in the log changed nothing: %s", logged)
+	}
+	if fp := fingerprint(map[string]string{"": rec("wal.sqlite3")}); fp != before {
+		t.Errorf("without its log the file is the data before both commits: %s, want %s", fp, before)
+	}
+	if fp := fingerprint(map[string]string{"": rec("wal-checkpointed.sqlite3"), "-shm": "index"}); fp != checkpointed {
+		t.Errorf("the index (-shm) changed the fingerprint")
+	}
+
+	// The last frame is the second commit's: torn (cut short) or damaged
+	// (its checksum fails), that transaction never happened for SQLite,
+	// the first one did.
+	log := rec("wal.sqlite3-wal")
+	torn := fingerprint(map[string]string{"": rec("wal.sqlite3"), "-wal": log[:len(log)-100]})
+	damaged := []byte(log)
+	damaged[len(damaged)-10] ^= 0xff
+	if torn == before || torn == checkpointed {
+		t.Errorf("a torn last commit: %s, want the first commit's data", torn)
+	}
+	if fp := fingerprint(map[string]string{"": rec("wal.sqlite3"), "-wal": string(damaged)}); fp != torn {
+		t.Errorf("a damaged last frame: %s, want %s as for a torn one", fp, torn)
+	}
+	if fp := fingerprint(map[string]string{"": rec("wal.sqlite3"), "-wal": "not a log"}); fp != before {
+		t.Errorf("a log that is none counted: %s", fp)
+	}
+	if fp := fingerprint(map[string]string{"": rec("wal-checkpointed.sqlite3"), "-journal": "a hot journal"}); fp == checkpointed {
+		t.Errorf("a rollback journal did not count")
+	}
+	if fp := fingerprint(nil); fp != "sqlite:absent" {
+		t.Errorf("no database: %s", fp)
+	}
+	if fp := fingerprint(map[string]string{"": "not a database"}); fp == before || !strings.HasPrefix(fp, "sqlite:") {
+		t.Errorf("a file that is no database: %s", fp)
 	}
 }
 

@@ -107,33 +107,34 @@ func CheckSQLite(path string) error {
 	return nil
 }
 
-// sqliteFingerprint is a SHA-256 of the database file and its log or
-// journal as they are now: another write changes it ("absent" when there
-// is no database). A checkpoint that moves the log into the file changes
-// it too, with no new data: a fingerprint may see a write that was none,
-// never miss one.
+// sqliteFingerprint is a SHA-256 of the database as SQLite would read it
+// now (hashSQLitePages: the file's pages with the log's committed frames
+// over them), and of its rollback journal when there is one: a write
+// under way or cut short counts ("sqlite:absent" when there is no
+// database). A checkpoint changes nothing in it; a commit always does.
 func sqliteFingerprint(abs string) (string, error) {
-	h := sha256.New()
-	found := false
-	for _, suffix := range sqliteCopied {
-		f, err := openNoFollow(abs + suffix)
-		if errors.Is(err, fs.ErrNotExist) {
-			fmt.Fprintf(h, "%s:none\n", suffix)
-			continue
-		}
-		if err != nil {
-			return "", err
-		}
-		found = found || suffix == ""
-		fmt.Fprintf(h, "%s:\n", suffix)
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return "", err
-		}
-	}
-	if !found {
+	db, err := openNoFollow(abs)
+	if errors.Is(err, fs.ErrNotExist) {
 		return "sqlite:absent", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	h := sha256.New()
+	if err := hashSQLitePages(h, db, abs+"-wal"); err != nil {
+		return "", err
+	}
+	switch j, err := openNoFollow(abs + "-journal"); {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return "", err
+	default:
+		defer j.Close()
+		io.WriteString(h, "journal:\n")
+		if _, err := io.Copy(h, j); err != nil {
+			return "", err
+		}
 	}
 	return "sqlite:" + hex.EncodeToString(h.Sum(nil)), nil
 }
