@@ -11,27 +11,23 @@ import (
 )
 
 // costlyInits are the packages of the tool allowed a costly initialisation
-// (inittrace.CostlyBytes or more), and why each is not made lazy.
-// go-digest, linked through compose-go's types package, compiles its
-// regexps and registers its algorithms at start (92 kB, 0.2 ms): a patched
-// copy would save less than it costs to keep. distribution/reference did
-// the same with 414 kB; its patched copy (third_party/reference) compiles
-// them on first use.
-//
-// This package's own is the way in's check (init in launched.go: the
-// index read and every source stat'ed, about 230 kB), which ran in a
-// process of its own before the tool checked itself.
+// (inittrace.CostlyBytes or more), and why each is not made lazy: only
+// this package's own, the way in's check (init in launched.go: the index
+// read and every source stat'ed, about 230 kB), which ran in a process of
+// its own before the tool checked itself. The dependencies that built
+// tables at start have patched copies that build them on first use
+// (third_party/README.md): jsonschema (1.7 MB), distribution/reference
+// (414 kB) and go-digest (92 kB, 0.3 ms).
 var costlyInits = []string{
 	"github.com/kettleofketchup/dtx_website/internal/launcher", // 230 kB, 1,100 allocations
-	"github.com/opencontainers/go-digest",                      // 92 kB, 840 allocations
 }
 
 // startBudget is what the tool's package initialisation may allocate in
-// all: about 500 kB when this was written (271 kB of packages and 230 kB of
-// the way in's check), 800 kB before distribution/reference compiled its
-// regexps on first use, 2.5 MB before jsonschema did its metaschemas
-// (third_party/README.md).
-const startBudget = 768 << 10
+// all: about 410 kB when this was written (180 kB of packages and 230 kB of
+// the way in's check), 500 kB before go-digest compiled its regexps on
+// first use, 800 kB before distribution/reference did, 2.5 MB before
+// jsonschema did its metaschemas.
+const startBudget = 512 << 10
 
 // Every call of the tool pays its package initialisation before the
 // target runs, whether the target loads a compose file or not (one binary

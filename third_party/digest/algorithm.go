@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"regexp"
 )
 
 // Algorithm identifies and implementation of a digester by an identifier.
@@ -55,10 +54,13 @@ var (
 
 	// anchoredEncodedRegexps contains anchored regular expressions for hex-encoded digests.
 	// Note that /A-F/ disallowed.
-	anchoredEncodedRegexps = map[Algorithm]*regexp.Regexp{
-		SHA256: regexp.MustCompile(`^[a-f0-9]{64}$`),
-		SHA384: regexp.MustCompile(`^[a-f0-9]{96}$`),
-		SHA512: regexp.MustCompile(`^[a-f0-9]{128}$`),
+	//
+	// dtx patch: each compiled on first use (lazyRegexp), not in the
+	// package's initialisation.
+	anchoredEncodedRegexps = map[Algorithm]*lazyRegexp{
+		SHA256: lazy(`^[a-f0-9]{64}$`),
+		SHA384: lazy(`^[a-f0-9]{96}$`),
+		SHA512: lazy(`^[a-f0-9]{128}$`),
 	}
 )
 

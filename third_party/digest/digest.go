@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"regexp"
 	"strings"
 )
 
@@ -60,10 +59,14 @@ func NewDigestFromEncoded(alg Algorithm, encoded string) Digest {
 }
 
 // DigestRegexp matches valid digest types.
-var DigestRegexp = regexp.MustCompile(`[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+`)
+//
+// dtx patch: this and DigestRegexpAnchored are compiled on first use
+// (lazyRegexp), not in the package's initialisation: every start of the
+// tool links this package, few validate a digest.
+var DigestRegexp = lazy(`[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+`)
 
 // DigestRegexpAnchored matches valid digest types, anchored to the start and end of the match.
-var DigestRegexpAnchored = regexp.MustCompile(`^` + DigestRegexp.String() + `$`)
+var DigestRegexpAnchored = lazy(`^` + DigestRegexp.String() + `$`)
 
 var (
 	// ErrDigestInvalidFormat returned when digest format invalid.
