@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -75,6 +76,30 @@ func InspectImage(ctx context.Context, socket, ref string) (Image, error) {
 	var img Image
 	err := get(ctx, socket, "/images/"+ref+"/json", &img)
 	return img, err
+}
+
+// InspectImages inspects refs at once (the engine answers them in
+// parallel: about 2 ms each one after the other on 2 cores, a build
+// summary's whole wait), in refs' order. The error is the first ref's in
+// that order: an Unreachable one when the engine could not be asked.
+func InspectImages(ctx context.Context, socket string, refs []string) ([]Image, error) {
+	imgs := make([]Image, len(refs))
+	errs := make([]error, len(refs))
+	var wg sync.WaitGroup
+	for i, ref := range refs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			imgs[i], errs[i] = InspectImage(ctx, socket, ref)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return imgs, nil
 }
 
 // Unreachable is the error of a call that never reached the engine (the

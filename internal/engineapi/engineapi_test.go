@@ -46,11 +46,14 @@ func TestInspectImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var paths []string
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		paths = append(paths, r.URL.Path)
-		if r.URL.Path == "/images/127.0.0.1:5000/dtx/nginx:1.2.3/json" {
+		switch r.URL.Path {
+		case "/images/127.0.0.1:5000/dtx/nginx:1.2.3/json":
 			w.Write([]byte(`{"Id":"sha256:ab","Size":321000000,"Created":"2026-12-07T04:51:02.123456789Z"}`))
+			return
+		case "/images/127.0.0.1:5000/dtx/backend:1.2.3/json":
+			time.Sleep(20 * time.Millisecond) // answered last: the order is refs', not the answers'
+			w.Write([]byte(`{"Id":"sha256:cd","Size":5,"Created":"2026-12-07T04:51:01Z"}`))
 			return
 		}
 		w.WriteHeader(http.StatusNotFound)
@@ -76,5 +79,14 @@ func TestInspectImage(t *testing.T) {
 	}
 	if _, err := InspectImage(context.Background(), filepath.Join(t.TempDir(), "none.sock"), "x"); !errors.As(err, &unreachable) {
 		t.Errorf("no engine at the socket: %v, want Unreachable", err)
+	}
+
+	// Several at once, in the order asked; one missing fails them all.
+	imgs, err := InspectImages(context.Background(), sock, []string{"127.0.0.1:5000/dtx/backend:1.2.3", "127.0.0.1:5000/dtx/nginx:1.2.3"})
+	if err != nil || len(imgs) != 2 || imgs[0].Size != 5 || imgs[1].Size != 321000000 {
+		t.Errorf("InspectImages: %+v, %v", imgs, err)
+	}
+	if _, err := InspectImages(context.Background(), sock, []string{"127.0.0.1:5000/dtx/nginx:1.2.3", "127.0.0.1:5000/dtx/gone:1"}); err == nil || errors.As(err, &unreachable) {
+		t.Errorf("InspectImages with a missing image: %v", err)
 	}
 }

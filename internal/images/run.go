@@ -114,8 +114,9 @@ func Build(ctx context.Context, s *session.Stack, p Plan) error {
 }
 
 // inspectBuilt reads the size and creation time of each image just built:
-// from the engine's API when it is a local socket (about 1 ms an image),
-// else with one docker image inspect (a CLI process: about 35 ms).
+// from the engine's API when it is a local socket (all at once: about 2 ms
+// an image one after the other), else with one docker image inspect (a
+// CLI process: about 35 ms).
 func inspectBuilt(ctx context.Context, s *session.Stack, p Plan) ([]Built, error) {
 	var refs []string
 	for _, img := range p.Images {
@@ -153,17 +154,17 @@ func inspectBuilt(ctx context.Context, s *session.Stack, p Plan) ([]Built, error
 }
 
 func inspectThroughAPI(ctx context.Context, socket string, p Plan, refs []string) ([]Built, error) {
+	got, err := engineapi.InspectImages(ctx, socket, refs)
+	var unreachable engineapi.Unreachable
+	if errors.As(err, &unreachable) {
+		return nil, err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("the images were not all built: %s", err)
+	}
 	var rows []Built
 	for i, img := range p.Images {
-		got, err := engineapi.InspectImage(ctx, socket, refs[i])
-		var unreachable engineapi.Unreachable
-		if errors.As(err, &unreachable) {
-			return nil, err
-		}
-		if err != nil {
-			return nil, fmt.Errorf("the images were not all built: %s", err)
-		}
-		rows = append(rows, Built{Image: img, Tags: p.Tags(), Size: got.Size, Created: got.Created})
+		rows = append(rows, Built{Image: img, Tags: p.Tags(), Size: got[i].Size, Created: got[i].Created})
 	}
 	return rows, nil
 }
