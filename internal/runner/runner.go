@@ -113,6 +113,12 @@ type Runner struct {
 	// Grace is how long a child gets to stop after SIGINT before it is
 	// killed; zero is DefaultGrace.
 	Grace time.Duration
+	// Timings receives a line for each command run, once it ended: when
+	// it started (RFC 3339, UTC), its wall time in microseconds and the
+	// command as printed (masked), tab-separated; nil records none. What
+	// the tool's own part of a call is follows: the call's time minus its
+	// commands' (DTX_TIMINGS, see the session).
+	Timings io.Writer
 }
 
 // DefaultGrace stays below the 5 s the compiled mage binary waits after
@@ -232,6 +238,7 @@ func (r *Runner) run(ctx context.Context, c Command, stdout, stderr io.Writer) e
 		// instead of seeing a second Ctrl-C and forcing.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
+	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("%s: %w", r.Format(c), err)
 	}
@@ -267,6 +274,9 @@ func (r *Runner) run(ctx context.Context, c Command, stdout, stderr io.Writer) e
 	err = cmd.Wait()
 	close(done)
 	<-stopped
+	if r.Timings != nil {
+		fmt.Fprintf(r.Timings, "%s\t%d\t%s\n", start.UTC().Format(time.RFC3339Nano), time.Since(start).Microseconds(), r.Format(c))
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: stopped: %w", r.Format(c), ctx.Err())
 	}

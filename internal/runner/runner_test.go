@@ -196,3 +196,35 @@ func TestCommandStdoutLeavesStderrToTheRunner(t *testing.T) {
 		t.Fatalf("printed %q, want %q", got, want)
 	}
 }
+
+// Timings records each command run, masked, with its wall time: a call's
+// own part is what its commands do not account for. A dry run records
+// nothing (nothing ran); a failed command is recorded too.
+func TestTimingsRecordEachCommand(t *testing.T) {
+	r, _, _ := newTest(false, "s3cr3t")
+	var timings bytes.Buffer
+	r.Timings = &timings
+	if err := r.Run(context.Background(), Command{Name: "sleep", Args: []string{"0.2"}}); err != nil {
+		t.Fatal(err)
+	}
+	r.Run(context.Background(), Command{Name: "sh", Args: []string{"-c", "exit 3", "--token=s3cr3t"}})
+	r.DryRun = true
+	r.Run(context.Background(), Command{Name: "sleep", Args: []string{"5"}})
+	lines := strings.Split(strings.TrimSuffix(timings.String(), "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("recorded %q, want the two commands that ran", timings.String())
+	}
+	fields := strings.Split(lines[0], "\t")
+	if len(fields) != 3 || fields[2] != "sleep 0.2" {
+		t.Fatalf("first line %q", lines[0])
+	}
+	if _, err := time.Parse(time.RFC3339Nano, fields[0]); err != nil {
+		t.Errorf("start %q: %v", fields[0], err)
+	}
+	if us, err := strconv.Atoi(fields[1]); err != nil || us < 200_000 || us > 5_000_000 {
+		t.Errorf("sleep 0.2 took %s µs", fields[1])
+	}
+	if !strings.HasSuffix(lines[1], "\tsh -c 'exit 3' --token=****") {
+		t.Errorf("second line %q: want the failed command, masked", lines[1])
+	}
+}

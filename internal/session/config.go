@@ -40,7 +40,16 @@ type Config struct {
 	// code starts with an empty one and the launcher's checks of the cache
 	// folder (the user's own, not writable by others) cover it.
 	CacheDir string
+	// Timings is a file that gets a line for each command the run starts
+	// (runner.Runner's Timings), appended; "" keeps none. FromProcess reads
+	// it from DTX_TIMINGS.
+	Timings string
 }
+
+// TimingsVar names a file where each command the tool runs is recorded
+// with its wall time (see runner.Runner's Timings): where a call's time
+// goes, and the benchmark's measure of the tool's own part.
+const TimingsVar = "DTX_TIMINGS"
 
 // FromProcess reads Config from the running process: the working
 // directory, os.Environ and DRY_RUN.
@@ -49,7 +58,7 @@ func FromProcess() (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
-	c := Config{Root: root, Environ: os.Environ(), Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: launchedFrom()}
+	c := Config{Root: root, Environ: os.Environ(), Stdout: os.Stdout, Stderr: os.Stderr, CacheDir: launchedFrom(), Timings: os.Getenv(TimingsVar)}
 	switch v := strings.TrimSpace(os.Getenv("DRY_RUN")); v {
 	case "", "0", "false":
 	case "1", "true":

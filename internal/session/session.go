@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,7 +33,41 @@ func New(c Config) *Session {
 	s.run = runner.New(c.DryRun, s.secrets)
 	s.run.Log, s.run.Stdout, s.run.Stderr = c.Stderr, c.Stdout, c.Stderr
 	s.run.Environ = c.Environ
+	if c.Timings != "" {
+		s.run.Timings = &timingsFile{path: c.Timings, warn: c.Stderr}
+	}
 	return s
+}
+
+// timingsFile appends each write to the file at path (opened for the
+// write: a line at a time, from one process or several), created 0600 if
+// need be. A file it cannot write is said once, on warn, and the target
+// goes on: the times are an aid, not the job.
+type timingsFile struct {
+	path   string
+	warn   io.Writer
+	mu     sync.Mutex // commands may end at once
+	failed bool
+}
+
+func (f *timingsFile) Write(b []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.failed {
+		return len(b), nil
+	}
+	file, err := os.OpenFile(f.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err == nil {
+		_, err = file.Write(b)
+		if cerr := file.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		f.failed = true
+		fmt.Fprintf(f.warn, "dtx: %s: %v: the commands' times are not recorded (set %s to a file you can write, or unset it)\n", TimingsVar, err, TimingsVar)
+	}
+	return len(b), nil
 }
 
 // Do runs a target's logic fn and returns its error with every secret
