@@ -167,6 +167,27 @@ func TestGoalsInTheReport(t *testing.T) {
 	if got := r.noiseText(); !strings.Contains(got, "too noisy to judge (b) (warm-raw spread") {
 		t.Errorf("noise text: %s", got)
 	}
+
+	// In the same calls: each warm build over the compose build it ran
+	// (2 %, 4 %, 3 %, 2 % more): meets, whatever the separate runs'
+	// spread; the tool's own part is the median of the differences.
+	r.samples["warm-commands"] = ms(470, 923, 583, 706)
+	s, verdict := r.inRun(goalByID("b"))
+	if verdict != meets || s.n != 4 || s.q3 > 1.05 {
+		t.Errorf("(b) in the same calls: %+v %s, want meets", s, verdict)
+	}
+	if own := r.ownPart(goalByID("b")); own < 14*time.Millisecond || own > 17*time.Millisecond {
+		t.Errorf("own part %v, want the median of 10, 37, 17, 14 ms", own)
+	}
+	// stack:ps over its compose ps by 20 %: misses in the same calls.
+	r.samples["ps-commands"] = ms(87, 88, 87, 87, 88, 88, 86, 87)
+	if _, verdict := r.inRun(goalByID("a")); verdict != misses {
+		t.Errorf("(a) in the same calls: %s, want misses", verdict)
+	}
+	// A checkout whose tool records no commands: no verdict in the calls.
+	if s, _ := r.inRun(goalByID("c")); s.n != 0 {
+		t.Errorf("(c) without commands: %+v", s)
+	}
 }
 
 // -before reads the raw samples of a RESULTS.md, the committed one of an

@@ -226,9 +226,11 @@ func (b *bench) coldWarm(ctx context.Context, v variant, nonce string) (cold, wa
 		return 0, 0, err
 	}
 	start := time.Now()
-	if cold, _, err = b.timed(ctx, v.cmd()); err != nil {
+	var commands time.Duration
+	if cold, commands, _, err = b.timedTool(ctx, v.cmd()); err != nil {
 		return 0, 0, err
 	}
+	coldCommands := commands
 	n := len(b.plan.Images)
 	if got, err := b.rebuilt(ctx, start); err != nil || got != n {
 		return 0, 0, fmt.Errorf("cold %s: %d of %d images rebuilt (%v): the nonce files no longer reach every image", v.key, got, n, err)
@@ -237,7 +239,7 @@ func (b *bench) coldWarm(ctx context.Context, v variant, nonce string) (cold, wa
 	if err != nil {
 		return 0, 0, err
 	}
-	if warm, _, err = b.timed(ctx, v.cmd()); err != nil {
+	if warm, commands, _, err = b.timedTool(ctx, v.cmd()); err != nil {
 		return 0, 0, err
 	}
 	again, err := b.imageIDs(ctx)
@@ -246,6 +248,12 @@ func (b *bench) coldWarm(ctx context.Context, v variant, nonce string) (cold, wa
 	}
 	if again != ids {
 		return 0, 0, errWarmRebuilt
+	}
+	if v.key == "tool" && coldCommands > 0 && commands > 0 {
+		// The commands the tool ran in the same calls: the raw baseline
+		// of the same run (see goal.commands).
+		b.results.add("cold-commands", coldCommands)
+		b.results.add("warm-commands", commands)
 	}
 	return cold, warm, nil
 }
@@ -296,9 +304,12 @@ func (b *bench) ps(ctx context.Context) error {
 	for round := 0; round < b.psRuns; round++ {
 		for i := range vs {
 			v := vs[(round+i)%len(vs)]
-			took, out, err := b.timed(ctx, v.cmd, v.extra...)
+			took, commands, out, err := b.timedTool(ctx, v.cmd, v.extra...)
 			if err != nil {
 				return err
+			}
+			if v.key == "ps-tool" && commands > 0 {
+				b.results.add("ps-commands", commands)
 			}
 			if v.key != "init" {
 				b.results.add(v.key, took)

@@ -26,6 +26,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -97,6 +98,10 @@ type bench struct {
 	pushed          bool              // the CI or deploy measurement pushed to the registry
 	pushedTags      []string          // the version tags the deploy measurement pushed, besides latest
 	log             io.Writer         // every command, its output, into the work folder
+	// timings is the DTX_TIMINGS file of every ./dtx call: the commands
+	// the tool ran, with their wall times (one path for all: the tool's
+	// catalogue cache keys on the whole environment).
+	timings string
 	started         time.Time
 	results         results
 }
@@ -131,6 +136,7 @@ func run(ctx context.Context, c config) (err error) {
 	if err != nil {
 		return err
 	}
+	b.timings = filepath.Join(work, "timings.tsv")
 	logFile, err := os.Create(filepath.Join(work, "bench.log"))
 	if err != nil {
 		return err
@@ -363,6 +369,9 @@ func (b *bench) makeSite(root string) error {
 // is made: the preflight), their output to out and to the log.
 func (b *bench) runner(extra []string, out io.Writer) *runner.Runner {
 	w := io.MultiWriter(out, b.log)
+	if b.timings != "" {
+		extra = append([]string{session.TimingsVar + "=" + b.timings}, extra...)
+	}
 	env := append(os.Environ(), extra...)
 	if b.site != nil {
 		env = b.site.Environ(extra...)
@@ -385,6 +394,47 @@ func (b *bench) timed(ctx context.Context, c runner.Command, extra ...string) (t
 		return took, out.String(), fmt.Errorf("%s: %w\n%s", c, err, tail(out.String(), 15))
 	}
 	return took, out.String(), nil
+}
+
+// timedTool runs the ./dtx call c like timed, and also returns the wall
+// time of the commands the tool ran in it (from its DTX_TIMINGS lines,
+// summed): what it took beyond them is the tool's own part. commands is
+// 0 when the tool recorded none (a checkout from before DTX_TIMINGS).
+func (b *bench) timedTool(ctx context.Context, c runner.Command, extra ...string) (took, commands time.Duration, out string, err error) {
+	if _, err := b.commandsTime(); err != nil {
+		return 0, 0, "", err
+	}
+	took, out, err = b.timed(ctx, c, extra...)
+	if err != nil {
+		return took, 0, out, err
+	}
+	commands, err = b.commandsTime()
+	return took, commands, out, err
+}
+
+// commandsTime sums the wall times the DTX_TIMINGS file holds and empties
+// it.
+func (b *bench) commandsTime() (time.Duration, error) {
+	data, err := os.ReadFile(b.timings)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var sum time.Duration
+	for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		fields := strings.SplitN(line, "\t", 3)
+		us, err := strconv.ParseInt(fields[min(1, len(fields)-1)], 10, 64)
+		if len(fields) != 3 || err != nil {
+			return 0, fmt.Errorf("%s: a line that is not DTX_TIMINGS's: %q", b.timings, line)
+		}
+		sum += time.Duration(us) * time.Microsecond
+	}
+	return sum, os.Truncate(b.timings, 0)
 }
 
 // must runs c for its effect, not measured.
