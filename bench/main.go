@@ -102,8 +102,8 @@ type bench struct {
 	// the tool ran, with their wall times (one path for all: the tool's
 	// catalogue cache keys on the whole environment).
 	timings string
-	started         time.Time
-	results         results
+	started time.Time
+	results results
 }
 
 func run(ctx context.Context, c config) (err error) {
