@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -158,15 +161,7 @@ func (s *scanner) refresh(old *index) (*index, scanStats, error) {
 	var stats scanStats
 	var entries []entry
 	if old != nil && old.root == s.root {
-		entries = make([]entry, len(old.entries))
-		for i, e := range old.entries {
-			fp, err := s.lstat(s.path(e.rel))
-			if err != nil || (e.dir && !old.trusted(e.fp, fp)) {
-				entries = nil // a folder changed (or a file went): walk
-				break
-			}
-			entries[i] = entry{rel: e.rel, dir: e.dir, fp: fp}
-		}
+		entries = s.statAll(old)
 	} else {
 		old = nil
 	}
@@ -221,6 +216,37 @@ func (s *scanner) refresh(old *index) (*index, scanStats, error) {
 		ix.tool = old.tool
 	}
 	return ix, stats, nil
+}
+
+// statAll stats every entry of old again, in as many parts at once as Go
+// runs threads (up to 4): the stats are most of a current tool's check of
+// itself on every call, and each waits on the kernel alone. nil when a
+// folder changed or a file went (the tree must be walked again).
+func (s *scanner) statAll(old *index) []entry {
+	entries := make([]entry, len(old.entries))
+	parts := min(runtime.GOMAXPROCS(0), 4, max(len(entries)/64, 1))
+	var changed atomic.Bool
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := p * len(entries) / parts; i < (p+1)*len(entries)/parts && !changed.Load(); i++ {
+				e := old.entries[i]
+				fp, err := s.lstat(s.path(e.rel))
+				if err != nil || (e.dir && !old.trusted(e.fp, fp)) {
+					changed.Store(true)
+					return
+				}
+				entries[i] = entry{rel: e.rel, dir: e.dir, fp: fp}
+			}
+		}()
+	}
+	wg.Wait()
+	if changed.Load() {
+		return nil
+	}
+	return entries
 }
 
 // isSourceDir reports whether the go command looks into a folder of this
@@ -390,7 +416,8 @@ func parseIndex(data []byte) (*index, error) {
 	if first != indexVersion {
 		return nil, bad
 	}
-	ix := &index{}
+	// One entry a line: the slice is made once (this runs on every call).
+	ix := &index{entries: make([]entry, 0, strings.Count(text, "\n"))}
 	for text != "" {
 		var line string
 		line, text, _ = strings.Cut(text, "\n")
