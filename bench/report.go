@@ -342,7 +342,7 @@ func (b *bench) report() string {
 	p("%s", r.row("warm-tool", "warm: `./dtx docker:build`"))
 	p("%s", r.row("warm-raw", "warm: raw `docker compose build`"))
 	p("")
-	p("The tool minus the raw build (median minus median): cold %s, warm %s. The tool's part of a build: the way in (below), reading the env files, loading through compose-go, at once, the compose files that may declare a build (the images are their build sections), checking each Dockerfile's stages, and one `docker image inspect` of the images for its summary.",
+	p("The tool minus the raw build (median minus median): cold %s, warm %s. The tool's part of a build (in the same calls: see the goals): the way in (below), reading the env files, the images' build sections (compose-go's load of the compose files that may declare a build, at once, or its answer kept from the last call when none of the files and values it read changed), checking each Dockerfile's stages, and its summary (each image's size and creation time, from the engine's socket, all at once).",
 		signed(median(r.samples["cold-tool"])-median(r.samples["cold-raw"])), signed(median(r.samples["warm-tool"])-median(r.samples["warm-raw"])))
 	p("")
 	p("## A cheap target: `stack:ps debug`, and the way in")
