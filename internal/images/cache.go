@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/kettleofketchup/dtx_website/internal/compose"
 	"github.com/kettleofketchup/dtx_website/internal/session"
@@ -23,8 +24,8 @@ type catalogueLoad struct {
 	registry string
 }
 
-// catalogueCache keeps Catalogue's last answer for a project root in the
-// session's cache folder (the tool binary's own: new code, a new folder),
+// catalogueCache keeps Catalogue's answers for a project root (the last
+// keptAnswers, a file each) in the session's cache folder (the tool binary's own: new code, a new folder),
 // under a key made of everything the answer depends on: the root, the
 // process environment, and the bytes of every file compose-go reads for it
 // (the compose files, the env override, the env files, the root's .env).
@@ -89,9 +90,10 @@ func newCatalogueCache(ses *session.Session, loads []catalogueLoad) catalogueCac
 		}
 		field("")
 	}
+	key := hex.EncodeToString(h.Sum(nil))
 	return catalogueCache{
-		path: filepath.Join(ses.CacheDir, cacheName(ses.Root)),
-		key:  hex.EncodeToString(h.Sum(nil)),
+		path: filepath.Join(ses.CacheDir, cacheName(ses.Root, key)),
+		key:  key,
 		ses:  ses,
 	}
 }
@@ -144,6 +146,36 @@ func (c catalogueCache) put(imgs []Image) {
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
+		return
+	}
+	c.prune()
+}
+
+// keptAnswers is how many answers a checkout keeps, one per key: calls
+// that alternate between environments (DRY_RUN=1 and not, two REGISTRY
+// values) each find theirs.
+const keptAnswers = 4
+
+// prune removes the checkout's oldest answers beyond keptAnswers, the one
+// just written aside.
+func (c catalogueCache) prune() {
+	kept, err := filepath.Glob(filepath.Join(filepath.Dir(c.path), cachePrefix(c.ses.Root)+"*.json"))
+	if err != nil || len(kept) <= keptAnswers {
+		return
+	}
+	type answer struct {
+		path string
+		mod  time.Time
+	}
+	var others []answer
+	for _, path := range kept {
+		if fi, err := os.Stat(path); err == nil && path != c.path {
+			others = append(others, answer{path, fi.ModTime()})
+		}
+	}
+	slices.SortFunc(others, func(a, b answer) int { return a.mod.Compare(b.mod) })
+	for _, a := range others[:max(len(others)-(keptAnswers-1), 0)] {
+		os.Remove(a.path)
 	}
 }
 
@@ -170,9 +202,14 @@ func carriedByJSON(imgs []Image) bool {
 	return true
 }
 
-// cacheName is the cache file of a project root: one per root, the last
-// answer only.
-func cacheName(root string) string {
+// cacheName is the file of a project root's answer under key (the file
+// also holds the whole key, which a read compares).
+func cacheName(root, key string) string {
+	return cachePrefix(root) + key[:16] + ".json"
+}
+
+// cachePrefix starts the names of a checkout's kept answers.
+func cachePrefix(root string) string {
 	sum := sha256.Sum256([]byte(root))
-	return "catalogue-" + hex.EncodeToString(sum[:8]) + ".json"
+	return "catalogue-" + hex.EncodeToString(sum[:8]) + "-"
 }

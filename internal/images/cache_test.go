@@ -3,6 +3,7 @@ package images
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,12 +56,24 @@ func TestCatalogueCache(t *testing.T) {
 		}
 		return imgs
 	}
-	cacheFile := filepath.Join(cacheDir, cacheName(root))
+	kept := func() []string {
+		files, _ := filepath.Glob(filepath.Join(cacheDir, cachePrefix(root)+"*.json"))
+		return files
+	}
+	removeKept := func() {
+		for _, f := range kept() {
+			os.Remove(f)
+		}
+	}
 
 	first := load(environ...)
+	if len(kept()) != 1 {
+		t.Fatalf("after the first call %d cache files, want 1", len(kept()))
+	}
+	cacheFile := kept()[0]
 	fi, err := os.Stat(cacheFile)
 	if err != nil {
-		t.Fatalf("no cache file after the first call: %v", err)
+		t.Fatal(err)
 	}
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("cache file mode %v, want 0600", fi.Mode().Perm())
@@ -98,8 +111,10 @@ func TestCatalogueCache(t *testing.T) {
 	if got := load("REGISTRY=127.0.0.1:5000/other"); len(got) != len(first) {
 		t.Errorf("a new REGISTRY in the environment: %d images, want %d", len(got), len(first))
 	}
-	if got := load(environ...); len(got) != len(first) {
-		t.Errorf("back to the first environment: %d images, want %d", len(got), len(first))
+	// The first environment's answer is kept beside the new one's: back
+	// to it, the planted answer is read again.
+	if got := load(environ...); len(got) != 1 || len(kept()) != 2 {
+		t.Errorf("back to the first environment: %d images, %d files; want its kept answer (1 image), 2 files", len(got), len(kept()))
 	}
 	prod := filepath.Join(root, "docker-compose.prod.yaml")
 	text, _ := os.ReadFile(prod)
@@ -124,21 +139,42 @@ func TestCatalogueCache(t *testing.T) {
 		t.Errorf("an env file's change was not seen")
 	}
 
+	// A checkout keeps its last keptAnswers answers, the newest among them.
+	for i := range 6 {
+		load(fmt.Sprintf("REGISTRY=127.0.0.1:5000/r%d", i))
+	}
+	if files := kept(); len(files) != keptAnswers {
+		t.Errorf("after 6 more environments %d answers kept, want %d", len(files), keptAnswers)
+	}
+	newest := func() os.FileInfo {
+		var last os.FileInfo
+		for _, f := range kept() {
+			if fi, err := os.Stat(f); err == nil && (last == nil || fi.ModTime().After(last.ModTime())) {
+				last = fi
+			}
+		}
+		return last
+	}
+	r5 := newest()
+	load("REGISTRY=127.0.0.1:5000/r5")
+	if again := newest(); r5 == nil || again == nil || !os.SameFile(r5, again) {
+		t.Errorf("the last environment's answer was not kept and read again")
+	}
+
 	// A secret (a .local value) in a build argument: answered, never written.
-	os.Remove(cacheFile)
+	removeKept()
 	writeFile(t, filepath.Join(root, "docker/.env.release.local"), "BACKEND_BASE_IMAGE=registry.example/base-tr0ub4dor-3:x\n")
 	load(environ...)
-	if _, err := os.Stat(cacheFile); err == nil {
-		b, _ := os.ReadFile(cacheFile)
+	if files := kept(); len(files) != 0 {
+		b, _ := os.ReadFile(files[0])
 		t.Errorf("an answer holding a secret was cached (%d bytes)", len(b))
 	}
 	os.Remove(filepath.Join(root, "docker/.env.release.local"))
 
 	// A compose file that can bring in others is always loaded.
-	os.Remove(cacheFile)
 	writeFile(t, prod, "# a service here may one day use extends\n"+mustRead(t, prod))
 	load(environ...)
-	if _, err := os.Stat(cacheFile); err == nil {
+	if len(kept()) != 0 {
 		t.Errorf("a catalogue of files with extends was cached")
 	}
 }

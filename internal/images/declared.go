@@ -201,7 +201,8 @@ func Catalogue(ctx context.Context, ses *session.Session, with *stack.Env) ([]Im
 		loads = append(loads, catalogueLoad{file: e.ComposeFile, text: text, project: project, registry: registry})
 	}
 	// The answer depends on nothing but the files and values the loads
-	// read: when none changed since the last call, it is the last answer.
+	// read: when they are as a kept answer's call found them, it is that
+	// answer.
 	cache := newCatalogueCache(ses, loads)
 	if imgs, ok := cache.get(); ok {
 		return imgs, nil
