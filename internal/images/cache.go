@@ -25,8 +25,8 @@ type catalogueLoad struct {
 }
 
 // catalogueCache keeps Catalogue's answers for a project root (the last
-// keptAnswers, a file each) in the session's cache folder (the tool binary's own: new code, a new folder),
-// under a key made of everything the answer depends on: the root, the
+// keptAnswers, a file each) in the session's cache folder (the tool
+// binary's own: new code, a new folder), under a key made of everything the answer depends on: the root, the
 // process environment, and the bytes of every file compose-go reads for it
 // (the compose files, the env override, the env files, the root's .env).
 // Loading the compose files through compose-go costs about 60 ms on 2
